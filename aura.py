@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+"""Run aura from a checkout: `python3 aura.py …` (no install needed beyond the deps)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from aura.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,4 @@
+"""aura: one command line for every coding agent."""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

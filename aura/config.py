@@ -1,0 +1,88 @@
+"""The user's settings: a TOML file read with tomllib, written back by a small writer.
+
+Layout (every table optional)::
+
+    [executor_paths]          # --executor-path NAME=PATH, remembered
+    claude = "/opt/claude/bin/claude"
+
+    [executors.codex]         # executor-specific settings
+    sandbox = "workspace-write"
+
+    coordinator = "wss://coord:8765"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .paths import config_path
+
+
+def load(path: Path | None = None) -> dict[str, Any]:
+    """Read the config file; a missing file is an empty config, a broken one an error."""
+    path = path or config_path()
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+
+
+def save(data: dict[str, Any], path: Path | None = None) -> None:
+    """Write the config atomically (temp file + rename) so a crash never truncates it."""
+    path = path or config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = dumps(data)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".toml")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise ConfigError(f"cannot write {type(value).__name__} to the config file")
+
+
+def _key(key: str) -> str:
+    bare = key.replace("-", "").replace("_", "").isalnum()
+    return key if bare else json.dumps(key)
+
+
+def dumps(data: dict[str, Any], prefix: str = "") -> str:
+    """Serialise nested dicts of scalars and lists as TOML."""
+    lines: list[str] = []
+    tables: list[tuple[str, dict[str, Any]]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((f"{prefix}{_key(key)}", value))
+        else:
+            lines.append(f"{_key(key)} = {_value(value)}")
+    out = "\n".join(lines)
+    for name, table in tables:
+        body = dumps(table, prefix=f"{name}.")
+        has_scalars = any(not isinstance(v, dict) for v in table.values())
+        header = f"[{name}]\n" if has_scalars or not table else ""
+        out += ("\n\n" if out else "") + header + body
+    return out + ("\n" if out and not prefix else "")
+
+
+def executor_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The ``[executors.NAME]`` table, or an empty dict."""
+    section = config.get("executors", {}).get(name, {})
+    return section if isinstance(section, dict) else {}

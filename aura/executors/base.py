@@ -1,0 +1,210 @@
+"""The executor interface.
+
+An executor runs one agent turn: ``run(request, output)`` delivers the prompt, streams the
+agent's events into ``output`` as normalized entries, and returns an ``Outcome``. It is
+cancelled (asyncio) when the user interrupts, and must stop its process before re-raising.
+
+Most agents are a command whose stdout is one event per line; they subclass
+``CommandExecutor`` and write only ``build_command`` (argv, env, stdin) and a ``LineParser``.
+Agents that talk back and forth (ACP over stdio, HTTP endpoints) override ``run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from ..contracts import Entry, EntryKind
+from ..errors import UsageError
+from ..process import DEFAULT_LINE_CAP, Child
+
+
+@dataclass(frozen=True, slots=True)
+class Approvals:
+    """The approval flags as the user gave them (None: not given)."""
+
+    yolo: bool = False
+    force: bool = False
+    trust: bool = False
+    auto_approve: bool | None = None
+    allow_all_tools: bool = False
+    allow_tools: tuple[str, ...] = ()
+    deny_tools: tuple[str, ...] = ()
+
+    def given(self) -> list[str]:
+        """The flags the user set, spelled as on the command line."""
+        names = []
+        if self.yolo:
+            names.append("--yolo")
+        if self.force:
+            names.append("--force")
+        if self.trust:
+            names.append("--trust")
+        if self.auto_approve is not None:
+            names.append("--auto-approve")
+        if self.allow_all_tools:
+            names.append("--allow-all-tools")
+        if self.allow_tools:
+            names.append("--allow-tool")
+        if self.deny_tools:
+            names.append("--deny-tool")
+        return names
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """Everything an executor needs for one turn."""
+
+    prompt: str  # with --append-prompt already applied
+    cwd: str
+    session_id: str
+    execution_id: str
+    native_session_id: str | None = None  # the agent's own session to resume, if any
+    model: str | None = None
+    base_command: str | None = None
+    params: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)  # --var
+    approvals: Approvals = field(default_factory=Approvals)
+    settings: Mapping[str, Any] = field(default_factory=dict)  # [executors.NAME] config
+    program: str | None = None  # --executor-path for this executor
+    openai_endpoint: str | None = None
+    history: tuple[Entry, ...] = ()  # earlier entries of the session (for transcripts)
+    line_cap: int = DEFAULT_LINE_CAP
+    interactive: bool = False  # stdin and stdout are a terminal (pickers may ask)
+
+    def child_env(self) -> dict[str, str]:
+        """The user's environment, plus --var, plus AURA_SESSION_ID."""
+        env = dict(os.environ)
+        env.update(self.env)
+        env["AURA_SESSION_ID"] = self.session_id
+        return env
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    argv: list[str]
+    env: dict[str, str]
+    stdin: bytes | None = None  # written then closed; None: /dev/null
+    keep_stdin_open: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    exit_code: int
+    native_session_id: str | None = None
+    error: str | None = None  # why it failed, when the exit code alone does not say
+
+
+class Output(Protocol):
+    """Where an executor sends what the agent produced (the recorder)."""
+
+    def emit(self, entries: list[Entry]) -> None: ...
+    def emit_json(self, items: list[tuple[Entry, str]]) -> None:
+        """Entries with their exact JSON text (no envelope keys), to skip re-encoding."""
+        ...
+    def set_native_session_id(self, native_id: str) -> None: ...
+
+
+class LineParser:
+    """Turns one agent's stdout lines into entries. One instance per run: parsers keep
+    state (pending tool calls, the native session id, the final result)."""
+
+    def __init__(self) -> None:
+        self.native_session_id: str | None = None
+        self.error: str | None = None  # set when the agent reported a failed turn
+
+    def feed(self, line: str) -> list[Entry]:
+        raise NotImplementedError
+
+    def feed_lines(self, lines: list[str], output: Output) -> None:
+        """Parse a chunk of lines and emit them in one batch."""
+        entries: list[Entry] = []
+        feed = self.feed
+        for line in lines:
+            entries.extend(feed(line))
+        if entries:
+            output.emit(entries)
+
+    def finish(self) -> list[Entry]:
+        """Entries still pending when the stream ended (e.g. an unfinished tool call)."""
+        return []
+
+
+def stderr_entries(lines: list[str]) -> list[Entry]:
+    """stderr is progress and warnings: kept as raw entries, never a failure by itself."""
+    return [{"kind": EntryKind.RAW.value, "stream": "stderr", "text": line} for line in lines]
+
+
+class Executor(ABC):
+    """One agent (or model server) that aura can run."""
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    program: ClassVar[str | None] = None  # the binary looked up on PATH
+    description: ClassVar[str] = ""
+    # What it supports, for `aura executors` and for refusing meaningless flags:
+    # "resume", "models", and the approval flags it understands ("--yolo", …).
+    features: ClassVar[frozenset[str]] = frozenset()
+
+    def validate(self, request: RunRequest) -> None:
+        """Refuse flags that mean nothing for this executor (UsageError)."""
+        allowed = self.features
+        for flag in request.approvals.given():
+            if flag not in allowed:
+                raise UsageError(f"{flag} has no meaning for --executor {self.name}")
+
+    @abstractmethod
+    async def run(self, request: RunRequest, output: Output) -> Outcome:
+        """Run one turn; cancelled on Ctrl-C (stop the agent, then re-raise)."""
+
+
+class CommandExecutor(Executor):
+    """An agent run as one process whose stdout carries one event per line."""
+
+    stop_grace: ClassVar[float] = 1.0
+
+    @abstractmethod
+    def build_command(self, request: RunRequest) -> Invocation: ...
+
+    @abstractmethod
+    def parser(self, request: RunRequest) -> LineParser: ...
+
+    async def run(self, request: RunRequest, output: Output) -> Outcome:
+        invocation = self.build_command(request)
+        parser = self.parser(request)
+        reported: list[str] = []
+
+        def on_lines(stream: str, lines: list[str]) -> None:
+            if stream == "stdout":
+                parser.feed_lines(lines, output)
+                native = parser.native_session_id
+                if native and (not reported or reported[-1] != native):
+                    reported.append(native)
+                    output.set_native_session_id(native)
+            else:
+                output.emit(stderr_entries(lines))
+
+        child = await Child.spawn(invocation.argv, on_lines=on_lines, cwd=request.cwd,
+                                  env=invocation.env, stdin=invocation.stdin,
+                                  keep_stdin_open=invocation.keep_stdin_open,
+                                  line_cap=request.line_cap)
+        try:
+            code = await child.wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(self.interrupt(child))
+            raise
+        finally:
+            if child.returncode is None:
+                await asyncio.shield(child.stop(grace=self.stop_grace))
+        tail = parser.finish()
+        if tail:
+            output.emit(tail)
+        return Outcome(code, parser.native_session_id, parser.error)
+
+    async def interrupt(self, child: Child) -> None:
+        """Stop the agent on cancel: the gentle way first where the agent has one."""
+        await child.stop(grace=self.stop_grace)

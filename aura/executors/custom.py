@@ -1,0 +1,105 @@
+"""The command executor: any program as an agent (``--executor custom --base-command``).
+
+argv = shlex.split(base command) + each ``--param``, with ``{{prompt}}`` replaced by the
+prompt in every argv element (never through a shell). The child gets the prompt in
+``AURA_PROMPT``, the session in ``AURA_SESSION_ID``, ``--model`` in ``AURA_MODEL`` and
+every ``--var``.
+
+Output: a stdout line that is a JSON object whose ``kind`` is an entry kind is taken as a
+normalized entry as is (so anyone can write an aura-native agent); any other stdout line is
+assistant text; stderr lines are raw entries.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import ClassVar
+
+from ..contracts import ENTRY_KINDS, ENVELOPE_KEYS, Entry, EntryKind
+from ..errors import UsageError
+from .base import CommandExecutor, Invocation, LineParser, Output, RunRequest
+
+PROMPT_PLACEHOLDER = "{{prompt}}"
+
+
+def split_command(base_command: str) -> list[str]:
+    """shlex-split a --base-command, as a usage error when it is empty or unbalanced."""
+    try:
+        argv = shlex.split(base_command)
+    except ValueError as exc:
+        raise UsageError(f"cannot parse --base-command {base_command!r}: {exc}") from None
+    if not argv:
+        raise UsageError("--base-command is empty")
+    return argv
+
+
+class NativeLineParser(LineParser):
+    """Aura-native JSON entries pass through untouched; anything else is text."""
+
+    def feed(self, line: str) -> list[Entry]:
+        return [self._parse(line)[0]]
+
+    def _parse(self, line: str) -> tuple[Entry, str | None]:
+        text = line.strip()
+        if text.startswith("{"):
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict) and obj.get("kind") in ENTRY_KINDS:
+                if any(key in obj for key in ENVELOPE_KEYS):
+                    # The recorder owns the envelope; keep the agent's values aside.
+                    for key in ENVELOPE_KEYS:
+                        if key in obj:
+                            obj.setdefault("data", {})
+                            if isinstance(obj["data"], dict):
+                                obj["data"][f"agent_{key}"] = obj.pop(key)
+                            else:
+                                obj.pop(key)
+                    return obj, None
+                return obj, text
+        return {"kind": EntryKind.ASSISTANT_MESSAGE.value, "text": line.rstrip("\r")}, None
+
+    def feed_lines(self, lines: list[str], output: Output) -> None:
+        # The hot path for aura-native agents: the line already is the entry's JSON, so
+        # it is stored and printed as read instead of being encoded again.
+        items: list[tuple[Entry, str]] = []
+        plain: list[Entry] = []
+        parse = self._parse
+        for line in lines:
+            obj, text = parse(line)
+            if text is not None:
+                if plain:
+                    output.emit(plain)
+                    plain = []
+                items.append((obj, text))
+            else:
+                if items:
+                    output.emit_json(items)
+                    items = []
+                plain.append(obj)
+        if items:
+            output.emit_json(items)
+        if plain:
+            output.emit(plain)
+
+
+class CustomCommandExecutor(CommandExecutor):
+    name = "custom"
+    description = "any command as an agent (--base-command), or an OpenAI-compatible endpoint"
+    features: ClassVar[frozenset[str]] = frozenset()
+
+    def build_command(self, request: RunRequest) -> Invocation:
+        if request.base_command is None:
+            raise UsageError("--executor custom needs --base-command CMD")
+        argv = split_command(request.base_command) + list(request.params)
+        argv = [arg.replace(PROMPT_PLACEHOLDER, request.prompt) for arg in argv]
+        env = request.child_env()
+        env["AURA_PROMPT"] = request.prompt
+        if request.model:
+            env["AURA_MODEL"] = request.model
+        return Invocation(argv=argv, env=env)
+
+    def parser(self, request: RunRequest) -> LineParser:
+        return NativeLineParser()

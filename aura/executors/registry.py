@@ -1,0 +1,38 @@
+"""Executor names → classes, imported only when chosen (startup stays fast)."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import UsageError
+from .base import Executor
+
+# name → (module, class). Modules are imported on demand.
+EXECUTORS: dict[str, tuple[str, str]] = {
+    "custom": ("aura.executors.custom", "CustomCommandExecutor"),
+}
+
+ALIASES: dict[str, str] = {}
+
+DEFAULT_EXECUTOR = "codex"
+
+
+def names() -> list[str]:
+    """Every executor name, sorted (aliases not included)."""
+    return sorted(EXECUTORS)
+
+
+def canonical(name: str) -> str:
+    """The executor's canonical name, resolving aliases; UsageError if unknown."""
+    name = ALIASES.get(name, name)
+    if name not in EXECUTORS:
+        known = ", ".join(names())
+        raise UsageError(f"unknown executor {name!r}; choose one of: {known}")
+    return name
+
+
+def load(name: str) -> type[Executor]:
+    """The class of executor ``name`` (or alias)."""
+    module_name, class_name = EXECUTORS[canonical(name)]
+    cls: type[Executor] = getattr(importlib.import_module(module_name), class_name)
+    return cls

@@ -1,0 +1,116 @@
+"""The recorder: gives entries their envelope (seq, ts, session, execution, stage), stores
+them in batches and hands them to whoever is watching (the CLI printer, a worker's relay).
+
+This is the ingest hot path, so each entry is encoded to JSON exactly once: the stored
+row, ``aura run --json`` and the wire all carry that same text. The envelope is spliced in
+front of the entry's own JSON rather than merged into a new dict and encoded again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from .contracts import Entry
+from .store import EntryRow, Store
+
+Record = tuple[int, Entry, str]  # seq, entry (without envelope), full JSON text
+Watcher = Callable[[list[Record]], None]
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC with milliseconds and a Z, as in every stored timestamp."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode(entry: Entry) -> str:
+    return _encode(entry)
+
+
+class Recorder:
+    def __init__(self, store: Store, session_id: str, execution_id: str, stage: str,
+                 *, watcher: Watcher | None = None,
+                 on_native_session_id: Callable[[str], None] | None = None,
+                 batch_size: int = 2000, flush_interval: float = 0.25) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.execution_id = execution_id
+        self.seq = store.last_seq(session_id)
+        self.watcher = watcher
+        self.watcher_error: Exception | None = None
+        self.usage: dict[str, float] = {}
+        self.native_session_id: str | None = None
+        self._on_native = on_native_session_id
+        self._pending: list[EntryRow] = []
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._last_flush = time.monotonic()
+        self._ts = ""
+        self._ts_at = 0.0
+        self.set_stage(stage)
+
+    def set_stage(self, stage: str) -> None:
+        self.stage = stage
+        self._const = (f'"session":{_encode(self.session_id)},'
+                       f'"execution":{_encode(self.execution_id)},"stage":{_encode(stage)},')
+
+    def _now(self) -> str:
+        # Formatting a timestamp costs more than parsing a short line; entries read in
+        # the same millisecond share one.
+        t = time.time()
+        if t - self._ts_at >= 0.001:
+            self._ts_at = t
+            self._ts = utc_now()
+        return self._ts
+
+    def emit(self, entries: list[Entry]) -> None:
+        self.emit_json([(e, _encode(e)) for e in entries])
+
+    def emit_json(self, items: list[tuple[Entry, str]]) -> None:
+        ts = self._now()
+        head = f'",{self._const}'
+        seq = self.seq
+        rows = self._pending
+        execution = self.execution_id
+        records: list[Record] = []
+        for entry, text in items:
+            seq += 1
+            body = f'{{"seq":{seq},"ts":"{ts}{head}{text[1:]}'
+            kind = entry["kind"]
+            rows.append((seq, execution, kind, body))
+            records.append((seq, entry, body))
+            usage = entry.get("usage")
+            if usage and isinstance(usage, dict):
+                self._add_usage(usage)
+        self.seq = seq
+        if self.watcher is not None:
+            try:
+                self.watcher(records)
+            except Exception as exc:  # noqa: BLE001
+                # Whoever watched is gone (a closed pipe, a dead socket): keep recording.
+                self.watcher = None
+                self.watcher_error = exc
+        if len(rows) >= self._batch_size or time.monotonic() - self._last_flush > self._flush_interval:
+            self.flush()
+
+    def _add_usage(self, usage: dict) -> None:
+        for key, value in usage.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.usage[key] = self.usage.get(key, 0) + value
+
+    def set_native_session_id(self, native_id: str) -> None:
+        if native_id != self.native_session_id:
+            self.native_session_id = native_id
+            if self._on_native is not None:
+                self._on_native(native_id)
+
+    def flush(self) -> None:
+        """Write what is pending in one transaction."""
+        self._last_flush = time.monotonic()
+        if self._pending:
+            rows, self._pending = self._pending, []
+            self.store.append_entries(self.session_id, rows)

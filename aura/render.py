@@ -1,0 +1,144 @@
+"""Entries and sessions as text for people (the --no-tui stream, `session show|list`).
+
+Data (what the agent said and did) goes to stdout; diagnostics (state changes, the agent's
+stderr) to stderr. Colours follow NO_COLOR and whether the stream is a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from typing import IO, Any
+
+from .contracts import Entry
+
+_STYLES = {"dim": "2", "bold": "1", "red": "31", "green": "32", "yellow": "33",
+           "cyan": "36", "magenta": "35"}
+
+
+def use_color(stream: IO[str]) -> bool:
+    if "NO_COLOR" in os.environ:
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class Painter:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, *styles: str) -> str:
+        if not self.enabled or not styles:
+            return text
+        codes = ";".join(_STYLES[s] for s in styles)
+        return f"\x1b[{codes}m{text}\x1b[0m"
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_usage(usage: dict[str, Any]) -> str:
+    parts = []
+    if "input_tokens" in usage:
+        parts.append(f"in {int(usage['input_tokens'])}")
+    if "output_tokens" in usage:
+        parts.append(f"out {int(usage['output_tokens'])}")
+    if usage.get("cached_input_tokens"):
+        parts.append(f"cached {int(usage['cached_input_tokens'])}")
+    if usage.get("cost_usd"):
+        parts.append(f"${usage['cost_usd']:.4f}")
+    return " ".join(parts) or "-"
+
+
+def format_entry(entry: Entry, paint: Painter) -> tuple[str, bool] | None:
+    """(text, to_stderr) for one entry, or None when it shows nothing."""
+    kind = entry.get("kind")
+    text = entry.get("text") or ""
+    if kind == "assistant_message":
+        return text, False
+    if kind == "user_message":
+        return paint(f"> {text}", "bold"), False
+    if kind == "thinking":
+        return paint(f"· {_clip(text, 160)}", "dim"), False
+    if kind == "tool_call":
+        action = entry.get("action") or "other"
+        target = entry.get("target") or entry.get("tool") or ""
+        status = entry.get("status") or ""
+        color = {"ok": "green", "error": "red", "failed": "red"}.get(status, "yellow")
+        line = f"→ {action} {_clip(target, 120)}"
+        return paint(line, "cyan") + (" " + paint(status, color) if status else ""), False
+    if kind == "error":
+        return paint(f"error: {text}", "red", "bold"), True
+    if kind == "usage":
+        return paint(f"usage: {format_usage(entry.get('usage') or {})}", "dim"), True
+    if kind == "state":
+        reason = entry.get("reason")
+        line = f"[aura] {entry.get('from') or '∅'} → {entry.get('to')}"
+        return paint(line + (f" ({reason})" if reason else ""), "magenta"), True
+    if kind == "raw":
+        return paint(text, "dim"), True
+    if kind == "system":
+        return paint(f"[{text}]" if text else "[system]", "dim"), True
+    return paint(f"[{kind}] {text}", "dim"), True
+
+
+class StreamPrinter:
+    """Prints entries as they come (the --no-tui view)."""
+
+    def __init__(self, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> None:
+        self.out = out
+        self.err = err
+        self.paint_out = Painter(use_color(out))
+        self.paint_err = Painter(use_color(err))
+
+    def __call__(self, records: list[tuple[int, Entry, str]]) -> None:
+        for _seq, entry, _text in records:
+            self.print_entry(entry)
+        self.out.flush()
+        self.err.flush()
+
+    def print_entry(self, entry: Entry) -> None:
+        to_err = entry.get("kind") in {"error", "usage", "state", "raw", "system"}
+        shown = format_entry(entry, self.paint_err if to_err else self.paint_out)
+        if shown is not None:
+            text, to_err = shown
+            print(text, file=self.err if to_err else self.out)
+
+
+class JsonPrinter:
+    """Prints each entry's stored JSON text, one per line (`aura run --json`)."""
+
+    def __init__(self, out: IO[str] = sys.stdout) -> None:
+        self.out = out
+
+    def __call__(self, records: list[tuple[int, Entry, str]]) -> None:
+        self.out.write("\n".join(text for _seq, _entry, text in records))
+        self.out.write("\n")
+        self.out.flush()
+
+
+def parse_ts(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def short_path(path: str) -> str:
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if home != "/" and path.startswith(home) else path

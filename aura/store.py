@@ -1,0 +1,139 @@
+"""The Store protocol and an in-memory implementation.
+
+A store keeps sessions, their executions, every state transition and every entry. Entries
+arrive as rows ``(seq, execution_id, kind, body)`` where ``body`` is the entry's complete
+JSON text (envelope included): it is written once by the recorder and read back verbatim,
+so storing and replaying never re-serialise a line. ``SQLiteStore`` (store_sqlite.py) is
+the durable implementation; both pass the same test suite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from .contracts import Entry, Execution, ExecutionStatus, Session, Transition
+from .errors import NotFound
+
+EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
+
+
+class Store(Protocol):
+    def create_session(self, session: Session) -> None: ...
+    def get_session(self, session_id: str) -> Session:
+        """The session with this id or unique id prefix; NotFound otherwise."""
+        ...
+    def update_session(self, session_id: str, **fields: Any) -> Session: ...
+    def list_sessions(self, limit: int | None = None, *, executor: str | None = None,
+                      cwd: str | None = None) -> list[Session]:
+        """Newest first."""
+        ...
+    def create_execution(self, execution: Execution) -> None: ...
+    def update_execution(self, execution_id: str, **fields: Any) -> Execution: ...
+    def list_executions(self, session_id: str) -> list[Execution]: ...
+    def running_executions(self) -> list[Execution]: ...
+    def record_transition(self, transition: Transition) -> None:
+        """Store the transition and set the session's state and updated_at to match."""
+        ...
+    def transitions(self, session_id: str) -> list[Transition]: ...
+    def append_entries(self, session_id: str, rows: Sequence[EntryRow]) -> None:
+        """Append a batch of entries in one transaction."""
+        ...
+    def entries(self, session_id: str, after_seq: int = 0, limit: int | None = None
+                ) -> list[Entry]:
+        """Entries with seq > after_seq, in seq order, at most ``limit``."""
+        ...
+    def last_seq(self, session_id: str) -> int: ...
+    def close(self) -> None: ...
+
+
+def session_not_found(session_id: str) -> NotFound:
+    return NotFound(
+        f"no session {session_id!r}; see `aura session list` for ids "
+        "(a unique prefix is enough)"
+    )
+
+
+class MemoryStore:
+    """A Store in dicts: for tests and for callers that need no persistence."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, Session] = {}
+        self._executions: dict[str, Execution] = {}
+        self._transitions: list[Transition] = []
+        self._entries: dict[str, dict[int, str]] = {}
+
+    def create_session(self, session: Session) -> None:
+        self._sessions[session.id] = session
+
+    def get_session(self, session_id: str) -> Session:
+        if session_id in self._sessions:
+            return self._sessions[session_id]
+        matches = [s for sid, s in self._sessions.items() if sid.startswith(session_id)]
+        if len(matches) != 1 or not session_id:
+            raise session_not_found(session_id)
+        return matches[0]
+
+    def update_session(self, session_id: str, **fields: Any) -> Session:
+        session = replace(self.get_session(session_id), **fields)
+        self._sessions[session.id] = session
+        return session
+
+    def list_sessions(self, limit: int | None = None, *, executor: str | None = None,
+                      cwd: str | None = None) -> list[Session]:
+        found = [
+            s for s in self._sessions.values()
+            if (executor is None or s.executor == executor) and (cwd is None or s.cwd == cwd)
+        ]
+        found.sort(key=lambda s: (s.created_at, s.id), reverse=True)
+        return found[:limit] if limit is not None else found
+
+    def create_execution(self, execution: Execution) -> None:
+        self._executions[execution.id] = execution
+
+    def update_execution(self, execution_id: str, **fields: Any) -> Execution:
+        try:
+            execution = replace(self._executions[execution_id], **fields)
+        except KeyError:
+            raise NotFound(f"no execution {execution_id!r}") from None
+        self._executions[execution_id] = execution
+        return execution
+
+    def list_executions(self, session_id: str) -> list[Execution]:
+        found = [e for e in self._executions.values() if e.session == session_id]
+        return sorted(found, key=lambda e: (e.started_at, e.id))
+
+    def running_executions(self) -> list[Execution]:
+        return [e for e in self._executions.values()
+                if e.status == ExecutionStatus.RUNNING.value]
+
+    def record_transition(self, transition: Transition) -> None:
+        self._transitions.append(transition)
+        self.update_session(transition.session, state=transition.dst, updated_at=transition.at)
+
+    def transitions(self, session_id: str) -> list[Transition]:
+        return [t for t in self._transitions if t.session == session_id]
+
+    def append_entries(self, session_id: str, rows: Sequence[EntryRow]) -> None:
+        bucket = self._entries.setdefault(session_id, {})
+        for seq, _execution, _kind, body in rows:
+            if seq in bucket:
+                raise ValueError(f"duplicate seq {seq} in session {session_id}")
+        for seq, _execution, _kind, body in rows:
+            bucket[seq] = body
+
+    def entries(self, session_id: str, after_seq: int = 0, limit: int | None = None
+                ) -> list[Entry]:
+        bucket = self._entries.get(session_id, {})
+        seqs = sorted(s for s in bucket if s > after_seq)
+        if limit is not None:
+            seqs = seqs[:limit]
+        return [json.loads(bucket[s]) for s in seqs]
+
+    def last_seq(self, session_id: str) -> int:
+        return max(self._entries.get(session_id, {0: ""}), default=0)
+
+    def close(self) -> None:
+        pass

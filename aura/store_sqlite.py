@@ -1,0 +1,293 @@
+"""The durable Store: one SQLite file in WAL mode.
+
+- WAL + busy_timeout so a reader never blocks the writer and two aura processes can write
+  at once (each write waits for the other's transaction instead of failing).
+- Schema changes are numbered migrations recorded in ``PRAGMA user_version``.
+- Entries are appended in batches inside one transaction (per-row commits are ~8x slower)
+  and read back in pages by seq.
+- A corrupt or unreadable file is a StoreError naming the path; nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .contracts import Entry, Execution, ExecutionStatus, Session, Transition
+from .errors import NotFound, StoreError
+from .store import EntryRow, session_not_found
+
+BUSY_TIMEOUT_MS = 30_000
+
+_SESSION_COLUMNS = ("id", "executor", "state", "cwd", "created_at", "updated_at", "prompt",
+                    "model", "native_session_id", "options")
+_EXECUTION_COLUMNS = ("id", "session", "stage", "status", "exit_code", "started_at",
+                      "ended_at", "host", "pid", "pid_started", "executor", "reason")
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    # Not executescript(): it commits first, which would split a migration from its
+    # user_version bump.
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _migration_1(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY, executor TEXT NOT NULL, state TEXT NOT NULL,
+            cwd TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            prompt TEXT NOT NULL DEFAULT '', model TEXT, native_session_id TEXT,
+            options TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX sessions_created ON sessions (created_at);
+        CREATE TABLE executions (
+            id TEXT PRIMARY KEY, session TEXT NOT NULL REFERENCES sessions (id),
+            stage TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER,
+            started_at TEXT NOT NULL, ended_at TEXT, host TEXT NOT NULL DEFAULT 'local',
+            pid INTEGER, pid_started TEXT, executor TEXT, reason TEXT
+        );
+        CREATE INDEX executions_session ON executions (session);
+        CREATE INDEX executions_status ON executions (status);
+        CREATE TABLE transitions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT NOT NULL, execution TEXT,
+            src TEXT, dst TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX transitions_session ON transitions (session);
+        CREATE TABLE entries (
+            session TEXT NOT NULL, seq INTEGER NOT NULL, execution TEXT NOT NULL,
+            kind TEXT NOT NULL, body TEXT NOT NULL,
+            PRIMARY KEY (session, seq)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+# Append new migrations; never edit a released one.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+
+
+def _session(row: sqlite3.Row) -> Session:
+    data = dict(row)
+    data["options"] = json.loads(data["options"] or "{}")
+    return Session(**data)
+
+
+def _execution(row: sqlite3.Row) -> Execution:
+    return Execution(**dict(row))
+
+
+class SQLiteStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+                                       isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self.readonly = mode != "wal"
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc.strerror}") from None
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"database {self.path} is schema {version}, newer than this aura "
+                f"understands ({len(MIGRATIONS)}); upgrade aura"
+            )
+        for number in range(version + 1, len(MIGRATIONS) + 1):
+            with self._write():
+                MIGRATIONS[number - 1](self._db)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self._db, self.path)
+
+    # sessions -------------------------------------------------------------------------
+
+    def create_session(self, session: Session) -> None:
+        values = [getattr(session, c) for c in _SESSION_COLUMNS]
+        values[-1] = json.dumps(session.options)
+        with self._write():
+            self._db.execute(
+                f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_SESSION_COLUMNS))})", values)
+
+    def get_session(self, session_id: str) -> Session:
+        row = self._read("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None and session_id:
+            # A unique prefix is enough; escape LIKE's wildcards in what the user typed.
+            pattern = session_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            rows = self._read("SELECT * FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                              (pattern + "%",)).fetchall()
+            row = rows[0] if len(rows) == 1 else None
+        if row is None:
+            raise session_not_found(session_id)
+        return _session(row)
+
+    def update_session(self, session_id: str, **fields: Any) -> Session:
+        session_id = self.get_session(session_id).id
+        if "options" in fields:
+            fields["options"] = json.dumps(fields["options"])
+        self._update("sessions", session_id, fields, _SESSION_COLUMNS)
+        return self.get_session(session_id)
+
+    def list_sessions(self, limit: int | None = None, *, executor: str | None = None,
+                      cwd: str | None = None) -> list[Session]:
+        where, params = [], []
+        if executor is not None:
+            where.append("executor = ?")
+            params.append(executor)
+        if cwd is not None:
+            where.append("cwd = ?")
+            params.append(cwd)
+        sql = "SELECT * FROM sessions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_session(r) for r in self._read(sql, params)]
+
+    # executions -----------------------------------------------------------------------
+
+    def create_execution(self, execution: Execution) -> None:
+        values = [getattr(execution, c) for c in _EXECUTION_COLUMNS]
+        with self._write():
+            self._db.execute(
+                f"INSERT INTO executions ({', '.join(_EXECUTION_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_EXECUTION_COLUMNS))})", values)
+
+    def update_execution(self, execution_id: str, **fields: Any) -> Execution:
+        self._update("executions", execution_id, fields, _EXECUTION_COLUMNS)
+        row = self._read("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no execution {execution_id!r}")
+        return _execution(row)
+
+    def list_executions(self, session_id: str) -> list[Execution]:
+        rows = self._read("SELECT * FROM executions WHERE session = ? "
+                          "ORDER BY started_at, id", (session_id,))
+        return [_execution(r) for r in rows]
+
+    def running_executions(self) -> list[Execution]:
+        rows = self._read("SELECT * FROM executions WHERE status = ?",
+                          (ExecutionStatus.RUNNING.value,))
+        return [_execution(r) for r in rows]
+
+    # transitions ----------------------------------------------------------------------
+
+    def record_transition(self, transition: Transition) -> None:
+        with self._write():
+            self._db.execute(
+                "INSERT INTO transitions (session, execution, src, dst, at, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (transition.session, transition.execution, transition.src, transition.dst,
+                 transition.at, transition.reason))
+            self._db.execute("UPDATE sessions SET state = ?, updated_at = ? WHERE id = ?",
+                             (transition.dst, transition.at, transition.session))
+
+    def transitions(self, session_id: str) -> list[Transition]:
+        rows = self._read("SELECT session, src, dst, at, reason, execution FROM transitions "
+                          "WHERE session = ? ORDER BY id", (session_id,))
+        return [Transition(*r) for r in rows]
+
+    # entries --------------------------------------------------------------------------
+
+    def append_entries(self, session_id: str, rows: Sequence[EntryRow]) -> None:
+        if not rows:
+            return
+        with self._write():
+            self._db.executemany(
+                "INSERT INTO entries (session, seq, execution, kind, body) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(session_id, *row) for row in rows])
+
+    def entries(self, session_id: str, after_seq: int = 0, limit: int | None = None
+                ) -> list[Entry]:
+        sql = "SELECT body FROM entries WHERE session = ? AND seq > ? ORDER BY seq"
+        params: list[Any] = [session_id, after_seq]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        loads = json.loads
+        return [loads(r[0]) for r in self._read(sql, params)]
+
+    def last_seq(self, session_id: str) -> int:
+        row = self._read("SELECT MAX(seq) FROM entries WHERE session = ?",
+                         (session_id,)).fetchone()
+        return row[0] or 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    # helpers --------------------------------------------------------------------------
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read database {self.path}: {exc}") from None
+
+    def _update(self, table: str, key: str, fields: dict[str, Any],
+                columns: Sequence[str]) -> None:
+        unknown = set(fields) - set(columns)
+        if unknown:
+            raise ValueError(f"unknown {table} columns: {sorted(unknown)}")
+        if not fields:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._write():
+            self._db.execute(f"UPDATE {table} SET {assignments} WHERE id = ?",
+                             [*fields.values(), key])
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, with SQLite errors turned into StoreError.
+
+    IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead
+    of one failing with SQLITE_BUSY when it upgrades a read lock."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self._path = path
+
+    def __enter__(self) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot write database {self._path}: {exc}") from None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.DatabaseError as error:
+                self._db.execute("ROLLBACK")
+                raise StoreError(f"cannot write database {self._path}: {error}") from None
+        self._db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+            raise StoreError(f"cannot write database {self._path}: {exc}") from None
+
+
+def open_store(path: Path | None = None) -> SQLiteStore:
+    """The user's store (AURA_HOME / platformdirs location unless ``path`` is given)."""
+    from .paths import db_path
+
+    return SQLiteStore(path or db_path())
