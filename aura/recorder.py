@@ -90,11 +90,12 @@ class Recorder:
         if self.watcher is not None:
             try:
                 self.watcher(records)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 # Whoever watched is gone (a closed pipe, a dead socket): keep recording.
                 self.watcher = None
                 self.watcher_error = exc
-        if len(rows) >= self._batch_size or time.monotonic() - self._last_flush > self._flush_interval:
+        due = time.monotonic() - self._last_flush > self._flush_interval
+        if due or len(rows) >= self._batch_size:
             self.flush()
 
     def _add_usage(self, usage: dict) -> None:

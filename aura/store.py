@@ -118,7 +118,7 @@ class MemoryStore:
 
     def append_entries(self, session_id: str, rows: Sequence[EntryRow]) -> None:
         bucket = self._entries.setdefault(session_id, {})
-        for seq, _execution, _kind, body in rows:
+        for seq, _execution, _kind, _body in rows:
             if seq in bucket:
                 raise ValueError(f"duplicate seq {seq} in session {session_id}")
         for seq, _execution, _kind, body in rows:

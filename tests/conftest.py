@@ -1,0 +1,59 @@
+"""Shared test fixtures: every test runs with AURA_HOME in a tmp dir (never the user's
+home), and `aura` is run as a real process from this checkout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENTS = Path(__file__).resolve().parent / "agents"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# Scale every timeout in the tests (slow CI machines): AURA_TEST_TIMEOUT_FACTOR=3.
+TIMEOUT_FACTOR = float(os.environ.get("AURA_TEST_TIMEOUT_FACTOR", "1"))
+
+
+@pytest.fixture(autouse=True)
+def aura_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "aura-home"
+    home.mkdir()
+    monkeypatch.setenv("AURA_HOME", str(home))
+    monkeypatch.delenv("AURA_DB", raising=False)
+    monkeypatch.delenv("AURA_CONFIG", raising=False)
+    monkeypatch.delenv("AURA_COORDINATOR", raising=False)
+    monkeypatch.delenv("AURA_TOKEN", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    yield home
+
+
+def aura_argv(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "aura.py"), *args]
+
+
+def run_aura(*args: str, input: str | None = None, env: dict[str, str] | None = None,
+             cwd: str | Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run aura from this checkout as a real process and wait for it."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run(aura_argv(*args), input=input, capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout * TIMEOUT_FACTOR,
+                          stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def agent_command(script: str, *args: str) -> str:
+    """A --base-command running tests/agents/<script> with this interpreter."""
+    import shlex
+
+    return shlex.join([sys.executable, str(AGENTS / script), *args])
+
+
+def write_agent(path: Path, lines: Sequence[str]) -> Path:
+    """Write a tiny fake agent script at ``path`` (the lines are its Python source)."""
+    path.write_text("\n".join(lines) + "\n")
+    return path
