@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from ..contracts import Entry, EntryKind
-from ..errors import UsageError
+from ..errors import ExecutorNotFound, UsageError
 from ..process import DEFAULT_LINE_CAP, Child
 
 
@@ -145,6 +145,8 @@ class Executor(ABC):
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
     program: ClassVar[str | None] = None  # the binary looked up on PATH
+    npx_package: ClassVar[str | None] = None  # `npx -y PACKAGE` when the binary is absent
+    version_args: ClassVar[tuple[str, ...]] = ("--version",)
     description: ClassVar[str] = ""
     # What it supports, for `aura executors` and for refusing meaningless flags:
     # "resume", "models", and the approval flags it understands ("--yolo", …).
@@ -160,6 +162,33 @@ class Executor(ABC):
     @abstractmethod
     async def run(self, request: RunRequest, output: Output) -> Outcome:
         """Run one turn; cancelled on Ctrl-C (stop the agent, then re-raise)."""
+
+    def base_argv(self, request: RunRequest) -> list[str]:
+        """The program part of the agent's argv, in order of precedence:
+        --base-command (shell-quoted, e.g. ``npx -y @openai/codex@0.169.0``), then
+        --executor-path / config ``[executor_paths]``, then ``program`` on PATH, then
+        ``npx -y npx_package`` where the agent is published on npm."""
+        import shlex
+        import shutil
+
+        if request.base_command is not None:
+            try:
+                argv = shlex.split(request.base_command)
+            except ValueError as exc:
+                raise UsageError(f"cannot parse --base-command: {exc}") from None
+            if not argv:
+                raise UsageError("--base-command is empty")
+            return argv
+        if request.program:
+            return [request.program]
+        path = os.environ.get("PATH", os.defpath)
+        if self.program and shutil.which(self.program, path=path):
+            return [self.program]
+        if self.npx_package and shutil.which("npx", path=path):
+            return ["npx", "-y", self.npx_package]
+        raise ExecutorNotFound(
+            f"{self.program or self.name} not found on PATH; install it or tell aura where "
+            f"it is: --executor-path {self.name}=/path/to/{self.program or self.name}")
 
 
 class CommandExecutor(Executor):
@@ -208,3 +237,32 @@ class CommandExecutor(Executor):
     async def interrupt(self, child: Child) -> None:
         """Stop the agent on cancel: the gentle way first where the agent has one."""
         await child.stop(grace=self.stop_grace)
+
+
+def transcript_prompt(history: tuple[Entry, ...] | list[Entry], prompt: str,
+                      limit: int = 12_000) -> str:
+    """A fresh agent session seeded with the conversation so far, for agents that cannot
+    resume their own session. Keeps the newest turns within ``limit`` characters."""
+    turns: list[str] = []
+    for item in history:
+        kind = item.get("kind")
+        if kind == EntryKind.USER_MESSAGE.value:
+            turns.append(f"User: {item.get('text', '')}")
+        elif kind == EntryKind.ASSISTANT_MESSAGE.value:
+            turns.append(f"Assistant: {item.get('text', '')}")
+        elif kind == EntryKind.TOOL_CALL.value and item.get("status") not in (None, "running"):
+            turns.append(f"(tool {item.get('action', 'other')} {item.get('target', '')}: "
+                         f"{item.get('status')})")
+    kept: list[str] = []
+    size = 0
+    for turn in reversed(turns):
+        size += len(turn) + 1
+        if size > limit:
+            kept.append("(earlier turns omitted)")
+            break
+        kept.append(turn)
+    if not kept:
+        return prompt
+    transcript = "\n".join(reversed(kept))
+    return (f"This continues an earlier conversation. Transcript so far:\n{transcript}\n\n"
+            f"New request:\n{prompt}")
