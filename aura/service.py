@@ -213,6 +213,7 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None)
         openai_endpoint=settings["openai_endpoint"], history=history,
         line_cap=options.line_cap, interactive=options.interactive)
     executor.validate(request)
+    executor.preflight(request)  # a missing binary: one line, and no session recorded
 
     now = utc_now()
     if session is None:

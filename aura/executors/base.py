@@ -7,12 +7,21 @@ cancelled (asyncio) when the user interrupts, and must stop its process before r
 Most agents are a command whose stdout is one event per line; they subclass
 ``CommandExecutor`` and write only ``build_command`` (argv, env, stdin) and a ``LineParser``.
 Agents that talk back and forth (ACP over stdio, HTTP endpoints) override ``run``.
+
+Resuming: ``request.native_session_id`` is the agent's own session to continue. A
+``CommandExecutor`` whose agent has no stored native id on a follow-up (or whose resume
+fails: a quick non-zero exit that produced nothing and complained about the session) runs a
+fresh agent session seeded with ``transcript_prompt(history, prompt)`` and says so in a
+``system`` entry; its ``build_command`` only ever sees a request it can honour.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,6 +99,9 @@ class Invocation:
     env: dict[str, str]
     stdin: bytes | None = None  # written then closed; None: /dev/null
     keep_stdin_open: bool = False
+    # A session id aura chose for the agent (claude --session-id): stored at once, before
+    # the agent prints anything, so even a run killed early can be resumed.
+    native_session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +170,36 @@ class Executor(ABC):
         for flag in request.approvals.given():
             if flag not in allowed:
                 raise UsageError(f"{flag} has no meaning for --executor {self.name}")
+        if request.model and "models" not in allowed:
+            raise UsageError(f"--model has no meaning for --executor {self.name} "
+                             "(it chooses its model itself)")
+
+    def preflight(self, request: RunRequest) -> None:
+        """Checks before a local run is recorded (the agent's binary is there); raises
+        ExecutorNotFound with one line saying what to do. Nothing for executors that
+        spawn no program of their own."""
+        if self.program is not None:
+            self.base_argv(request)
+
+    def locate(self, program: str | None = None) -> tuple[list[str], str] | None:
+        """Where the agent's program is: (argv prefix, how it was found: "executor-path",
+        "PATH" or "npx"), or None. ``program`` is --executor-path / config."""
+        import shutil
+
+        path = os.environ.get("PATH", os.defpath)
+        if program:
+            if os.sep in program:
+                usable = os.path.isfile(program) and os.access(program, os.X_OK)
+                return ([program], "executor-path") if usable else None
+            found = shutil.which(program, path=path)
+            return ([found], "executor-path") if found else None
+        if self.program:
+            found = shutil.which(self.program, path=path)
+            if found:
+                return [found], "PATH"
+        if self.npx_package and shutil.which("npx", path=path):
+            return ["npx", "-y", self.npx_package], "npx"
+        return None
 
     @abstractmethod
     async def run(self, request: RunRequest, output: Output) -> Outcome:
@@ -169,7 +211,6 @@ class Executor(ABC):
         --executor-path / config ``[executor_paths]``, then ``program`` on PATH, then
         ``npx -y npx_package`` where the agent is published on npm."""
         import shlex
-        import shutil
 
         if request.base_command is not None:
             try:
@@ -179,22 +220,41 @@ class Executor(ABC):
             if not argv:
                 raise UsageError("--base-command is empty")
             return argv
-        if request.program:
-            return [request.program]
-        path = os.environ.get("PATH", os.defpath)
-        if self.program and shutil.which(self.program, path=path):
-            return [self.program]
-        if self.npx_package and shutil.which("npx", path=path):
-            return ["npx", "-y", self.npx_package]
-        raise ExecutorNotFound(
-            f"{self.program or self.name} not found on PATH; install it or tell aura where "
-            f"it is: --executor-path {self.name}=/path/to/{self.program or self.name}")
+        found = self.locate(request.program)
+        if found is not None:
+            argv, how = found
+            # The name as given when it was found on PATH (the child resolves it again
+            # with its own PATH); an explicit path stays a path.
+            return [request.program] if how == "executor-path" and request.program \
+                else ([self.program] if how == "PATH" and self.program else argv)
+        raise ExecutorNotFound(self.not_found_message(request.program))
+
+    def not_found_message(self, program: str | None) -> str:
+        """One line: what was looked for, where, and how to point aura at it."""
+        binary = self.program or self.name
+        fix = f"--executor-path {self.name}=/path/to/{binary}"
+        if program:
+            return (f"{self.name}: the executor path {program!r} (--executor-path or "
+                    f"[executor_paths] in the config) is not an executable file; "
+                    f"fix it with {fix}")
+        dirs = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d]
+        where = os.pathsep.join(dirs) if len(dirs) <= 8 else \
+            os.pathsep.join(dirs[:8]) + f" (+{len(dirs) - 8} more)"
+        npx = f" and npx (for {self.npx_package}) is not installed" \
+            if self.npx_package else ""
+        return (f"{binary} not found on PATH ({where or 'empty'}){npx}; install it or "
+                f"tell aura where it is: {fix}")
 
 
 class CommandExecutor(Executor):
     """An agent run as one process whose stdout carries one event per line."""
 
     stop_grace: ClassVar[float] = 1.0
+    # Follow-ups without a native id get a transcript-seeded fresh session (False: the
+    # command gets exactly the user's prompt, e.g. the generic command executor).
+    seed_transcript: ClassVar[bool] = True
+    # A resume that fails sooner than this, having produced nothing, is retried fresh.
+    resume_failure_window: ClassVar[float] = 60.0
 
     @abstractmethod
     def build_command(self, request: RunRequest) -> Invocation: ...
@@ -203,13 +263,43 @@ class CommandExecutor(Executor):
     def parser(self, request: RunRequest) -> LineParser: ...
 
     async def run(self, request: RunRequest, output: Output) -> Outcome:
+        if request.native_session_id is None and request.history and self.seed_transcript:
+            output.emit([_fresh_session_entry(
+                "no native session id was stored for this session")])
+            return (await self._run_once(_seeded(request), output))[0]
+        outcome, attempt = await self._run_once(request, output)
+        if request.native_session_id is not None and self.seed_transcript and \
+                self.resume_failed(outcome, attempt):
+            output.emit([_fresh_session_entry(
+                f"resuming {self.name} session {request.native_session_id} failed")])
+            outcome = (await self._run_once(_seeded(request), output))[0]
+        return outcome
+
+    def resume_failed(self, outcome: Outcome, attempt: Attempt) -> bool:
+        """Did the agent refuse to resume (rather than fail at the task)? A non-zero exit
+        soon after the start, with no message or tool call, saying nothing or complaining
+        about the session."""
+        if outcome.exit_code == 0 or attempt.produced:
+            return False
+        if attempt.elapsed > self.resume_failure_window:
+            return False
+        said = attempt.said + ([outcome.error] if outcome.error else [])
+        return not said or any(_RESUME_COMPLAINT.search(line) for line in said)
+
+    async def _run_once(self, request: RunRequest, output: Output
+                        ) -> tuple[Outcome, Attempt]:
         invocation = self.build_command(request)
         parser = self.parser(request)
+        watch = _Watch(output)
         reported: list[str] = []
+        if invocation.native_session_id:
+            reported.append(invocation.native_session_id)
+            output.set_native_session_id(invocation.native_session_id)
 
         def on_lines(stream: str, lines: list[str]) -> None:
+            watch.note(stream, lines)
             if stream == "stdout":
-                parser.feed_lines(lines, output)
+                parser.feed_lines(lines, watch)
                 native = parser.native_session_id
                 if native and (not reported or reported[-1] != native):
                     reported.append(native)
@@ -217,6 +307,7 @@ class CommandExecutor(Executor):
             else:
                 output.emit(stderr_entries(lines))
 
+        started = time.monotonic()
         child = await Child.spawn(invocation.argv, on_lines=on_lines, cwd=request.cwd,
                                   env=invocation.env, stdin=invocation.stdin,
                                   keep_stdin_open=invocation.keep_stdin_open,
@@ -231,12 +322,69 @@ class CommandExecutor(Executor):
                 await asyncio.shield(child.stop(grace=self.stop_grace))
         tail = parser.finish()
         if tail:
-            output.emit(tail)
-        return Outcome(code, parser.native_session_id, parser.error)
+            watch.emit(tail)
+        native = parser.native_session_id or invocation.native_session_id
+        attempt = Attempt(watch.produced, watch.said, time.monotonic() - started)
+        return Outcome(code, native, parser.error), attempt
 
     async def interrupt(self, child: Child) -> None:
         """Stop the agent on cancel: the gentle way first where the agent has one."""
         await child.stop(grace=self.stop_grace)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one agent process did, for telling a refused resume from a failed task."""
+
+    produced: bool  # an assistant message, thinking or a tool call came out
+    said: list[str]  # its first stderr / plain-text lines, for the complaint
+    elapsed: float
+
+
+_RESUME_COMPLAINT = re.compile(r"session|conversation|thread|chat|resume", re.IGNORECASE)
+_PRODUCTIVE = frozenset({EntryKind.ASSISTANT_MESSAGE.value, EntryKind.THINKING.value,
+                         EntryKind.TOOL_CALL.value})
+
+
+class _Watch:
+    """Passes entries on to the real output, noting whether the agent did anything."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self.produced = False
+        self.said: list[str] = []
+
+    def note(self, stream: str, lines: list[str]) -> None:
+        # stderr and plain stdout text only: every JSON event carries a "session_id" key,
+        # which is no complaint about the session.
+        if len(self.said) < 20:
+            self.said.extend(line for line in lines[: 20 - len(self.said)]
+                             if line.strip() and not (stream == "stdout" and
+                                                      line.lstrip().startswith("{")))
+
+    def emit(self, entries: list[Entry]) -> None:
+        if not self.produced:
+            self.produced = any(e.get("kind") in _PRODUCTIVE for e in entries)
+        self.output.emit(entries)
+
+    def emit_json(self, items: list[tuple[Entry, str]]) -> None:
+        if not self.produced:
+            self.produced = any(e.get("kind") in _PRODUCTIVE for e, _ in items)
+        self.output.emit_json(items)
+
+    def set_native_session_id(self, native_id: str) -> None:
+        self.output.set_native_session_id(native_id)
+
+
+def _seeded(request: RunRequest) -> RunRequest:
+    return dataclasses.replace(request, native_session_id=None,
+                               prompt=transcript_prompt(request.history, request.prompt))
+
+
+def _fresh_session_entry(why: str) -> Entry:
+    return {"kind": EntryKind.SYSTEM.value,
+            "text": f"{why}: starting a fresh agent session seeded with the transcript "
+                    "of this session"}
 
 
 def transcript_prompt(history: tuple[Entry, ...] | list[Entry], prompt: str,

@@ -88,7 +88,10 @@ class NativeLineParser(LineParser):
 class CustomCommandExecutor(CommandExecutor):
     name = "custom"
     description = "any command as an agent (--base-command), or an OpenAI-compatible endpoint"
-    features: ClassVar[frozenset[str]] = frozenset()
+    features: ClassVar[frozenset[str]] = frozenset({"models"})  # --model → AURA_MODEL
+    # A command gets exactly the user's prompt on follow-ups; AURA_SESSION_ID lets an
+    # aura-native agent keep its own history.
+    seed_transcript: ClassVar[bool] = False
 
     def build_command(self, request: RunRequest) -> Invocation:
         if request.base_command is None:
