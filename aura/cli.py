@@ -266,7 +266,7 @@ def session_list(limit: int, executor: str | None, as_json: bool) -> None:
     """Sessions, newest first."""
     import json
 
-    from .service import session_summary
+    from .store import session_summary
 
     store = _open_store()
     sessions = store.list_sessions(limit, executor=executor)
@@ -297,7 +297,7 @@ def session_list(limit: int, executor: str | None, as_json: bool) -> None:
 def _show(session_id: str | None, as_json: bool) -> None:
     import json
 
-    from .service import session_history
+    from .store import session_history
 
     store = _open_store()
     if session_id is None:

@@ -83,6 +83,8 @@ class Child:
         self._line_cap = line_cap
         self._readers = asyncio.gather(
             self._pump(proc.stdout, "stdout"), self._pump(proc.stderr, "stderr"))
+        # Readers cut short by a stop are expected; don't report them as unretrieved.
+        self._readers.add_done_callback(lambda f: f.cancelled() or f.exception())
         _live_groups.add(self.pid)
 
     @classmethod
@@ -166,6 +168,8 @@ class Child:
             await self._kill_group(term_timeout)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._readers), 2.0)
+        if not self._readers.done():
+            self._readers.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.proc.wait(), 2.0)
         _live_groups.discard(self.pid)

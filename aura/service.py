@@ -77,21 +77,6 @@ def new_id() -> str:
 
 # sessions ---------------------------------------------------------------------------------
 
-def session_history(store: Store, session_id: str) -> dict[str, Any]:
-    """The whole session as `aura session show --json` prints it."""
-    data = session_summary(store, store.get_session(session_id))
-    data["entries"] = store.entries(data["id"])
-    return data
-
-
-def session_summary(store: Store, session: Session) -> dict[str, Any]:
-    """A session with its executions and transitions (no entries)."""
-    data = session.to_json()
-    data["executions"] = [e.to_json() for e in store.list_executions(session.id)]
-    data["transitions"] = [t.to_json() for t in store.transitions(session.id)]
-    return data
-
-
 def _resolve_session(store: Store, options: RunOptions, cwd: str | None) -> Session | None:
     if options.session and options.resume_latest:
         raise UsageError("use either --session or --resume-latest, not both")
@@ -160,7 +145,8 @@ def _merge(options: RunOptions, session: Session | None) -> dict[str, Any]:
     merged_vars = dict(stored.get("vars", {}))
     merged_vars.update(options.vars)
     return {
-        "base_command": options.base_command or stored.get("base_command"),
+        "base_command": options.base_command if options.base_command is not None
+        else stored.get("base_command"),
         "params": list(options.params) or list(stored.get("params", [])),
         "vars": merged_vars,
         "openai_endpoint": options.openai_endpoint or stored.get("openai_endpoint"),

@@ -49,6 +49,21 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def session_history(store: Store, session_id: str) -> dict[str, Any]:
+    """The whole session as `aura session show --json` prints it."""
+    data = session_summary(store, store.get_session(session_id))
+    data["entries"] = store.entries(data["id"])
+    return data
+
+
+def session_summary(store: Store, session: Session) -> dict[str, Any]:
+    """A session with its executions and transitions (no entries)."""
+    data = session.to_json()
+    data["executions"] = [e.to_json() for e in store.list_executions(session.id)]
+    data["transitions"] = [t.to_json() for t in store.transitions(session.id)]
+    return data
+
+
 def session_not_found(session_id: str) -> NotFound:
     return NotFound(
         f"no session {session_id!r}; see `aura session list` for ids "

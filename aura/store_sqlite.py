@@ -85,10 +85,13 @@ def _execution(row: sqlite3.Row) -> Execution:
 
 class SQLiteStore:
     def __init__(self, path: Path | str) -> None:
+        # A "file:" URI (e.g. AURA_DB=file:/x/aura.db?mode=ro) is passed to SQLite as is.
+        uri = str(path).startswith("file:")
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+            if not uri:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, uri=uri,
                                        isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -103,16 +106,24 @@ class SQLiteStore:
             raise StoreError(f"cannot open database {self.path}: {exc.strerror}") from None
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        version = self._schema_version()
+        if version == len(MIGRATIONS):
+            return
+        with self._write():
+            # Read again under the write lock: another aura may have just migrated.
+            version = self._schema_version()
+            for number in range(version + 1, len(MIGRATIONS) + 1):
+                MIGRATIONS[number - 1](self._db)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    def _schema_version(self) -> int:
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"database {self.path} is schema {version}, newer than this aura "
                 f"understands ({len(MIGRATIONS)}); upgrade aura"
             )
-        for number in range(version + 1, len(MIGRATIONS) + 1):
-            with self._write():
-                MIGRATIONS[number - 1](self._db)
-                self._db.execute(f"PRAGMA user_version = {number}")
+        return version
 
     def _write(self) -> _Transaction:
         return _Transaction(self._db, self.path)

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Protocol
 
 from ..contracts import Entry, EntryKind
 from ..errors import ExecutorNotFound, UsageError
-from ..process import DEFAULT_LINE_CAP, Child
+from ..process import DEFAULT_LINE_CAP, Child, resolve_program
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,11 +256,30 @@ class CommandExecutor(Executor):
     # A resume that fails sooner than this, having produced nothing, is retried fresh.
     resume_failure_window: ClassVar[float] = 60.0
 
+    _prepared: tuple[RunRequest, Invocation] | None = None
+
     @abstractmethod
     def build_command(self, request: RunRequest) -> Invocation: ...
 
     @abstractmethod
     def parser(self, request: RunRequest) -> LineParser: ...
+
+    def preflight(self, request: RunRequest) -> None:
+        """Also build the command and find its program, so a bad --base-command or a
+        missing binary (of any command, not only a known agent's) is one clear error
+        before any session is created."""
+        super().preflight(request)
+        invocation = self.build_command(request)
+        if not invocation.argv:
+            raise UsageError("the command to run is empty")
+        resolve_program(invocation.argv[0], invocation.env)
+        self._prepared = (request, invocation)
+
+    def invocation(self, request: RunRequest) -> Invocation:
+        """The command preflight() built for this request (built anew for another)."""
+        if self._prepared is not None and self._prepared[0] is request:
+            return self._prepared[1]
+        return self.build_command(request)
 
     async def run(self, request: RunRequest, output: Output) -> Outcome:
         if request.native_session_id is None and request.history and self.seed_transcript:
@@ -288,7 +307,7 @@ class CommandExecutor(Executor):
 
     async def _run_once(self, request: RunRequest, output: Output
                         ) -> tuple[Outcome, Attempt]:
-        invocation = self.build_command(request)
+        invocation = self.invocation(request)
         parser = self.parser(request)
         watch = _Watch(output)
         reported: list[str] = []
