@@ -10,6 +10,9 @@ from .base import Executor
 # name → (module, class). Modules are imported on demand.
 EXECUTORS: dict[str, tuple[str, str]] = {
     "custom": ("aura.executors.custom", "CustomCommandExecutor"),
+    "codex": ("aura.executors.codex", "CodexExecutor"),
+    "opencode": ("aura.executors.opencode", "OpencodeExecutor"),
+    "copilot": ("aura.executors.copilot", "CopilotExecutor"),
 }
 
 ALIASES: dict[str, str] = {}

@@ -1,0 +1,142 @@
+"""Shared parts of the parsers for agents that print one JSON event per line (codex exec
+--json, opencode run --format json, copilot --output-format json).
+
+Contract: ``JsonEventParser.feed(line)`` never raises. A line that is not a JSON object,
+or an event of a known type whose fields are not what the parser expects, becomes a
+``raw`` entry holding the line; an event type the subclass does not know becomes a ``raw``
+entry too. Tool calls are announced with ``tool_start`` (status running) and closed with
+``tool_end`` (same id, tool, action and target); ``finish`` closes the ones the agent never
+finished, as errors, so no call stays "running" in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from typing import Any
+
+from ..contracts import Entry, EntryKind
+from ..process import Child
+from .base import LineParser
+
+# Errors a handler may raise on an event whose shape differs from what was recorded
+# (another version of the agent): the line is kept as raw instead.
+_SHAPE_ERRORS = (KeyError, TypeError, AttributeError, ValueError, IndexError)
+
+
+def raw_entry(line: str) -> Entry:
+    return {"kind": EntryKind.RAW.value, "stream": "stdout", "text": line.rstrip("\r\n")}
+
+
+def relative_target(path: str, cwd: str | None) -> str:
+    """A path inside the working directory as the user would type it (``hello.txt``);
+    anything else unchanged."""
+    if not path or not cwd or not os.path.isabs(path):
+        return path
+    for base in (cwd, os.path.realpath(cwd)):
+        try:
+            if os.path.commonpath([base, path]) == base:
+                rel = os.path.relpath(path, base)
+                return rel if rel != "." else path
+        except ValueError:
+            continue
+    return path
+
+
+def as_text(value: Any) -> str:
+    """Tool output as text: strings as they are, anything else as compact JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def patch_files(patch: str) -> list[tuple[str, str]]:
+    """(kind, path) of each file in an apply_patch text (``*** Add File: x``)."""
+    files = []
+    for line in patch.splitlines():
+        for marker, kind in (("*** Add File: ", "add"), ("*** Update File: ", "update"),
+                             ("*** Delete File: ", "delete")):
+            if line.startswith(marker):
+                files.append((kind, line[len(marker):].strip()))
+    return files
+
+
+class JsonEventParser(LineParser):
+    """One JSON object per line; subclasses implement ``handle(event, line)``."""
+
+    def __init__(self, cwd: str | None = None) -> None:
+        super().__init__()
+        self.cwd = cwd
+        self.open_calls: dict[str, Entry] = {}  # tool calls started and not yet ended
+
+    def feed(self, line: str) -> list[Entry]:
+        text = line.strip()
+        if not text:
+            return []
+        try:
+            event = json.loads(text)
+        except ValueError:
+            return [raw_entry(line)]
+        if not isinstance(event, dict):
+            return [raw_entry(line)]
+        try:
+            return self.handle(event, line)
+        except _SHAPE_ERRORS:
+            return [raw_entry(line)]
+
+    def handle(self, event: dict[str, Any], line: str) -> list[Entry]:
+        raise NotImplementedError
+
+    def target(self, path: str) -> str:
+        return relative_target(path, self.cwd)
+
+    def tool_start(self, call_id: str, tool: str, action: str, target: str,
+                   **extra: Any) -> Entry:
+        entry: Entry = {"kind": EntryKind.TOOL_CALL.value, "id": call_id, "tool": tool,
+                        "action": action, "target": target, "status": "running"}
+        for key, value in extra.items():
+            if value is not None:
+                entry[key] = value  # type: ignore[literal-required]
+        self.open_calls[call_id] = entry
+        return dict(entry)  # type: ignore[return-value]
+
+    def tool_end(self, call_id: str, status: str, *, tool: str = "", action: str = "other",
+                 target: str = "", output: str | None = None, **extra: Any) -> Entry:
+        """Close a call; identity comes from its start when there was one."""
+        started = self.open_calls.pop(call_id, None)
+        entry: Entry = {"kind": EntryKind.TOOL_CALL.value, "id": call_id,
+                        "tool": started["tool"] if started else tool,
+                        "action": started["action"] if started else action,
+                        "target": started["target"] if started else target,
+                        "status": status}
+        if output is not None:
+            entry["output"] = output
+        for key, value in extra.items():
+            if value is not None:
+                entry[key] = value  # type: ignore[literal-required]
+        if started is not None and "data" in started and "data" not in entry:
+            entry["data"] = started["data"]
+        return entry
+
+    def finish(self) -> list[Entry]:
+        ended = [self.tool_end(call_id, "error", output="no result: the agent stopped first")
+                 for call_id in list(self.open_calls)]
+        return ended
+
+
+async def interrupt_then_stop(child: Child, grace: float = 2.0) -> None:
+    """Ctrl-C for an agent in its own process group: SIGINT to the agent (what a terminal
+    would send), a moment to wind down, then the usual stop ladder."""
+    if child.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            child.proc.send_signal(signal.SIGINT)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while child.returncode is None and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+    await child.stop(grace=0.5)

@@ -1,0 +1,230 @@
+"""opencode (``opencode-ai`` on npm): ``opencode run --format json``.
+
+Command: ``opencode run --format json --thinking [--model provider/model] [--variant V]
+[--agent A] [--attach URL | --port N] [--auto] [params] [--session SID] PROMPT``.
+``[executors.opencode]`` in the config may set ``variant``, ``agent``, ``host`` and
+``port`` (a host means attaching to a running ``opencode serve`` at http://HOST:PORT; a
+port alone picks the port of the local server), ``attach`` (a full URL) and ``env`` (a
+table of environment variables for opencode).
+
+Approvals: ``--yolo`` allows every permission through ``OPENCODE_CONFIG_CONTENT``
+(``{"permission": {"*": "allow", "edit": "allow", "bash": "allow", …}}``), merged into
+whatever config content the user already passes that way; ``--auto-approve true`` →
+``--auto`` (opencode approves what is not explicitly denied), ``false`` → nothing (the
+default: opencode run rejects what would need asking).
+
+Events (each carries ``sessionID``, the native session id): ``step_start``, ``tool_use``
+(a finished tool part: completed or error), ``text``, ``reasoning``, ``step_finish``
+(tokens and cost of one model request), ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from ..contracts import Entry, EntryKind, ToolAction
+from ..errors import ConfigError, UsageError
+from ..process import Child
+from .base import CommandExecutor, Invocation, LineParser, RunRequest
+from .jsonevents import (
+    JsonEventParser,
+    as_text,
+    interrupt_then_stop,
+    patch_files,
+    raw_entry,
+)
+
+# tool name → (action, input field naming the target)
+TOOLS: dict[str, tuple[ToolAction, str]] = {
+    "write": (ToolAction.FILE_WRITE, "filePath"),
+    "edit": (ToolAction.FILE_EDIT, "filePath"),
+    "multiedit": (ToolAction.FILE_EDIT, "filePath"),
+    "patch": (ToolAction.FILE_EDIT, "patchText"),
+    "apply_patch": (ToolAction.FILE_EDIT, "patchText"),
+    "read": (ToolAction.FILE_READ, "filePath"),
+    "list": (ToolAction.FILE_READ, "path"),
+    "bash": (ToolAction.COMMAND, "command"),
+    "grep": (ToolAction.SEARCH, "pattern"),
+    "glob": (ToolAction.SEARCH, "pattern"),
+    "codesearch": (ToolAction.SEARCH, "query"),
+    "lsp": (ToolAction.SEARCH, "query"),
+    "webfetch": (ToolAction.WEB_FETCH, "url"),
+    "websearch": (ToolAction.WEB_FETCH, "query"),
+    "todowrite": (ToolAction.TODO, "todos"),
+    "todoread": (ToolAction.TODO, ""),
+    "task": (ToolAction.TASK, "description"),
+}
+
+# What --yolo allows: everything ("*"), and the permissions opencode documents by name,
+# so that a user's own rule for one of them cannot outrank the wildcard.
+YOLO_PERMISSION = {key: "allow" for key in (
+    "*", "edit", "bash", "webfetch", "websearch", "external_directory", "doom_loop")}
+
+_PATH_FIELDS = ("filePath", "path")
+
+
+class OpencodeParser(JsonEventParser):
+    def handle(self, event: dict[str, Any], line: str) -> list[Entry]:
+        kind = event.get("type")
+        session = event.get("sessionID")
+        if session and self.native_session_id is None:
+            # The first id is the run's session; sub-agents' parts are filtered by opencode.
+            self.native_session_id = str(session)
+        part = event.get("part") or {}
+        if kind == "tool_use":
+            return [self._tool(part)]
+        if kind == "text":
+            text = part.get("text") or ""
+            return [{"kind": EntryKind.ASSISTANT_MESSAGE.value, "text": text}] if text else []
+        if kind == "reasoning":
+            text = part.get("text") or ""
+            return [{"kind": EntryKind.THINKING.value, "text": text}] if text else []
+        if kind == "step_start":
+            return []  # a marker with no content
+        if kind == "step_finish":
+            return [self._usage(part)]
+        if kind == "error":
+            message = self._error_message(event.get("error"))
+            self.error = message
+            return [{"kind": EntryKind.ERROR.value, "text": message}]
+        return [raw_entry(line)]
+
+    @staticmethod
+    def _error_message(error: Any) -> str:
+        if isinstance(error, dict):
+            data = error.get("data") if isinstance(error.get("data"), dict) else {}
+            message = data.get("message") or error.get("message")
+            name = error.get("name")
+            if message and name:
+                return f"{name}: {message}"
+            return str(message or name or json.dumps(error))
+        return str(error or "error")
+
+    @staticmethod
+    def _usage(part: dict[str, Any]) -> Entry:
+        tokens = part.get("tokens") or {}
+        cache = tokens.get("cache") or {}
+        usage: dict[str, Any] = {}
+        for ours, value in (("input_tokens", tokens.get("input")),
+                            ("output_tokens", tokens.get("output")),
+                            ("reasoning_tokens", tokens.get("reasoning")),
+                            ("cached_input_tokens", cache.get("read"))):
+            if isinstance(value, int):
+                usage[ours] = value
+        if isinstance(part.get("cost"), (int, float)):
+            usage["cost_usd"] = part["cost"]
+        entry: Entry = {"kind": EntryKind.USAGE.value, "usage": usage}  # type: ignore[typeddict-item]
+        if part.get("reason"):
+            entry["data"] = {"reason": part["reason"]}
+        return entry
+
+    def _tool(self, part: dict[str, Any]) -> Entry:
+        tool = str(part.get("tool") or "")
+        state = part.get("state") or {}
+        args = state.get("input") or {}
+        action, field = TOOLS.get(tool, (ToolAction.OTHER, ""))
+        data: dict[str, Any] | None = None
+        if tool in ("patch", "apply_patch"):
+            files = patch_files(str(args.get("patchText") or ""))
+            if files and all(kind == "add" for kind, _ in files):
+                action = ToolAction.FILE_WRITE
+            target = ", ".join(self.target(path) for _, path in files)
+        elif field == "todos":
+            todos = args.get("todos") or []
+            target = f"{sum(1 for t in todos if t.get('status') == 'completed')}/{len(todos)} done"
+        elif field:
+            value = args.get(field) or ""
+            target = self.target(value) if field in _PATH_FIELDS else as_text(value)
+            if tool == "grep" and args.get("path"):
+                data = {"path": self.target(str(args["path"]))}
+        else:
+            target = str(state.get("title") or "")
+        status = state.get("status")
+        call_id = str(part.get("callID") or part.get("id") or "")
+        if status in ("pending", "running"):
+            return self.tool_start(call_id, tool, action.value, target, data=data)
+        output = state.get("error") if status == "error" else state.get("output")
+        return self.tool_end(call_id, "error" if status == "error" else "ok", tool=tool,
+                             action=action.value, target=target, output=as_text(output),
+                             data=data)
+
+
+def _merged_config(existing: str | None, permission: dict[str, str]) -> str:
+    """The user's OPENCODE_CONFIG_CONTENT with ``permission`` laid over it."""
+    config: dict[str, Any] = {}
+    if existing:
+        try:
+            loaded = json.loads(existing)
+        except ValueError:
+            raise UsageError("OPENCODE_CONFIG_CONTENT is not valid JSON; fix it or drop "
+                             "--yolo") from None
+        if isinstance(loaded, dict):
+            config = loaded
+    current = config.get("permission")
+    merged = dict(current) if isinstance(current, dict) else {}
+    merged.update(permission)
+    config["permission"] = merged
+    return json.dumps(config)
+
+
+class OpencodeExecutor(CommandExecutor):
+    name = "opencode"
+    program = "opencode"
+    npx_package = "opencode-ai"
+    description = "opencode (opencode run --format json)"
+    features: ClassVar[frozenset[str]] = frozenset(
+        {"resume", "models", "--yolo", "--auto-approve"})
+
+    def settings_args(self, request: RunRequest) -> list[str]:
+        settings = request.settings
+        argv: list[str] = []
+        for key in ("variant", "agent"):
+            value = settings.get(key)
+            if value is not None:
+                argv += [f"--{key}", str(value)]
+        host, port, attach = settings.get("host"), settings.get("port"), settings.get("attach")
+        if port is not None and not isinstance(port, int):
+            raise ConfigError(f"[executors.opencode] port = {port!r} is not a number")
+        if attach is not None:
+            argv += ["--attach", str(attach)]
+        elif host is not None:
+            argv += ["--attach", f"http://{host}:{port or 4096}"]
+        elif port is not None:
+            argv += ["--port", str(port)]
+        return argv
+
+    def build_command(self, request: RunRequest) -> Invocation:
+        argv = [*self.base_argv(request), "run", "--format", "json", "--thinking"]
+        if request.model:
+            if "/" not in request.model:
+                raise UsageError(f"opencode models are provider/model (e.g. "
+                                 f"anthropic/claude-sonnet-4-5), not {request.model!r}")
+            argv += ["--model", request.model]
+        argv += self.settings_args(request)
+        if request.approvals.auto_approve:
+            argv.append("--auto")
+        argv += list(request.params)
+        if request.native_session_id:
+            argv += ["--session", request.native_session_id]
+        if request.prompt.startswith("-"):
+            argv.append("--")
+        argv.append(request.prompt)
+        env = request.child_env()
+        extra = request.settings.get("env")
+        if extra is not None:
+            if not isinstance(extra, dict):
+                raise ConfigError("[executors.opencode] env must be a table of strings")
+            for key, value in extra.items():
+                if str(key) not in request.env:  # --var wins over the config
+                    env[str(key)] = str(value)
+        if request.approvals.yolo:
+            env["OPENCODE_CONFIG_CONTENT"] = _merged_config(
+                env.get("OPENCODE_CONFIG_CONTENT"), YOLO_PERMISSION)
+        return Invocation(argv=argv, env=env)
+
+    def parser(self, request: RunRequest) -> LineParser:
+        return OpencodeParser(request.cwd)
+
+    async def interrupt(self, child: Child) -> None:
+        await interrupt_then_stop(child)
