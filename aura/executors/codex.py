@@ -181,6 +181,13 @@ class CodexExecutor(CommandExecutor):
     features: ClassVar[frozenset[str]] = frozenset(
         {"resume", "models", "--yolo", "--auto-approve"})
 
+    def validate(self, request: RunRequest) -> None:
+        super().validate(request)
+        sandbox = request.settings.get("sandbox")
+        if sandbox is not None and sandbox not in SANDBOX_MODES:
+            raise ConfigError(f"[executors.codex] sandbox = {sandbox!r} is not one of "
+                              f"{', '.join(SANDBOX_MODES)}")
+
     def approval_args(self, request: RunRequest) -> list[str]:
         approvals = request.approvals
         if approvals.yolo:
@@ -190,12 +197,7 @@ class CodexExecutor(CommandExecutor):
         if approvals.auto_approve is False:
             return ["--sandbox", "read-only"]
         sandbox = request.settings.get("sandbox")
-        if sandbox is None:
-            return []
-        if sandbox not in SANDBOX_MODES:
-            raise ConfigError(f"[executors.codex] sandbox = {sandbox!r} is not one of "
-                              f"{', '.join(SANDBOX_MODES)}")
-        return ["--sandbox", str(sandbox)]
+        return [] if sandbox is None else ["--sandbox", str(sandbox)]
 
     def build_command(self, request: RunRequest) -> Invocation:
         argv = [*self.base_argv(request), "exec", "--json", "--skip-git-repo-check"]

@@ -176,6 +176,17 @@ class OpencodeExecutor(CommandExecutor):
     features: ClassVar[frozenset[str]] = frozenset(
         {"resume", "models", "--yolo", "--auto-approve"})
 
+    def validate(self, request: RunRequest) -> None:
+        super().validate(request)
+        if request.model and "/" not in request.model:
+            raise UsageError(f"opencode models are provider/model (e.g. "
+                             f"anthropic/claude-sonnet-4-5), not {request.model!r}")
+        port = request.settings.get("port")
+        if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
+            raise ConfigError(f"[executors.opencode] port = {port!r} is not a number")
+        if not isinstance(request.settings.get("env", {}), dict):
+            raise ConfigError("[executors.opencode] env must be a table of strings")
+
     def settings_args(self, request: RunRequest) -> list[str]:
         settings = request.settings
         argv: list[str] = []
@@ -184,8 +195,6 @@ class OpencodeExecutor(CommandExecutor):
             if value is not None:
                 argv += [f"--{key}", str(value)]
         host, port, attach = settings.get("host"), settings.get("port"), settings.get("attach")
-        if port is not None and not isinstance(port, int):
-            raise ConfigError(f"[executors.opencode] port = {port!r} is not a number")
         if attach is not None:
             argv += ["--attach", str(attach)]
         elif host is not None:
@@ -197,9 +206,6 @@ class OpencodeExecutor(CommandExecutor):
     def build_command(self, request: RunRequest) -> Invocation:
         argv = [*self.base_argv(request), "run", "--format", "json", "--thinking"]
         if request.model:
-            if "/" not in request.model:
-                raise UsageError(f"opencode models are provider/model (e.g. "
-                                 f"anthropic/claude-sonnet-4-5), not {request.model!r}")
             argv += ["--model", request.model]
         argv += self.settings_args(request)
         if request.approvals.auto_approve:
@@ -211,13 +217,9 @@ class OpencodeExecutor(CommandExecutor):
             argv.append("--")
         argv.append(request.prompt)
         env = request.child_env()
-        extra = request.settings.get("env")
-        if extra is not None:
-            if not isinstance(extra, dict):
-                raise ConfigError("[executors.opencode] env must be a table of strings")
-            for key, value in extra.items():
-                if str(key) not in request.env:  # --var wins over the config
-                    env[str(key)] = str(value)
+        for key, value in (request.settings.get("env") or {}).items():
+            if str(key) not in request.env:  # --var wins over the config
+                env[str(key)] = str(value)
         if request.approvals.yolo:
             env["OPENCODE_CONFIG_CONTENT"] = _merged_config(
                 env.get("OPENCODE_CONFIG_CONTENT"), YOLO_PERMISSION)

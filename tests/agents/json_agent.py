@@ -8,16 +8,19 @@ It appends what it received to ``$FAKE_AGENT_LOG`` (one JSON object per run: arg
 cwd and the environment variables tests look at), then behaves like the recording: a
 resume of the recorded session replays ``AGENT-resume``, anything else ``AGENT-write``
 (``$FAKE_AGENT_RUN`` picks another recording), byte for byte, stdout and stderr, with the
-recorded exit code. A resume of an unknown session fails the way the agents do: a line on
-stderr and exit 1. codex reads stdin to EOF before starting, as the real one does (so a
-caller that leaves stdin open hangs, and the test times out).
+recorded exit code. With ``$FAKE_AGENT_HANG`` set it then waits to be interrupted and notes
+a SIGINT in the log before exiting 130. A resume of an unknown session fails the way the
+agents do: a line on stderr and exit 1. codex reads stdin to EOF before starting, as the
+real one does (so a caller that leaves stdin open hangs, and the test times out).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "agents"
@@ -56,6 +59,20 @@ def main() -> int:
     stderr = FIXTURES / f"{run}.stderr.txt"
     if stderr.exists():
         sys.stderr.buffer.write(stderr.read_bytes())
+    if os.environ.get("FAKE_AGENT_HANG"):
+        def interrupted(_signum: int, _frame: object) -> None:
+            if log:
+                with open(log, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"agent": agent, "signal": "SIGINT"}) + "\n")
+            sys.exit(130)
+
+        signal.signal(signal.SIGINT, interrupted)
+        sys.stdout.flush()
+        if log:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"agent": agent, "waiting": True}) + "\n")
+        while True:
+            time.sleep(0.05)
     return int(meta.get("exit_code", 0))
 
 
