@@ -13,9 +13,15 @@ EXECUTORS: dict[str, tuple[str, str]] = {
     "codex": ("aura.executors.codex", "CodexExecutor"),
     "opencode": ("aura.executors.opencode", "OpencodeExecutor"),
     "copilot": ("aura.executors.copilot", "CopilotExecutor"),
+    "claude": ("aura.executors.claude", "ClaudeExecutor"),
+    "cursor-agent": ("aura.executors.cursor", "CursorAgentExecutor"),
+    "amp": ("aura.executors.amp", "AmpExecutor"),
+    "droid": ("aura.executors.droid", "DroidExecutor"),
 }
 
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {
+    "cursor": "cursor-agent",
+}
 
 DEFAULT_EXECUTOR = "codex"
 

@@ -1,0 +1,130 @@
+"""droid (Factory) headless: ``droid exec --output-format stream-json [flags] PROMPT``.
+
+- Prompt: the last argument; one starting with ``-`` or very long goes on stdin instead
+  (``droid exec`` reads it there).
+- Follow-up: ``--session-id NATIVE_ID``. droid keeps sessions in Factory's cloud; where
+  that resume is refused (droid 0.215 exits 1 without a word), aura's base starts a fresh
+  droid session seeded with the transcript and says so.
+- Approvals: ``--yolo`` → ``--skip-permissions-unsafe``; otherwise ``--auto LEVEL`` from
+  ``--auto-approve true`` (the configured autonomy, else ``high``) or from the config's
+  ``[executors.droid] autonomy = "low|medium|high"``; ``--auto-approve false`` keeps droid's
+  read-only default. ``[executors.droid] reasoning_effort = "…"`` → ``--reasoning-effort``.
+  ``--model M`` → ``--model M``.
+- Output: droid's own stream-json — ``system`` init (session_id), ``message`` (role user
+  echo / assistant text), ``tool_call`` (id, toolName, parameters), ``tool_result`` (id,
+  isError, value), ``completion`` (finalText, usage, session_id), ``error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ..contracts import Entry
+from ..errors import ConfigError
+from .base import CommandExecutor, Invocation, LineParser, RunRequest
+from .claude import prompt_on_stdin
+from .streamjson import StreamJsonParser, normalize_usage, result_text
+
+AUTONOMY_LEVELS = ("low", "medium", "high")
+
+
+class DroidParser(StreamJsonParser):
+    def __init__(self, cwd: str | None = None) -> None:
+        super().__init__(cwd)
+        self.handlers.update({
+            "message": self.on_message,
+            "tool_call": self.on_tool_call,
+            "tool_result": self.on_tool_result,
+            "completion": self.on_completion,
+            "error": self.on_error,
+            "reasoning": self.on_reasoning,
+            "thinking": self.on_reasoning,
+        })
+
+    def on_message(self, obj: dict[str, Any], line: str) -> list[Entry]:
+        text = obj.get("text")
+        if not isinstance(text, str):
+            text = result_text(obj.get("content"))
+        if obj.get("role") == "assistant":
+            if not text:
+                return []
+            self.turn_text = True
+            return [{"kind": "assistant_message", "text": text}]
+        return [{"kind": "system", "text": f"{obj.get('role', 'message')}: {text}"}]
+
+    def on_reasoning(self, obj: dict[str, Any], line: str) -> list[Entry]:
+        text = obj.get("text") or obj.get("reasoning") or ""
+        return [{"kind": "thinking", "text": text}] if text else []
+
+    def on_tool_call(self, obj: dict[str, Any], line: str) -> list[Entry]:
+        name = str(obj.get("toolName") or obj.get("toolId") or "")
+        return [self.tool_start(str(obj.get("id") or ""), name, obj.get("parameters"))]
+
+    def on_tool_result(self, obj: dict[str, Any], line: str) -> list[Entry]:
+        value = obj.get("value")
+        return [self.tool_end(str(obj.get("id") or ""), not obj.get("isError"),
+                              value if isinstance(value, str) else result_text(value),
+                              tool=obj.get("toolId"))]
+
+    def on_completion(self, obj: dict[str, Any], line: str) -> list[Entry]:
+        out: list[Entry] = []
+        final = obj.get("finalText")
+        if isinstance(final, str) and final and not self.turn_text:
+            out.append({"kind": "assistant_message", "text": final})
+        usage = obj.get("usage")
+        if isinstance(usage, Mapping):
+            out.append({"kind": "usage", "usage": normalize_usage(usage)})
+        self.turn_text = False
+        return out
+
+    def on_error(self, obj: dict[str, Any], line: str) -> list[Entry]:
+        message = obj.get("message") or obj.get("error") or obj.get("text") or line
+        self.error = str(message)
+        return [{"kind": "error", "text": self.error}]
+
+
+class DroidExecutor(CommandExecutor):
+    name = "droid"
+    program = "droid"
+    description = "Factory droid (exec, stream-json; autonomy and reasoning effort)"
+    features: ClassVar[frozenset[str]] = frozenset(
+        {"resume", "models", "--yolo", "--auto-approve"})
+
+    def autonomy(self, request: RunRequest) -> str | None:
+        configured = request.settings.get("autonomy")
+        if configured is not None and configured not in AUTONOMY_LEVELS:
+            raise ConfigError(f"[executors.droid] autonomy = {configured!r}: use one of "
+                              f"{', '.join(AUTONOMY_LEVELS)}")
+        approve = request.approvals.auto_approve
+        if approve is False:
+            return None
+        if approve is True:
+            return configured or "high"
+        return configured
+
+    def build_command(self, request: RunRequest) -> Invocation:
+        argv = [*self.base_argv(request), "exec", "--output-format", "stream-json"]
+        if request.model:
+            argv += ["--model", request.model]
+        if request.approvals.yolo:
+            argv.append("--skip-permissions-unsafe")
+        else:
+            level = self.autonomy(request)
+            if level:
+                argv += ["--auto", level]
+        effort = request.settings.get("reasoning_effort")
+        if effort:
+            argv += ["--reasoning-effort", str(effort)]
+        if request.native_session_id:
+            argv += ["--session-id", request.native_session_id]
+        argv += request.params
+        stdin: bytes | None = None
+        if prompt_on_stdin(request.prompt):
+            stdin = request.prompt.encode()
+        else:
+            argv.append(request.prompt)
+        return Invocation(argv=argv, env=request.child_env(), stdin=stdin)
+
+    def parser(self, request: RunRequest) -> LineParser:
+        return DroidParser(request.cwd)
