@@ -374,6 +374,13 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
     click.echo(group.get_help(sub))
 
 
+# commands in their own modules (one line each) --------------------------------------------
+
+from .cli_executors import executors_command  # noqa: E402
+
+cli.add_command(executors_command)
+
+
 # entry point --------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> NoReturn:
