@@ -237,7 +237,8 @@ class Executor(ABC):
             return (f"{self.name}: the executor path {program!r} (--executor-path or "
                     f"[executor_paths] in the config) is not an executable file; "
                     f"fix it with {fix}")
-        dirs = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d]
+        dirs = list(dict.fromkeys(
+            d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d))
         where = os.pathsep.join(dirs) if len(dirs) <= 8 else \
             os.pathsep.join(dirs[:8]) + f" (+{len(dirs) - 8} more)"
         npx = f" and npx (for {self.npx_package}) is not installed" \
