@@ -4,32 +4,23 @@ the CLI passes a watcher for entries and renders what comes back.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import engine
-from .contracts import (
-    Entry,
-    EntryKind,
-    Execution,
-    ExecutionStatus,
-    Session,
-    State,
-    Transition,
-)
+from .contracts import Entry, EntryKind, Session, State, Transition
 from .errors import AuraError, UsageError
-from .executors.base import Approvals, Executor, Outcome, RunRequest
-from .liveness import process_start_time, sweep_orphans
+from .executors.base import Approvals, Executor, RunRequest
+from .hosts import Host, LocalHost
+from .liveness import sweep_orphans
+from .pipeline import EXIT_INTERRUPTED, Plan, ReviewPlan, WorkspaceRequest
 from .process import DEFAULT_LINE_CAP
-from .recorder import Recorder, Watcher, utc_now
+from .recorder import Watcher, utc_now
 from .store import Store
 
-EXIT_INTERRUPTED = 130
+__all__ = ["EXIT_INTERRUPTED", "RunOptions", "RunResult", "run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +42,15 @@ class RunOptions:
     openai_endpoint: str | None = None
     line_cap: int = DEFAULT_LINE_CAP
     interactive: bool = False
+    # The pipeline (see pipeline.py): workspaces, scripts, review.
+    repos: tuple[str, ...] = ()  # --repo (a --cwd inside a repo counts as one)
+    base: str | None = None  # --base: branch or commit the new branches start from
+    in_place: bool = False  # work in the checkout itself instead of a worktree
+    allow_dirty: bool = False  # with --in-place: accept uncommitted changes
+    setup: tuple[str, ...] = ()  # --setup commands, after .aura.toml's
+    cleanup: tuple[str, ...] = ()  # --cleanup commands, after .aura.toml's
+    review: bool | None = None  # None: as the session was started
+    review_executor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,41 +104,6 @@ def _resolve_cwd(path: str | None) -> str:
 
 # running -----------------------------------------------------------------------------------
 
-class _Run:
-    """One turn of one session: its rows, its recorder, its transitions."""
-
-    def __init__(self, store: Store, session: Session, execution: Execution,
-                 recorder: Recorder) -> None:
-        self.store = store
-        self.session = session
-        self.execution = execution
-        self.recorder = recorder
-
-    def move(self, dst: State, reason: str) -> None:
-        src = self.session.state
-        engine.transition(src, dst)
-        at = utc_now()
-        self.store.record_transition(
-            Transition(self.session.id, src, dst.value, at, reason, self.execution.id))
-        self.session = self.store.get_session(self.session.id)
-        self.recorder.emit([{"kind": EntryKind.STATE.value, "from": src, "to": dst.value,
-                             "reason": reason}])
-
-    def finish(self, status: ExecutionStatus, exit_code: int | None, reason: str) -> None:
-        self.recorder.flush()
-        self.execution = self.store.update_execution(
-            self.execution.id, status=status.value, exit_code=exit_code, ended_at=utc_now(),
-            reason=reason)
-
-
-async def _flush_periodically(recorder: Recorder, every: float = 0.5) -> None:
-    # A quiet agent still gets its last lines into the store promptly (another terminal
-    # may be watching with `aura session show`).
-    while True:
-        await asyncio.sleep(every)
-        recorder.flush()
-
-
 def _merge(options: RunOptions, session: Session | None) -> dict[str, Any]:
     """Settings for this turn: what the user gave now, else what the session ran with."""
     stored = session.options if session else {}
@@ -150,6 +115,10 @@ def _merge(options: RunOptions, session: Session | None) -> dict[str, Any]:
         "params": list(options.params) or list(stored.get("params", [])),
         "vars": merged_vars,
         "openai_endpoint": options.openai_endpoint or stored.get("openai_endpoint"),
+        "cleanup": list(options.cleanup) or list(stored.get("cleanup", [])),
+        "review": options.review if options.review is not None
+        else bool(stored.get("review", False)),
+        "review_executor": options.review_executor or stored.get("review_executor"),
     }
 
 
@@ -159,14 +128,48 @@ def build_executor(name: str) -> Executor:
     return registry.load(name)()
 
 
-async def run(options: RunOptions, store: Store, watcher: Watcher | None = None) -> RunResult:
-    """Run one turn (a new session, or a follow-up of ``--session``/``--resume-latest``).
+def _workspace_request(options: RunOptions, cwd_given: str | None
+                       ) -> tuple[WorkspaceRequest | None, str]:
+    """The repos to make a workspace of (--repo, or a --cwd inside a repo), and the
+    directory of the agent relative to the workspace root (a --cwd below a repo's top)."""
+    repos = list(options.repos)
+    subdir = ""
+    if not repos and cwd_given is not None:
+        from . import git
 
-    Cancelling the task that awaits this (Ctrl-C) stops the agent and returns a
-    ``cancelled`` result; every entry read so far is stored either way."""
+        try:
+            top = git.toplevel(cwd_given)
+        except AuraError:
+            top = None
+        if top is not None:
+            repos = [str(top)]
+            subdir = str(Path(cwd_given).relative_to(top)) if Path(cwd_given) != top else ""
+    if not repos:
+        for flag, given in (("--base", options.base), ("--in-place", options.in_place),
+                            ("--allow-dirty", options.allow_dirty)):
+            if given:
+                raise UsageError(f"{flag} needs a repo: pass --repo PATH (or --cwd inside "
+                                 "a git repository)")
+        return None, ""
+    if options.allow_dirty and not options.in_place:
+        raise UsageError("--allow-dirty only means something with --in-place")
+    return WorkspaceRequest(tuple(repos), options.base, options.in_place,
+                            options.allow_dirty), subdir
+
+
+async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
+              host: Host | None = None) -> RunResult:
+    """Run one turn (a new session, or a follow-up of ``--session``/``--resume-latest``)
+    through the pipeline: workspace, setup, the agent, cleanup, review.
+
+    Cancelling the task that awaits this (Ctrl-C) stops whatever runs and returns a
+    ``cancelled`` result; every entry read so far is stored and uncommitted work in the
+    workspace is saved either way."""
     from . import config as config_module
     from .executors import registry
+    from .pipeline import Orchestrator
 
+    host = host or LocalHost()
     sweep_orphans(store)
     config = config_module.load()
     cwd_hint = _resolve_cwd(options.cwd) if options.cwd else None
@@ -176,6 +179,15 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None)
             registry.canonical(options.executor) != session.executor:
         raise UsageError(f"session {session.id[:8]} runs executor {session.executor}; "
                          f"drop --executor or start a new session")
+    if session is not None:
+        for flag, given in (("--repo", options.repos), ("--base", options.base),
+                            ("--in-place", options.in_place), ("--setup", options.setup)):
+            if given:
+                raise UsageError(f"{flag} applies to a new session; a follow-up works in "
+                                 f"the session's own workspace")
+        ws_request, subdir = None, ""
+    else:
+        ws_request, subdir = _workspace_request(options, cwd_hint)
     name = registry.canonical(options.executor or (session.executor if session else
                                                    registry.DEFAULT_EXECUTOR))
     cwd = cwd_hint or (session.cwd if session else _resolve_cwd(None))
@@ -187,10 +199,9 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None)
     executor = build_executor(name)
     prompt = options.prompt + options.append_prompt
     session_id = session.id if session else new_id()
-    execution_id = new_id()
     history: tuple[Entry, ...] = tuple(store.entries(session.id)) if session else ()
     request = RunRequest(
-        prompt=prompt, cwd=cwd, session_id=session_id, execution_id=execution_id,
+        prompt=prompt, cwd=cwd, session_id=session_id, execution_id="",
         native_session_id=session.native_session_id if session else None,
         model=options.model or (session.model if session else None),
         base_command=settings["base_command"], params=tuple(settings["params"]),
@@ -200,6 +211,9 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None)
         line_cap=options.line_cap, interactive=options.interactive)
     executor.validate(request)
     executor.preflight(request)  # a missing binary: one line, and no session recorded
+    if session is not None and not engine.allowed(session.state, State.CODING_FOLLOW_UP):
+        raise AuraError(f"session {session.id[:8]} is {session.state}; it cannot take a "
+                        "follow-up now (is it still running?)")
 
     now = utc_now()
     if session is None:
@@ -211,85 +225,51 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None)
                                            "created"))
         stage = State.CODING_INITIAL
     else:
-        session = store.update_session(session.id, options=settings, model=request.model)
+        session = store.update_session(session.id, options={**session.options, **settings},
+                                       model=request.model)
         stage = State.CODING_FOLLOW_UP
-    if not engine.allowed(session.state, stage):
-        raise AuraError(f"session {session.id[:8]} is {session.state}; it cannot take a "
-                        "follow-up now (is it still running?)")
-    execution = Execution(id=execution_id, session=session_id, stage=stage.value,
-                          started_at=now, host="local", pid=os.getpid(),
-                          pid_started=process_start_time(os.getpid()), executor=name)
-    store.create_execution(execution)
-
-    def on_native(native_id: str) -> None:
-        store.update_session(session_id, native_session_id=native_id)
-
-    recorder = Recorder(store, session_id, execution_id, stage.value, watcher=watcher,
-                        on_native_session_id=on_native)
-    turn = _Run(store, session, execution, recorder)
-    turn.move(stage, "follow-up" if stage is State.CODING_FOLLOW_UP else "start")
-    recorder.emit([{"kind": EntryKind.USER_MESSAGE.value, "text": prompt}])
-    return await _drive(turn, executor, request)
+    plan = Plan(prompt=prompt, stage=stage, executor=executor, request=request,
+                workspace_request=ws_request, subdir=subdir, setup=tuple(options.setup),
+                cleanup=tuple(settings["cleanup"]), vars=dict(settings["vars"]),
+                templates=dict(config.get("templates", {})))
+    if settings["review"]:
+        plan.review = _reviewer(settings, options, config, request, name)
+    orchestrator = Orchestrator(store, host, session, watcher)
+    finished = await orchestrator.run(plan)
+    session = store.get_session(session.id)
+    return RunResult(session=session, execution_id=finished.execution_id,
+                     state=finished.state.value, exit_code=finished.exit_code,
+                     native_session_id=session.native_session_id, usage=finished.usage,
+                     error=finished.error)
 
 
-async def _drive(turn: _Run, executor: Executor, request: RunRequest) -> RunResult:
-    """Run the executor and bring session and execution to their final states."""
-    recorder = turn.recorder
-    ticker = asyncio.create_task(_flush_periodically(recorder))
-    error: str | None = None
-    try:
-        try:
-            outcome = await executor.run(request, recorder)
-        finally:
-            ticker.cancel()
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        turn.finish(ExecutionStatus.CANCELLED, None, "interrupted")
-        turn.move(State.CANCELLED, "interrupted by the user")
-        code, state = EXIT_INTERRUPTED, State.CANCELLED
-    except AuraError as exc:
-        error = str(exc)
-        recorder.emit([{"kind": EntryKind.ERROR.value, "text": error}])
-        turn.finish(ExecutionStatus.FAILED, None, error)
-        turn.move(State.FAILED, error)
-        code, state = exc.exit_code, State.FAILED
-    except BaseException as exc:
-        # A bug in aura: record it so the row does not stay running, then let it show.
-        reason = f"aura crashed: {type(exc).__name__}: {exc}"
-        with contextlib.suppress(Exception):
-            turn.finish(ExecutionStatus.FAILED, None, reason)
-        with contextlib.suppress(Exception):
-            turn.move(State.FAILED, reason)
-        with contextlib.suppress(Exception):
-            recorder.emit([{"kind": EntryKind.ERROR.value, "text": reason}])
-            recorder.flush()
-        raise
-    else:
-        code, state, error = _judge(outcome)
-        if state is State.DONE:
-            turn.finish(ExecutionStatus.DONE, code, "exit code 0")
-            turn.move(State.DONE, "agent finished")
-        else:
-            recorder.emit([{"kind": EntryKind.ERROR.value, "text": error}])
-            turn.finish(ExecutionStatus.FAILED, code, error or "failed")
-            turn.move(State.FAILED, error or "failed")
-    recorder.flush()
-    session = turn.store.get_session(turn.session.id)
-    return RunResult(session=session, execution_id=turn.execution.id, state=state.value,
-                     exit_code=code, native_session_id=session.native_session_id,
-                     usage=recorder.usage, error=error)
+def _reviewer(settings: dict[str, Any], options: RunOptions, config: dict[str, Any],
+              coding: RunRequest, coding_name: str) -> Any:
+    """A factory of the reviewer's plan, given the project's [review] table: the same
+    executor and settings as the coding agent unless another one is named."""
+    from dataclasses import replace
 
+    from . import config as config_module
+    from .executors import registry
 
-def _judge(outcome: Outcome) -> tuple[int, State, str | None]:
-    """Exit code and success come from the agent's exit status and its final result."""
-    if outcome.exit_code == 0 and outcome.error is None:
-        return 0, State.DONE, None
-    if outcome.exit_code == 0:
-        return 1, State.FAILED, outcome.error
-    if outcome.exit_code < 0:
-        reason = f"agent killed by signal {-outcome.exit_code}"
-        return 128 - outcome.exit_code, State.FAILED, outcome.error or reason
-    return (outcome.exit_code, State.FAILED,
-            outcome.error or f"agent exited with code {outcome.exit_code}")
+    def make(project_review: dict[str, Any]) -> ReviewPlan:
+        name = registry.canonical(options.review_executor or settings["review_executor"]
+                                  or project_review.get("executor") or coding_name)
+        executor = build_executor(name)
+        same = name == coding_name and "base_command" not in project_review
+        params = project_review.get("params", [])
+        if not isinstance(params, list):
+            raise UsageError("[review] params in .aura.toml must be a list")
+        request = replace(
+            coding, native_session_id=None, history=(),
+            base_command=coding.base_command if same else project_review.get("base_command"),
+            params=coding.params if same else tuple(str(p) for p in params),
+            model=project_review.get("model") or (coding.model if same else None),
+            settings=config_module.executor_settings(config, name),
+            program=dict(config.get("executor_paths", {}), **options.executor_paths
+                         ).get(name))
+        executor.validate(request)
+        executor.preflight(request)
+        return ReviewPlan(executor, request)
+
+    return make

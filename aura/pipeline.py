@@ -1,0 +1,482 @@
+"""The orchestrator: drives one session through its stages by asking a Host to do the I/O.
+
+    queued → prepare_workspace → setup → coding_initial → cleanup → review → done
+                                  review → coding_follow_up → cleanup → review
+
+Stages a run does not need are skipped (no repo: no prepare_workspace; no scripts: no
+setup or cleanup; no --review: no review). Every move goes through ``engine.transition`` and
+is stored with the execution that caused it. Each stage that runs something is its own
+Execution with its own recorder (seq continues from the store), so setup/cleanup output,
+the agent and the reviewer are stored and shown apart.
+
+Failure, cancellation (the awaiting task is cancelled: Ctrl-C) and crashes finish the
+running execution, save the workspace's uncommitted work on ``refs/aura/saved/<session>``
+(saying where) and move the session to failed/cancelled. Where the work runs is the Host's
+business (hosts.py); nothing here spawns a process or runs git.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import engine, prompts
+from .contracts import EntryKind, Execution, ExecutionStatus, Session, State, Transition
+from .errors import AuraError
+from .executors.base import Executor, Outcome, RunRequest
+from .hosts import Host, PreparedThenCancelled
+from .recorder import Recorder, Watcher, utc_now
+from .store import Store
+from .workspace import Workspace, changes_text
+
+EXIT_INTERRUPTED = 130
+SCRIPT = "script"  # the executor name of setup/cleanup executions
+OUTPUT_TAIL = 20  # lines of a failed script's output repeated in its error
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRequest:
+    repos: tuple[str, ...]
+    base: str | None = None
+    in_place: bool = False
+    allow_dirty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewPlan:
+    executor: Executor
+    request: RunRequest  # prompt and cwd are filled in when the review runs
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one turn will do; built by service.run from the options and the session."""
+
+    prompt: str  # the user's request for this turn (before templates)
+    stage: State  # coding_initial or coding_follow_up
+    executor: Executor
+    request: RunRequest  # the agent's request; prompt and cwd are set per stage
+    workspace_request: WorkspaceRequest | None = None
+    subdir: str = ""  # where in the workspace the agent runs (a --cwd below a repo's top)
+    setup: tuple[str, ...] = ()  # --setup commands (run in the workspace root)
+    cleanup: tuple[str, ...] = ()  # --cleanup commands
+    # The reviewer, made from the project's [review] table (.aura.toml); None: no review.
+    review: Callable[[dict[str, Any]], ReviewPlan] | None = None
+    templates: dict[str, str] = field(default_factory=dict)  # the user's [templates]
+    vars: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    state: State
+    exit_code: int
+    execution_id: str
+    usage: dict[str, float]
+    error: str | None = None
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def judge(outcome: Outcome) -> tuple[int, State, str | None]:
+    """Exit code and success come from the agent's exit status and its final result."""
+    if outcome.exit_code == 0 and outcome.error is None:
+        return 0, State.DONE, None
+    if outcome.exit_code == 0:
+        return 1, State.FAILED, outcome.error
+    if outcome.exit_code < 0:
+        reason = f"killed by signal {-outcome.exit_code}"
+        return 128 - outcome.exit_code, State.FAILED, outcome.error or reason
+    return (outcome.exit_code, State.FAILED,
+            outcome.error or f"agent exited with code {outcome.exit_code}")
+
+
+def workspace_of(session: Session) -> Workspace | None:
+    data = session.options.get("workspace")
+    return Workspace.from_json(data) if isinstance(data, dict) else None
+
+
+def last_review(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The data of the newest review verdict entry of a session."""
+    for item in reversed(entries):
+        data = item.get("data")
+        if item.get("kind") == EntryKind.SYSTEM.value and isinstance(data, dict) and \
+                data.get("type") == "review":
+            return data
+    return None
+
+
+async def _flush_periodically(recorder: Recorder, every: float = 0.5) -> None:
+    # A quiet agent still gets its last lines into the store promptly (another terminal
+    # may be watching with `aura session show`).
+    while True:
+        await asyncio.sleep(every)
+        recorder.flush()
+
+
+class Orchestrator:
+    """Runs one turn of one session (see the module docstring)."""
+
+    def __init__(self, store: Store, host: Host, session: Session,
+                 watcher: Watcher | None = None) -> None:
+        self.store = store
+        self.host = host
+        self.session = session
+        self.watcher = watcher
+        self.recorder: Recorder | None = None
+        self.execution: Execution | None = None
+        self.main_execution: str | None = None
+        self.usage: dict[str, float] = {}
+        self.workspace = workspace_of(session)
+        self._projects: dict[str, dict[str, Any]] = {}
+
+    async def _project(self, repo: str) -> dict[str, Any]:
+        if repo not in self._projects:
+            self._projects[repo] = await self.host.project_config(repo)
+        return self._projects[repo]
+
+    async def _templates(self, plan: Plan) -> dict[str, str]:
+        """The user's [templates], overridden by the first repo's .aura.toml ones."""
+        merged = dict(plan.templates)
+        if self.workspace is not None and self.workspace.repos:
+            merged.update((await self._project(self.workspace.repos[0].repo))["templates"])
+        return merged
+
+    def _agent_cwd(self, plan: Plan) -> str:
+        ws = self.workspace
+        if ws is None:
+            return plan.request.cwd
+        import os
+
+        inside = os.path.join(ws.root, plan.subdir) if plan.subdir else ws.root
+        return inside if os.path.isdir(inside) else ws.root
+
+    # bookkeeping ----------------------------------------------------------------------
+
+    def _open(self, stage: State, executor: str | None, *,
+              on_native: Callable[[str], None] | None = None) -> Recorder:
+        """Start a new execution (finishing nothing: the caller finished the last one)."""
+        import uuid
+
+        if self.recorder is not None:
+            self.recorder.flush()
+            self._add_usage(self.recorder)
+        execution = Execution(id=str(uuid.uuid4()), session=self.session.id,
+                              stage=stage.value, started_at=utc_now(), executor=executor,
+                              **self.host.execution_fields())
+        self.store.create_execution(execution)
+        self.execution = execution
+        self.recorder = Recorder(self.store, self.session.id, execution.id, stage.value,
+                                 watcher=self.watcher, on_native_session_id=on_native)
+        return self.recorder
+
+    def _add_usage(self, recorder: Recorder) -> None:
+        for key, value in recorder.usage.items():
+            self.usage[key] = self.usage.get(key, 0) + value
+        recorder.usage = {}
+
+    def _finish(self, status: ExecutionStatus, exit_code: int | None, reason: str) -> None:
+        if self.execution is None or self.execution.status != ExecutionStatus.RUNNING.value:
+            return
+        assert self.recorder is not None
+        self.recorder.flush()
+        self.execution = self.store.update_execution(
+            self.execution.id, status=status.value, exit_code=exit_code, ended_at=utc_now(),
+            reason=reason)
+
+    def move(self, dst: State, reason: str) -> None:
+        src = self.session.state
+        engine.transition(src, dst)
+        self.store.record_transition(Transition(
+            self.session.id, src, dst.value, utc_now(), reason,
+            self.execution.id if self.execution else None))
+        self.session = self.store.get_session(self.session.id)
+        self.emit({"kind": EntryKind.STATE.value, "from": src, "to": dst.value,
+                   "reason": reason})
+
+    def emit(self, *entries: dict[str, Any]) -> None:
+        assert self.recorder is not None
+        self.recorder.emit(list(entries))  # type: ignore[arg-type]
+
+    def _store_workspace(self, ws: Workspace) -> None:
+        self.workspace = ws
+        options = dict(self.session.options)
+        options["workspace"] = ws.to_json()
+        self.session = self.store.update_session(self.session.id, options=options,
+                                                 cwd=ws.root)
+
+    async def _save(self, message: str) -> None:
+        """Save the workspace's uncommitted work and say where it went."""
+        ws = self.workspace
+        if ws is None or ws.removed:
+            return
+        from .workspace import with_saves
+
+        saves = await self.host.save_work(ws, message)
+        if saves:
+            self._store_workspace(with_saves(ws, saves))
+        for save in saves:
+            self.emit({"kind": EntryKind.SYSTEM.value,
+                       "text": f"uncommitted work in {save['repo']} saved on {save['ref']} "
+                               f"(commit {save['commit'][:12]})",
+                       "data": {"type": "saved", **save}})
+
+    async def _timed(self, coro: Any) -> Any:
+        assert self.recorder is not None
+        ticker = asyncio.create_task(_flush_periodically(self.recorder))
+        try:
+            return await coro
+        finally:
+            ticker.cancel()
+
+    def _values(self, plan: Plan, **extra: str) -> dict[str, str]:
+        ws = self.workspace
+        branches = [r.branch or r.base_name for r in ws.repos] if ws else []
+        values = dict(plan.vars)
+        values.update({
+            "prompt": plan.prompt, "task": self.session.prompt,
+            "branch": ", ".join(dict.fromkeys(branches)),
+            "repo": ", ".join(r.repo for r in ws.repos) if ws else "",
+            "workspace": ws.root if ws else self.session.cwd,
+            "stage": plan.stage.value,
+        })
+        values.update(extra)
+        return values
+
+    def _script_env(self, plan: Plan, stage: State) -> dict[str, str]:
+        import os
+
+        env = dict(os.environ)
+        env.update(plan.vars)
+        ws = self.workspace
+        env.update({"AURA_SESSION_ID": self.session.id, "AURA_STAGE": stage.value,
+                    "AURA_WORKSPACE": ws.root if ws else self.session.cwd})
+        if ws is not None and ws.repos:
+            env["AURA_BRANCH"] = ws.repos[0].branch or ""
+        return env
+
+    # stages ---------------------------------------------------------------------------
+
+    async def run(self, plan: Plan) -> Finished:
+        try:
+            state = await self._stages(plan)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            if isinstance(exc, PreparedThenCancelled):
+                self._store_workspace(exc.workspace)
+            return await self._end_cancelled()
+        except _Failed as exc:
+            return await self._end_failed(str(exc), exc.exit_code)
+        except AuraError as exc:
+            return await self._end_failed(str(exc), exc.exit_code)
+        except BaseException as exc:
+            # A bug in aura: record it so no row stays running, then let it show.
+            reason = f"aura crashed: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):
+                self._finish(ExecutionStatus.FAILED, None, reason)
+                self.emit({"kind": EntryKind.ERROR.value, "text": reason})
+                self.move(State.FAILED, reason)
+            with contextlib.suppress(Exception):
+                assert self.recorder is not None
+                self.recorder.flush()
+            raise
+        return self._result(state, 0)
+
+    def _result(self, state: State, code: int, error: str | None = None) -> Finished:
+        if self.recorder is not None:
+            self.recorder.flush()
+            self._add_usage(self.recorder)
+        execution = self.main_execution or (self.execution.id if self.execution else "")
+        return Finished(state, code, execution, dict(self.usage), error)
+
+    async def _end_cancelled(self) -> Finished:
+        if self.recorder is None:
+            self._open(State(self.session.state), None)
+        self._finish(ExecutionStatus.CANCELLED, None, "interrupted")
+        with contextlib.suppress(AuraError):
+            await asyncio.shield(self._save(
+                f"aura: saved when session {self.session.id} was cancelled"))
+        if engine.allowed(self.session.state, State.CANCELLED):
+            self.move(State.CANCELLED, "interrupted by the user")
+        return self._result(State.CANCELLED, EXIT_INTERRUPTED)
+
+    async def _end_failed(self, error: str, code: int) -> Finished:
+        if self.recorder is None:
+            self._open(State(self.session.state), None)
+        self.emit({"kind": EntryKind.ERROR.value, "text": error})
+        self._finish(ExecutionStatus.FAILED, code, error)
+        try:
+            await self._save(f"aura: saved when session {self.session.id} failed")
+        except AuraError as exc:
+            self.emit({"kind": EntryKind.ERROR.value, "text": f"could not save work: {exc}"})
+        if engine.allowed(self.session.state, State.FAILED):
+            self.move(State.FAILED, error.splitlines()[0] if error else "failed")
+        return self._result(State.FAILED, code, error)
+
+    async def _stages(self, plan: Plan) -> State:
+        if plan.stage is State.CODING_INITIAL:
+            if plan.workspace_request is not None:
+                await self._prepare(plan.workspace_request)
+            await self._scripts(plan, State.SETUP, "setup", plan.setup)
+        elif self.workspace is not None and self.workspace.removed:
+            raise AuraError(f"the workspace of session {self.session.id[:8]} was removed; "
+                            "start a new session")
+        await self._code(plan)
+        await self._scripts(plan, State.CLEANUP, "cleanup", plan.cleanup)
+        if plan.review is not None:
+            verdict = await self._review(plan)
+            if verdict != "approve":
+                self._finish(ExecutionStatus.DONE, 0, f"verdict: {verdict or 'none'}")
+                return State.REVIEW
+        await self._save(f"aura: saved when session {self.session.id} was done")
+        self._finish(ExecutionStatus.DONE, 0, "done")
+        self.move(State.DONE, "pipeline finished")
+        return State.DONE
+
+    async def _prepare(self, req: WorkspaceRequest) -> None:
+        self._open(State.PREPARE_WORKSPACE, None)
+        self.move(State.PREPARE_WORKSPACE, "preparing the workspace")
+        ws = await self.host.prepare_workspace(
+            self.session.id, self.session.prompt, list(req.repos), base=req.base,
+            in_place=req.in_place, allow_dirty=req.allow_dirty)
+        self._store_workspace(ws)
+        for repo, data in zip(ws.repos, ws.to_json()["repos"], strict=True):
+            where = "in place" if repo.in_place else f"worktree {repo.path}"
+            self.emit({"kind": EntryKind.SYSTEM.value,
+                       "text": f"workspace: {repo.repo} on branch "
+                               f"{repo.branch or '(detached)'} from {repo.base_name} "
+                               f"{repo.base[:12]}, {where}",
+                       "data": {"type": "workspace", **data}})
+        self._finish(ExecutionStatus.DONE, 0, "workspace ready")
+
+    async def _scripts(self, plan: Plan, stage: State, key: str,
+                       given: tuple[str, ...]) -> None:
+        """Setup or cleanup: each repo's .aura.toml commands (in that repo), then the
+        command-line ones (in the workspace root), each its own execution."""
+        commands: list[tuple[str, str]] = []
+        ws = self.workspace
+        if ws is not None:
+            for repo in ws.repos:
+                config = await self._project(repo.repo)
+                commands += [(c, repo.path) for c in config.get(key, [])]
+        root = ws.root if ws else self.session.cwd
+        commands += [(c, root) for c in given]
+        if not commands:
+            return
+        if stage is State.CLEANUP:
+            await self._save(f"aura: saved before cleanup of session {self.session.id}")
+        env = self._script_env(plan, stage)
+        for i, (command, cwd) in enumerate(commands):
+            self._finish(ExecutionStatus.DONE, 0, "done")
+            recorder = self._open(stage, SCRIPT)
+            if i == 0:
+                self.move(stage, f"running {key} scripts")
+            self.emit({"kind": EntryKind.SYSTEM.value, "text": f"{key}: {command}",
+                       "data": {"type": "script", "command": command, "cwd": cwd}})
+            tail: list[str] = []
+            seen = recorder.seq
+            outcome = await self._timed(self.host.run_script(command, cwd, env, recorder))
+            recorder.flush()
+            for item in self.store.entries(self.session.id, after_seq=seen):
+                if item.get("kind") == EntryKind.RAW.value:
+                    tail.append(str(item.get("text", "")))
+            if outcome.exit_code != 0:
+                output = "\n".join(tail[-OUTPUT_TAIL:])
+                code = outcome.exit_code if outcome.exit_code > 0 else 128 - outcome.exit_code
+                raise _Failed(f"{key} script failed (exit {outcome.exit_code}): {command}" +
+                              (f"\n{output}" if output else ""), code)
+        self._finish(ExecutionStatus.DONE, 0, "done")
+
+    async def _code(self, plan: Plan) -> None:
+        self._finish(ExecutionStatus.DONE, 0, "done")
+        session_id = self.session.id
+
+        def on_native(native_id: str) -> None:
+            self.store.update_session(session_id, native_session_id=native_id)
+
+        from_review = self.session.state == State.REVIEW.value
+        recorder = self._open(plan.stage, plan.executor.name, on_native=on_native)
+        self.main_execution = recorder.execution_id
+        follow_up = plan.stage is State.CODING_FOLLOW_UP
+        self.move(plan.stage, ("follow-up after review" if from_review else "follow-up")
+                  if follow_up else "start")
+        review = ""
+        if from_review:
+            found = last_review(self.store.entries(session_id))
+            review = prompts.review_note(str(found.get("text", ""))) if found else ""
+        template = prompts.template_for(plan.stage.value, await self._templates(plan))
+        text = prompts.render(template, self._values(plan, review=review),
+                              name=plan.stage.value)
+        ws = self.workspace
+        from dataclasses import replace
+
+        env = dict(plan.request.env)
+        env["AURA_STAGE"] = plan.stage.value
+        request = replace(plan.request, prompt=text, cwd=self._agent_cwd(plan), env=env,
+                          execution_id=recorder.execution_id)
+        self.emit({"kind": EntryKind.USER_MESSAGE.value, "text": text})
+        outcome = await self._timed(self.host.run_agent(plan.executor, request, recorder))
+        if ws is not None and not ws.removed:
+            for change in await self.host.changes(ws):
+                self.emit({"kind": EntryKind.SYSTEM.value, "text": changes_text(change),
+                           "data": change})
+        code, state, error = judge(outcome)
+        if state is not State.DONE:
+            raise _Failed(error or "failed", code)
+        self._finish(ExecutionStatus.DONE, 0, "exit code 0")
+
+    async def _review(self, plan: Plan) -> str | None:
+        assert plan.review is not None
+        ws = self.workspace
+        cwd = self._agent_cwd(plan)
+        project = (await self._project(ws.repos[0].repo))["review"] if ws and ws.repos else {}
+        review = plan.review(project)
+        self._finish(ExecutionStatus.DONE, 0, "done")
+        recorder = self._open(State.REVIEW, review.executor.name)
+        self.move(State.REVIEW, "reviewing")
+        if ws is not None:
+            from .workspace import changes_text as describe
+
+            diff = await self.host.diff(ws)
+            changed = "\n".join(describe(c) for c in await self.host.changes(ws))
+        else:
+            diff, changed = "(no workspace: run with --repo for a diff)", ""
+        task = self.session.prompt
+        if plan.stage is State.CODING_FOLLOW_UP:
+            task += f"\n\nLatest request: {plan.prompt}"
+        template = prompts.template_for("review", await self._templates(plan))
+        text = prompts.render(template, self._values(plan, diff=diff or "(no changes)",
+                                                     changes=changed or "(none)", task=task),
+                              name="review")
+        from dataclasses import replace
+
+        env = dict(review.request.env)
+        env["AURA_STAGE"] = State.REVIEW.value
+        request = replace(review.request, prompt=text, cwd=cwd, env=env,
+                          execution_id=recorder.execution_id, session_id=self.session.id)
+        self.emit({"kind": EntryKind.USER_MESSAGE.value, "text": text})
+        seen = recorder.seq
+        outcome = await self._timed(self.host.run_agent(review.executor, request, recorder))
+        recorder.flush()
+        said = [str(e.get("text", "")) for e in self.store.entries(self.session.id, seen)
+                if e.get("kind") == EntryKind.ASSISTANT_MESSAGE.value and
+                e.get("execution") == recorder.execution_id]
+        code, state, error = judge(outcome)
+        if state is not State.DONE:
+            raise _Failed(f"review failed: {error}", code)
+        answer = "\n".join(said).strip()
+        verdict = prompts.verdict(answer)
+        self.emit({"kind": EntryKind.SYSTEM.value,
+                   "text": f"review verdict: {verdict or 'none given'}",
+                   "data": {"type": "review", "verdict": verdict,
+                            "executor": review.executor.name, "text": answer}})
+        return verdict
+
