@@ -129,6 +129,22 @@ def run_options(func: Any) -> Any:
                      help="copilot: deny this tool (repeatable)."),
         click.option("--line-cap", type=click.IntRange(min=1024), metavar="BYTES",
                      help="Cut agent output lines longer than this (default 8 MiB)."),
+        click.option("--repo", "repos", multiple=True, metavar="PATH",
+                     help="Work on a new branch in a worktree of this repo (repeatable)."),
+        click.option("--base", metavar="BRANCH",
+                     help="Start the new branches from this branch or commit (default HEAD)."),
+        click.option("--in-place", is_flag=True,
+                     help="Work in the checkout itself, not a worktree (refused when dirty)."),
+        click.option("--allow-dirty", is_flag=True,
+                     help="With --in-place: work on top of uncommitted changes."),
+        click.option("--setup", "setup", multiple=True, metavar="CMD",
+                     help="Run this in the workspace before the agent (repeatable)."),
+        click.option("--cleanup", "cleanup", multiple=True, metavar="CMD",
+                     help="Run this in the workspace after the agent (repeatable)."),
+        click.option("--review", is_flag=True, default=None,
+                     help="Have an agent review the diff after the coding run."),
+        click.option("--review-executor", metavar="NAME",
+                     help="Executor of the review (default: the coding one)."),
         click.option("--json", "as_json", is_flag=True,
                      help="Print entries as JSON lines, then a summary line."),
         click.option("--no-tui", is_flag=True, help="Stream plain text instead of the TUI."),
@@ -178,7 +194,11 @@ def _run(kw: dict[str, Any]) -> int:
                             deny_tools=tuple(kw["deny_tools"])),
         executor_paths=kw["executor_path"], openai_endpoint=kw["openai_endpoint"],
         line_cap=kw["line_cap"] or DEFAULT_LINE_CAP,
-        interactive=sys.stdin.isatty() and sys.stdout.isatty())
+        interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+        repos=tuple(kw["repos"]), base=kw["base"], in_place=kw["in_place"],
+        allow_dirty=kw["allow_dirty"], setup=tuple(kw["setup"]), cleanup=tuple(kw["cleanup"]),
+        review=kw["review"] or (True if kw["review_executor"] else None),
+        review_executor=kw["review_executor"])
     store = open_store()
     watcher = JsonPrinter() if kw["as_json"] else StreamPrinter()
 
@@ -221,7 +241,7 @@ def _print_outcome(result: Any) -> None:
     from .render import Painter, format_usage, use_color
 
     paint = Painter(use_color(sys.stderr))
-    color = {"done": "green", "cancelled": "yellow"}.get(result.state, "red")
+    color = {"done": "green", "cancelled": "yellow", "review": "cyan"}.get(result.state, "red")
     usage = f"  usage: {format_usage(result.usage)}" if result.usage else ""
     click.echo(paint(f"[aura] session {result.session.id[:8]} {result.state} "
                      f"(exit {result.exit_code}){usage}", color) +

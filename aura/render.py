@@ -82,8 +82,38 @@ def format_entry(entry: Entry, paint: Painter) -> tuple[str, bool] | None:
     if kind == "raw":
         return paint(text, "dim"), True
     if kind == "system":
+        data = entry.get("data")
+        if isinstance(data, dict) and data.get("type") == "changes":
+            return format_changes(data, paint), True
         return paint(f"[{text}]" if text else "[system]", "dim"), True
     return paint(f"[{kind}] {text}", "dim"), True
+
+
+def format_changes(change: dict[str, Any], paint: Painter, limit: int = 50) -> str:
+    """What the agent changed in one repo: a summary line, then files, commits and what
+    is left uncommitted."""
+    files = change.get("files") or []
+    commits = change.get("commits") or []
+    uncommitted = change.get("uncommitted") or []
+    branch = change.get("branch") or change.get("base_name") or ""
+    lines = [paint(f"[changes] {change.get('name') or change.get('repo')} ({branch}): "
+                   f"{len(files)} file{'s' * (len(files) != 1)}, "
+                   f"+{change.get('insertions', 0)} -{change.get('deletions', 0)}, "
+                   f"{len(commits)} commit{'s' * (len(commits) != 1)}, "
+                   f"{len(uncommitted)} uncommitted", "bold")]
+    for item in files[:limit]:
+        extra = " (binary)" if item.get("binary") else \
+            f" +{item.get('insertions', 0)} -{item.get('deletions', 0)}"
+        lines.append(f"    {item.get('status', 'M')} {item.get('path')}{extra}")
+    if len(files) > limit:
+        lines.append(f"    … {len(files) - limit} more files")
+    for commit in commits[:limit]:
+        lines.append(f"    commit {str(commit.get('sha', ''))[:10]} {commit.get('subject', '')}")
+    if uncommitted:
+        shown = ", ".join(str(u.get("path")) for u in uncommitted[:10])
+        more = f" … +{len(uncommitted) - 10}" if len(uncommitted) > 10 else ""
+        lines.append(f"    uncommitted: {shown}{more}")
+    return "\n".join(lines)
 
 
 class StreamPrinter:
