@@ -117,7 +117,7 @@ async def _flush_periodically(recorder: Recorder, every: float = 0.5) -> None:
     # may be watching with `aura session show`).
     while True:
         await asyncio.sleep(every)
-        recorder.flush()
+        recorder.hand_off()
 
 
 class Orchestrator:
@@ -165,7 +165,7 @@ class Orchestrator:
         import uuid
 
         if self.recorder is not None:
-            self.recorder.flush()
+            self.recorder.close()
             self._add_usage(self.recorder)
         execution = Execution(id=str(uuid.uuid4()), session=self.session.id,
                               stage=stage.value, started_at=utc_now(), executor=executor,
@@ -292,7 +292,7 @@ class Orchestrator:
 
     def _result(self, state: State, code: int, error: str | None = None) -> Finished:
         if self.recorder is not None:
-            self.recorder.flush()
+            self.recorder.close()
             self._add_usage(self.recorder)
         execution = self.main_execution or (self.execution.id if self.execution else "")
         return Finished(state, code, execution, dict(self.usage), error)

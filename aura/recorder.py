@@ -46,6 +46,7 @@ class Recorder:
         self.native_session_id: str | None = None
         self._on_native = on_native_session_id
         self._pending: list[EntryRow] = []
+        self._appender = store.appender(session_id)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._last_flush = time.monotonic()
@@ -96,7 +97,7 @@ class Recorder:
                 self.watcher_error = exc
         due = time.monotonic() - self._last_flush > self._flush_interval
         if due or len(rows) >= self._batch_size:
-            self.flush()
+            self.hand_off()
 
     def _add_usage(self, usage: dict) -> None:
         for key, value in usage.items():
@@ -109,9 +110,19 @@ class Recorder:
             if self._on_native is not None:
                 self._on_native(native_id)
 
-    def flush(self) -> None:
-        """Write what is pending in one transaction."""
+    def hand_off(self) -> None:
+        """Pass what is pending to the writer without waiting for it."""
         self._last_flush = time.monotonic()
         if self._pending:
             rows, self._pending = self._pending, []
-            self.store.append_entries(self.session_id, rows)
+            self._appender.append(rows)
+
+    def flush(self) -> None:
+        """Store everything emitted so far; returns once it is written."""
+        self.hand_off()
+        self._appender.sync()
+
+    def close(self) -> None:
+        """Flush and stop the writer."""
+        self.hand_off()
+        self._appender.close()

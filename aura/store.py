@@ -9,15 +9,45 @@ the durable implementation; both pass the same test suite.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 from .contracts import Entry, Execution, ExecutionStatus, Session, Transition
-from .errors import NotFound
+from .errors import NotFound, StoreError
 
 EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
+
+
+class EntryAppender(Protocol):
+    """Appends one session's entry batches, possibly on a thread of its own."""
+
+    def append(self, rows: Sequence[EntryRow]) -> None:
+        """Queue a batch; may block while earlier batches are written (back-pressure)."""
+        ...
+    def sync(self) -> None:
+        """Return once every queued batch is stored; raise the first error met."""
+        ...
+    def close(self) -> None: ...
+
+
+class SyncAppender:
+    """Writes each batch at once, in the caller's thread."""
+
+    def __init__(self, store: Store, session_id: str) -> None:
+        self._store = store
+        self._session_id = session_id
+
+    def append(self, rows: Sequence[EntryRow]) -> None:
+        self._store.append_entries(self._session_id, rows)
+
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class Store(Protocol):
@@ -39,13 +69,17 @@ class Store(Protocol):
         ...
     def transitions(self, session_id: str) -> list[Transition]: ...
     def append_entries(self, session_id: str, rows: Sequence[EntryRow]) -> None:
-        """Append a batch of entries in one transaction."""
+        """Append a batch of entries (increasing seq) in one transaction. Entries at or
+        below the session's last stored seq are skipped: resending a batch is harmless."""
         ...
     def entries(self, session_id: str, after_seq: int = 0, limit: int | None = None
                 ) -> list[Entry]:
         """Entries with seq > after_seq, in seq order, at most ``limit``."""
         ...
     def last_seq(self, session_id: str) -> int: ...
+    def appender(self, session_id: str) -> EntryAppender:
+        """Where a recorder sends its batches (a writer thread for SQLite)."""
+        ...
     def close(self) -> None: ...
 
 
@@ -133,10 +167,12 @@ class MemoryStore:
 
     def append_entries(self, session_id: str, rows: Sequence[EntryRow]) -> None:
         bucket = self._entries.setdefault(session_id, {})
-        for seq, _execution, _kind, _body in rows:
-            if seq in bucket:
-                raise ValueError(f"duplicate seq {seq} in session {session_id}")
-        for seq, _execution, _kind, body in rows:
+        last = max(bucket, default=0)
+        fresh = [row for row in rows if row[0] > last]
+        seqs = [row[0] for row in fresh]
+        if any(b <= a for a, b in itertools.pairwise(seqs)):
+            raise StoreError(f"entries of session {session_id} must have increasing seq")
+        for seq, _execution, _kind, body in fresh:
             bucket[seq] = body
 
     def entries(self, session_id: str, after_seq: int = 0, limit: int | None = None
@@ -149,6 +185,9 @@ class MemoryStore:
 
     def last_seq(self, session_id: str) -> int:
         return max(self._entries.get(session_id, {0: ""}), default=0)
+
+    def appender(self, session_id: str) -> EntryAppender:
+        return SyncAppender(self, session_id)
 
     def close(self) -> None:
         pass

@@ -10,15 +10,19 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .contracts import Entry, Execution, ExecutionStatus, Session, Transition
 from .errors import NotFound, StoreError
-from .store import EntryRow, session_not_found
+from .store import EntryAppender, EntryRow, SyncAppender, session_not_found
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -61,10 +65,10 @@ def _migration_1(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX transitions_session ON transitions (session);
         CREATE TABLE entries (
-            session TEXT NOT NULL, seq INTEGER NOT NULL, execution TEXT NOT NULL,
-            kind TEXT NOT NULL, body TEXT NOT NULL,
-            PRIMARY KEY (session, seq)
-        ) WITHOUT ROWID;
+            session TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+            bodies TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX entries_by_seq ON entries (session, first_seq);
         """
     )
 
@@ -87,6 +91,7 @@ class SQLiteStore:
     def __init__(self, path: Path | str) -> None:
         # A "file:" URI (e.g. AURA_DB=file:/x/aura.db?mode=ro) is passed to SQLite as is.
         uri = str(path).startswith("file:")
+        self._target = str(path)
         self.path = Path(path)
         try:
             if not uri:
@@ -221,28 +226,57 @@ class SQLiteStore:
     # entries --------------------------------------------------------------------------
 
     def append_entries(self, session_id: str, rows: Sequence[EntryRow]) -> None:
+        """Store a batch as one row: the bodies joined by newlines (an entry's JSON never
+        holds a raw newline). One row per batch instead of one per entry is what keeps
+        ingest near the speed of merely parsing the agent's output.
+
+        Entries at or below the session's last stored seq are skipped, so a batch sent
+        again (a worker resending after a dropped connection) is stored once."""
         if not rows:
             return
         with self._write():
-            self._db.executemany(
-                "INSERT INTO entries (session, seq, execution, kind, body) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(session_id, *row) for row in rows])
+            last = self._last_seq(session_id)
+            fresh = [row for row in rows if row[0] > last]
+            if not fresh:
+                return
+            seqs = [row[0] for row in fresh]
+            if any(b <= a for a, b in itertools.pairwise(seqs)):
+                raise StoreError(f"entries of session {session_id} must have increasing seq")
+            self._db.execute(
+                "INSERT INTO entries (session, first_seq, last_seq, bodies) VALUES (?, ?, ?, ?)",
+                (session_id, seqs[0], seqs[-1], "\n".join(row[3] for row in fresh)))
 
     def entries(self, session_id: str, after_seq: int = 0, limit: int | None = None
                 ) -> list[Entry]:
-        sql = "SELECT body FROM entries WHERE session = ? AND seq > ? ORDER BY seq"
-        params: list[Any] = [session_id, after_seq]
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        rows = self._read(
+            "SELECT bodies FROM entries WHERE session = ? AND last_seq > ? ORDER BY first_seq",
+            (session_id, after_seq))
         loads = json.loads
-        return [loads(r[0]) for r in self._read(sql, params)]
+        out: list[Entry] = []
+        for (bodies,) in rows:
+            for body in bodies.split("\n"):
+                entry = loads(body)
+                if entry["seq"] > after_seq:
+                    out.append(entry)
+                    if limit is not None and len(out) >= limit:
+                        return out
+        return out
 
     def last_seq(self, session_id: str) -> int:
-        row = self._read("SELECT MAX(seq) FROM entries WHERE session = ?",
-                         (session_id,)).fetchone()
-        return row[0] or 0
+        try:
+            return self._last_seq(session_id)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read database {self.path}: {exc}") from None
+
+    def _last_seq(self, session_id: str) -> int:
+        row = self._db.execute("SELECT last_seq FROM entries WHERE session = ? "
+                               "ORDER BY first_seq DESC LIMIT 1", (session_id,)).fetchone()
+        return row[0] if row else 0
+
+    def appender(self, session_id: str) -> EntryAppender:
+        if os.environ.get("AURA_SYNC_WRITES"):
+            return SyncAppender(self, session_id)
+        return ThreadedAppender(self._target, session_id)
 
     def close(self) -> None:
         self._db.close()
@@ -266,6 +300,73 @@ class SQLiteStore:
         with self._write():
             self._db.execute(f"UPDATE {table} SET {assignments} WHERE id = ?",
                              [*fields.values(), key])
+
+
+class ThreadedAppender:
+    """Writes entry batches on a thread with its own connection, so SQLite's work (which
+    releases the GIL) overlaps with reading and parsing the agent's output. The queue is
+    bounded: a writer that falls behind slows the reader instead of growing memory."""
+
+    _STOP = object()
+
+    def __init__(self, target: str, session_id: str, depth: int = 4) -> None:
+        self._target = target
+        self._session_id = session_id
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def _ensure_thread(self) -> None:
+        # Started on the first batch, and again after close(): an appender is never left
+        # with a queue nobody reads.
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._write_loop, daemon=True,
+                                            name="aura-entry-writer")
+            self._thread.start()
+
+    def _write_loop(self) -> None:
+        store: SQLiteStore | None = None
+        while True:
+            item = self._queue.get()
+            if item is self._STOP:
+                break
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            if self._error is not None:
+                continue
+            try:
+                if store is None:
+                    store = SQLiteStore(self._target)
+                store.append_entries(self._session_id, item)
+            except BaseException as exc:
+                self._error = exc
+        if store is not None:
+            store.close()
+
+    def append(self, rows: Sequence[EntryRow]) -> None:
+        self._raise()
+        if rows:
+            self._ensure_thread()
+            self._queue.put(rows)
+
+    def sync(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            done = threading.Event()
+            self._queue.put(done)
+            done.wait()
+        self._raise()
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(self._STOP)
+            self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 class _Transaction:

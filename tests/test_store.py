@@ -109,13 +109,38 @@ def test_entries_page_by_seq(store: Store) -> None:
     assert store.entries("s1", after_seq=10) == []
 
 
-def test_a_duplicate_seq_is_refused_and_the_batch_is_not_half_written(store: Store) -> None:
+def test_a_resent_batch_is_stored_once(store: Store) -> None:
     store.create_session(make_session("s1"))
-    store.append_entries("s1", [(1, "e", "raw", body(1, "s1", "a"))])
-    with pytest.raises(Exception):  # noqa: B017 - IntegrityError or ValueError
+    first = [(i, "e", "raw", body(i, "s1", f"t{i}")) for i in (1, 2, 3)]
+    store.append_entries("s1", first)
+    store.append_entries("s1", [*first[1:], (4, "e", "raw", body(4, "s1", "t4"))])
+    store.append_entries("s1", first)
+    assert [e["text"] for e in store.entries("s1")] == ["t1", "t2", "t3", "t4"]
+    assert store.last_seq("s1") == 4
+
+
+def test_a_batch_out_of_order_is_refused_whole(store: Store) -> None:
+    store.create_session(make_session("s1"))
+    with pytest.raises(StoreError, match="increasing seq"):
         store.append_entries("s1", [(2, "e", "raw", body(2, "s1", "b")),
-                                    (1, "e", "raw", body(1, "s1", "again"))])
-    assert [e["text"] for e in store.entries("s1")] == ["a"]
+                                    (1, "e", "raw", body(1, "s1", "a"))])
+    assert store.entries("s1") == []
+
+
+def test_entries_are_paged_across_batches(store: Store) -> None:
+    store.create_session(make_session("s1"))
+    for start in (1, 4, 7):
+        store.append_entries("s1", [(i, "e", "raw", body(i, "s1", f"t{i}"))
+                                    for i in range(start, start + 3)])
+    assert [e["seq"] for e in store.entries("s1", after_seq=2, limit=5)] == [3, 4, 5, 6, 7]
+    assert [e["seq"] for e in store.entries("s1", after_seq=8)] == [9]
+
+
+def test_sessions_do_not_see_each_others_entries(store: Store) -> None:
+    for sid in ("s1", "s2"):
+        store.create_session(make_session(sid))
+        store.append_entries(sid, [(1, "e", "raw", body(1, sid, sid))])
+    assert [e["text"] for e in store.entries("s2")] == ["s2"]
 
 
 def test_session_history_has_executions_transitions_and_entries(store: Store) -> None:

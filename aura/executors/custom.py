@@ -21,6 +21,10 @@ from ..errors import UsageError
 from .base import CommandExecutor, Invocation, LineParser, Output, RunRequest
 
 PROMPT_PLACEHOLDER = "{{prompt}}"
+# The hot path: raw_decode skips json.loads' wrapper and its two whitespace regex matches
+# (the line is stripped already).
+_raw_decode = json.JSONDecoder().raw_decode
+_ENVELOPE = frozenset(ENVELOPE_KEYS)
 
 
 def split_command(base_command: str) -> list[str]:
@@ -42,13 +46,14 @@ class NativeLineParser(LineParser):
 
     def _parse(self, line: str) -> tuple[Entry, str | None]:
         text = line.strip()
-        if text.startswith("{"):
+        if text[:1] == "{":
             try:
-                obj = json.loads(text)
+                obj, end = _raw_decode(text)
             except ValueError:
-                obj = None
-            if isinstance(obj, dict) and obj.get("kind") in ENTRY_KINDS:
-                if any(key in obj for key in ENVELOPE_KEYS):
+                obj, end = None, 0
+            # end < len: valid JSON followed by more text, which makes the line text.
+            if end == len(text) and type(obj) is dict and obj.get("kind") in ENTRY_KINDS:
+                if not _ENVELOPE.isdisjoint(obj):
                     # The recorder owns the envelope; keep the agent's values aside.
                     for key in ENVELOPE_KEYS:
                         if key in obj:
