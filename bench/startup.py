@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Startup time: median of N runs of `python3 dist/aura.pyz --version` and
+`… session latest` (with 10,000 sessions in the DB) against `python3 -c pass` in the same
+run. Prints one JSON line per figure. Build the pyz first: python3 build_zipapp.py
+
+    python3 bench/startup.py [--runs 20] [--sessions 10000] [--pyz dist/aura.pyz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def fill(home: Path, count: int) -> None:
+    """``count`` finished sessions with a few entries each, written straight to the store."""
+    from aura.contracts import Execution, Session, Transition
+    from aura.store_sqlite import SQLiteStore
+
+    store = SQLiteStore(home / "aura.db")
+    for i in range(count):
+        sid = f"{i:08x}-0000-4000-8000-000000000000"
+        at = f"2026-01-01T00:00:{i % 60:02d}.{i % 1000:03d}Z"
+        store.create_session(Session(sid, "custom", "done", "/tmp", at, at, prompt=f"task {i}"))
+        store.record_transition(Transition(sid, None, "queued", at, "created"))
+        store.create_execution(Execution(f"e{i}", sid, "coding_initial", "done", 0, at, at))
+        store.append_entries(sid, [(n, f"e{i}", "assistant_message", json.dumps(
+            {"seq": n, "session": sid, "kind": "assistant_message", "text": f"line {n}"}))
+            for n in range(1, 6)])
+    store.close()
+
+
+def median_ms(argv: list[str], runs: int, env: dict[str, str]) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                       check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--pyz", type=Path, default=ROOT / "dist" / "aura.pyz")
+    args = parser.parse_args()
+    if not args.pyz.exists():
+        sys.exit(f"{args.pyz} not found; run: python3 build_zipapp.py")
+    py = sys.executable  # not the `python3` shim on PATH, which adds its own start-up
+    with tempfile.TemporaryDirectory(prefix="aura-bench-") as tmp:
+        env = dict(os.environ, AURA_HOME=tmp)
+        fill(Path(tmp), args.sessions)
+        base = median_ms([py, "-c", "pass"], args.runs, env)
+        print(json.dumps({"figure": "python_c_pass_ms", "value": round(base, 1)}))
+        for name, extra in (("version", ["--version"]), ("session_latest",
+                                                          ["session", "latest"])):
+            ms = median_ms([py, str(args.pyz), *extra], args.runs, env)
+            figure = {"figure": f"pyz_{name}_ms", "value": round(ms, 1),
+                      "vs_python_c_pass": round(ms / base, 2)}
+            if name == "session_latest":
+                figure.update(sessions=args.sessions, target="<= 8x")
+            print(json.dumps(figure), flush=True)
+
+
+if __name__ == "__main__":
+    main()
