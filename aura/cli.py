@@ -198,7 +198,8 @@ def _run(kw: dict[str, Any]) -> int:
         repos=tuple(kw["repos"]), base=kw["base"], in_place=kw["in_place"],
         allow_dirty=kw["allow_dirty"], setup=tuple(kw["setup"]), cleanup=tuple(kw["cleanup"]),
         review=kw["review"] or (True if kw["review_executor"] else None),
-        review_executor=kw["review_executor"])
+        review_executor=kw["review_executor"],
+        refresh_model_cache=kw["refresh_model_cache"])
     store = open_store()
     watcher = JsonPrinter() if kw["as_json"] else StreamPrinter()
 

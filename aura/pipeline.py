@@ -423,6 +423,7 @@ class Orchestrator:
         request = replace(plan.request, prompt=text, cwd=self._agent_cwd(plan), env=env,
                           execution_id=recorder.execution_id)
         self.emit({"kind": EntryKind.USER_MESSAGE.value, "text": text})
+        request = await self._settle(plan, request, recorder)
         outcome = await self._timed(self.host.run_agent(plan.executor, request, recorder))
         if ws is not None and not ws.removed:
             for change in await self.host.changes(ws):
@@ -432,6 +433,22 @@ class Orchestrator:
         if state is not State.DONE:
             raise _Failed(error or "failed", code)
         self._finish(ExecutionStatus.DONE, 0, "exit code 0")
+
+    async def _settle(self, plan: Plan, request: RunRequest, recorder: Recorder
+                      ) -> RunRequest:
+        """Let the executor pick a model or ask for an endpoint (not timed: it may wait
+        for the user); the session and the later stages remember what was chosen."""
+        from dataclasses import replace
+
+        settled = await plan.executor.prepare(request, recorder)
+        if (settled.model, settled.openai_endpoint) != (request.model,
+                                                        request.openai_endpoint):
+            options = dict(self.session.options, openai_endpoint=settled.openai_endpoint)
+            self.session = self.store.update_session(self.session.id, model=settled.model,
+                                                     options=options)
+            plan.request = replace(plan.request, model=settled.model,
+                                   openai_endpoint=settled.openai_endpoint)
+        return settled
 
     async def _review(self, plan: Plan) -> str | None:
         assert plan.review is not None

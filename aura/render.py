@@ -58,6 +58,8 @@ def format_entry(entry: Entry, paint: Painter) -> tuple[str, bool] | None:
     """(text, to_stderr) for one entry, or None when it shows nothing."""
     kind = entry.get("kind")
     text = entry.get("text") or ""
+    if entry.get("delta"):
+        return None  # a streamed piece: the whole message follows it
     if kind == "assistant_message":
         return text, False
     if kind == "user_message":
@@ -124,6 +126,7 @@ class StreamPrinter:
         self.err = err
         self.paint_out = Painter(use_color(out))
         self.paint_err = Painter(use_color(err))
+        self.open_line: str | None = None  # kind of the streamed text being printed
 
     def __call__(self, records: list[tuple[int, Entry, str]]) -> None:
         for _seq, entry, _text in records:
@@ -132,7 +135,23 @@ class StreamPrinter:
         self.err.flush()
 
     def print_entry(self, entry: Entry) -> None:
-        to_err = entry.get("kind") in {"error", "usage", "state", "raw", "system"}
+        kind = entry.get("kind")
+        if entry.get("delta") or entry.get("streamed"):
+            # Streamed text is printed as it comes, on one line; the whole message that
+            # ends the stream only closes that line.
+            if self.open_line is not None and (self.open_line != kind or
+                                               entry.get("streamed")):
+                self.out.write("\n")
+                self.open_line = None
+            if entry.get("delta"):
+                text = entry.get("text") or ""
+                self.out.write(self.paint_out(text, "dim") if kind == "thinking" else text)
+                self.open_line = kind
+            return
+        if self.open_line is not None:
+            self.out.write("\n")
+            self.open_line = None
+        to_err = kind in {"error", "usage", "state", "raw", "system"}
         shown = format_entry(entry, self.paint_err if to_err else self.paint_out)
         if shown is not None:
             text, to_err = shown

@@ -42,6 +42,7 @@ class RunOptions:
     openai_endpoint: str | None = None
     line_cap: int = DEFAULT_LINE_CAP
     interactive: bool = False
+    refresh_model_cache: bool = False  # discover models again (ollama, lms, custom)
     # The pipeline (see pipeline.py): workspaces, scripts, review.
     repos: tuple[str, ...] = ()  # --repo (a --cwd inside a repo counts as one)
     base: str | None = None  # --base: branch or commit the new branches start from
@@ -208,7 +209,9 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
         env=settings["vars"], approvals=options.approvals,
         settings=config_module.executor_settings(config, name), program=paths.get(name),
         openai_endpoint=settings["openai_endpoint"], history=history,
-        line_cap=options.line_cap, interactive=options.interactive)
+        line_cap=options.line_cap, interactive=options.interactive,
+        refresh_model_cache=options.refresh_model_cache)
+    executor = executor.for_request(request)  # custom: a command or an endpoint
     executor.validate(request)
     executor.preflight(request)  # a missing binary: one line, and no session recorded
     if session is not None and not engine.allowed(session.state, State.CODING_FOLLOW_UP):

@@ -84,6 +84,7 @@ class RunRequest:
     history: tuple[Entry, ...] = ()  # earlier entries of the session (for transcripts)
     line_cap: int = DEFAULT_LINE_CAP
     interactive: bool = False  # stdin and stdout are a terminal (pickers may ask)
+    refresh_model_cache: bool = False  # discover models again (--refresh-model-cache)
 
     def child_env(self) -> dict[str, str]:
         """The user's environment, plus --var, plus AURA_SESSION_ID."""
@@ -200,6 +201,16 @@ class Executor(ABC):
         if self.npx_package and shutil.which("npx", path=path):
             return ["npx", "-y", self.npx_package], "npx"
         return None
+
+    def for_request(self, request: RunRequest) -> Executor:
+        """The executor that serves this request: itself, unless one name covers two
+        kinds (``custom``: a command with --base-command, an endpoint without)."""
+        return self
+
+    async def prepare(self, request: RunRequest, output: Output) -> RunRequest:
+        """Settle what the turn needs before it runs (pick a model, ask for an endpoint).
+        The session remembers the returned request's model and endpoint."""
+        return request
 
     @abstractmethod
     async def run(self, request: RunRequest, output: Output) -> Outcome:
@@ -414,6 +425,8 @@ def transcript_prompt(history: tuple[Entry, ...] | list[Entry], prompt: str,
     turns: list[str] = []
     for item in history:
         kind = item.get("kind")
+        if item.get("delta"):
+            continue  # a streamed piece; the whole message follows it
         if kind == EntryKind.USER_MESSAGE.value:
             turns.append(f"User: {item.get('text', '')}")
         elif kind == EntryKind.ASSISTANT_MESSAGE.value:

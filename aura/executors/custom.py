@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from ..contracts import ENTRY_KINDS, ENVELOPE_KEYS, Entry, EntryKind
 from ..errors import UsageError
-from .base import CommandExecutor, Invocation, LineParser, Output, RunRequest
+from .base import CommandExecutor, Executor, Invocation, LineParser, Output, RunRequest
 
 PROMPT_PLACEHOLDER = "{{prompt}}"
 # The hot path: raw_decode skips json.loads' wrapper and its two whitespace regex matches
@@ -97,6 +97,13 @@ class CustomCommandExecutor(CommandExecutor):
     # A command gets exactly the user's prompt on follow-ups; AURA_SESSION_ID lets an
     # aura-native agent keep its own history.
     seed_transcript: ClassVar[bool] = False
+
+    def for_request(self, request: RunRequest) -> Executor:
+        if request.base_command is None:
+            from .endpoint import CustomEndpointExecutor
+
+            return CustomEndpointExecutor()
+        return self
 
     def build_command(self, request: RunRequest) -> Invocation:
         if request.base_command is None:

@@ -17,10 +17,14 @@ EXECUTORS: dict[str, tuple[str, str]] = {
     "cursor-agent": ("aura.executors.cursor", "CursorAgentExecutor"),
     "amp": ("aura.executors.amp", "AmpExecutor"),
     "droid": ("aura.executors.droid", "DroidExecutor"),
+    "lms": ("aura.executors.lms", "LMStudioExecutor"),
+    "ollama": ("aura.executors.ollama", "OllamaExecutor"),
 }
 
 ALIASES: dict[str, str] = {
     "cursor": "cursor-agent",
+    "lmstudio": "lms",
+    "lm-studio": "lms",
 }
 
 DEFAULT_EXECUTOR = "codex"

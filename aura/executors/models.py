@@ -1,0 +1,172 @@
+"""Model discovery with a 24 h cache, and the interactive pickers.
+
+Contract:
+
+- ``discover(executor, endpoint, fetch, refresh=)``: the models a server offers. A fresh
+  cache (younger than 24 h, one JSON file per executor + endpoint under
+  ``aura.paths.cache_dir()/models``) answers without asking the server; ``refresh`` asks
+  anyway. When the server cannot be reached and a fresh cache exists, the cached list is
+  returned with ``cached=True`` and ``note`` saying why. Empty lists are never cached (a
+  model pulled a minute later must show up).
+- ``pick_model(models, interactive=)``: a questionary select (first model preselected) on a
+  terminal, else the first model.
+- ``ask_endpoint()``: a questionary text prompt for an endpoint URL (terminal only).
+
+questionary / prompt_toolkit are imported inside the functions that use them: they are
+slow to import and `aura --help` must not pay for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import AuraError
+from ..paths import cache_dir
+
+CACHE_TTL = 24 * 3600.0
+DEFAULT_CUSTOM_ENDPOINT = "http://127.0.0.1:8000/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelList:
+    executor: str
+    endpoint: str
+    models: list[str] = field(default_factory=list)
+    fetched_at: float = 0.0  # time.time() of the discovery
+    cached: bool = False  # read from the cache, not from the server just now
+    note: str | None = None  # why the cache was used although a refresh was asked for
+
+    def age(self, now: float | None = None) -> float:
+        return max(0.0, (now if now is not None else time.time()) - self.fetched_at)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"executor": self.executor, "endpoint": self.endpoint, "models": self.models,
+                "cached": self.cached, "fetched_at": self.fetched_at, "note": self.note}
+
+
+def cache_file(executor: str, endpoint: str) -> Path:
+    digest = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
+    return cache_dir() / "models" / f"{executor}-{digest}.json"
+
+
+def read_cache(executor: str, endpoint: str) -> ModelList | None:
+    """The cached list, or None (missing, unreadable or for another endpoint)."""
+    try:
+        data = json.loads(cache_file(executor, endpoint).read_text(encoding="utf-8"))
+        if data.get("endpoint") != endpoint or not isinstance(data.get("models"), list):
+            return None
+        return ModelList(executor, endpoint, [str(m) for m in data["models"]],
+                         float(data["fetched_at"]), cached=True)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def write_cache(listing: ModelList) -> None:
+    path = cache_file(listing.executor, listing.endpoint)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".models-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"executor": listing.executor, "endpoint": listing.endpoint,
+                       "fetched_at": listing.fetched_at, "models": listing.models}, fh)
+        os.replace(tmp, path)
+    except OSError:
+        # A read-only cache dir costs a discovery next time, nothing more.
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)
+
+
+async def discover(executor: str, endpoint: str, fetch: Callable[[], Awaitable[list[str]]],
+                   *, refresh: bool = False, now: float | None = None) -> ModelList:
+    """See the module docstring. ``fetch`` raises AuraError when the server is
+    unreachable; that error propagates unless a fresh cache can answer."""
+    now = time.time() if now is None else now
+    cached = read_cache(executor, endpoint)
+    fresh = cached is not None and 0 <= now - cached.fetched_at < CACHE_TTL
+    if fresh and not refresh:
+        assert cached is not None
+        return cached
+    try:
+        models = await fetch()
+    except AuraError as exc:
+        if fresh and cached is not None and cached.models:
+            return ModelList(executor, endpoint, cached.models, cached.fetched_at,
+                             cached=True, note=str(exc))
+        raise
+    listing = ModelList(executor, endpoint, models, now)
+    if models:
+        write_cache(listing)
+    return listing
+
+
+def describe_age(seconds: float) -> str:
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+# pickers ---------------------------------------------------------------------------------------
+
+async def pick_model(models: list[str], *, title: str, interactive: bool,
+                     input: Any = None, output: Any = None) -> str:
+    """The model to use: asked on a terminal (first preselected), else the first.
+    ``input``/``output`` are prompt_toolkit objects (tests drive the picker with them).
+    Ctrl-C in the picker cancels the turn."""
+    if not models:
+        raise ValueError("no models to pick from")
+    if not interactive:
+        return models[0]
+    import questionary
+
+    question = questionary.select(title, choices=models, default=models[0],
+                                  input=input, output=output)
+    try:
+        answer = await question.unsafe_ask_async(patch_stdout=False)
+    except KeyboardInterrupt:
+        raise asyncio.CancelledError from None
+    if answer is None:
+        raise asyncio.CancelledError
+    return str(answer)
+
+
+async def ask_endpoint(*, input: Any = None, output: Any = None,
+                       placeholder: str = DEFAULT_CUSTOM_ENDPOINT) -> str:
+    """Ask for an OpenAI-compatible endpoint URL; Enter on an empty line takes the
+    placeholder."""
+    import questionary
+    from prompt_toolkit.formatted_text import FormattedText
+
+    from .openai_http import api_base
+
+    def valid(text: str) -> bool | str:
+        if not text.strip():
+            return True
+        try:
+            api_base(text)
+        except AuraError as exc:
+            return str(exc)
+        return True
+
+    question = questionary.text(
+        "OpenAI-compatible endpoint (Enter for the example):", validate=valid,
+        placeholder=FormattedText([("class:placeholder fg:ansibrightblack", placeholder)]),
+        input=input, output=output)
+    try:
+        answer = await question.unsafe_ask_async(patch_stdout=False)
+    except KeyboardInterrupt:
+        raise asyncio.CancelledError from None
+    if answer is None:
+        raise asyncio.CancelledError
+    return answer.strip() or placeholder
