@@ -398,8 +398,10 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
 # commands in their own modules (one line each) --------------------------------------------
 
 from .cli_executors import executors_command  # noqa: E402
+from .cli_models import models_command  # noqa: E402
 
 cli.add_command(executors_command)
+cli.add_command(models_command)
 
 
 # entry point --------------------------------------------------------------------------------

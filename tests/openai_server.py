@@ -192,3 +192,23 @@ class FakeOpenAI:
                 h.wfile.write(view[start:start + (1 << 16)])
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+def main() -> None:
+    """Serve until killed: ``python3 openai_server.py [MODE] [BULK_CHUNKS]``; prints the
+    port on the first line (the benchmark runs the server in its own process so that it
+    shares no interpreter lock with the client being measured)."""
+    import sys
+
+    fake = FakeOpenAI()
+    if len(sys.argv) > 1:
+        fake.mode = sys.argv[1]
+    if len(sys.argv) > 2:
+        fake.bulk_chunks = int(sys.argv[2])
+    with fake:
+        print(fake.port, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -27,13 +27,16 @@ import json
 import os
 import ssl
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from .. import __version__
 from ..contracts import Entry, EntryKind
 from ..errors import ExecutorError, UsageError
 from .base import Executor, Outcome, Output, RunRequest
+
+if TYPE_CHECKING:
+    from .models import ModelList
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # A local server may load the model before its first byte: minutes on a slow disk.
@@ -613,8 +616,8 @@ class EndpointExecutor(Executor):
         body_params(request.params)
         self.timeouts(request)
 
-    async def discover(self, request: RunRequest, base: str) -> list[str]:
-        """The model list (24 h cache) for the picker; unreachable → a clear error."""
+    async def model_listing(self, request: RunRequest, base: str) -> ModelList:
+        """The server's models through the 24 h cache; unreachable → a clear error."""
         from .models import discover
 
         async def fetch() -> list[str]:
@@ -623,8 +626,7 @@ class EndpointExecutor(Executor):
             except (ConnectionError, TimeoutError, OSError) as exc:
                 raise self.unreachable(base, exc) from None
 
-        listing = await discover(self.name, base, fetch, refresh=request.refresh_model_cache)
-        return listing.models
+        return await discover(self.name, base, fetch, refresh=request.refresh_model_cache)
 
     async def prepare(self, request: RunRequest, output: Output) -> RunRequest:
         if request.model:
@@ -632,7 +634,7 @@ class EndpointExecutor(Executor):
         from .models import pick_model
 
         base = self.base_url(request)
-        found = await self.discover(request, base)
+        found = (await self.model_listing(request, base)).models
         if not found:
             raise ExecutorError(self.no_models_hint(base))
         model = await pick_model(found, title=f"Model for {self.name}",

@@ -1,0 +1,137 @@
+"""The streaming pieces of the endpoint executors, byte by byte: chunked bodies, SSE,
+endpoint URLs, OLLAMA_HOST, the conversation rebuilt from history, error bodies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aura.errors import UsageError
+from aura.executors.base import transcript_prompt
+from aura.executors.ollama import ollama_root
+from aura.executors.openai_http import (
+    ChunkedDecoder,
+    SSEParser,
+    api_base,
+    body_params,
+    build_messages,
+    server_message,
+)
+
+
+def chunked(*payloads: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in payloads) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 1000])
+def test_chunked_decoder_any_split(step: int) -> None:
+    payloads = [b"data: one\n\n", b"x" * 300, b"", b"\r\n\r\n", b"last"]
+    wire = chunked(*[p for p in payloads if p]) + b"trailing garbage"
+    decoder = ChunkedDecoder()
+    out = b""
+    for i in range(0, len(wire), step):
+        out += decoder.feed(wire[i:i + step])
+        if decoder.done:
+            break
+    assert out == b"".join(payloads)
+    assert decoder.done
+
+
+def test_chunked_decoder_extensions_and_bad_size() -> None:
+    decoder = ChunkedDecoder()
+    assert decoder.feed(b"3;name=value\r\nabc\r\n") == b"abc"
+    with pytest.raises(ValueError, match="bad chunk size"):
+        ChunkedDecoder().feed(b"zz\r\nabc\r\n")
+
+
+@pytest.mark.parametrize("step", [1, 5, 4096])
+def test_sse_parser_events_across_reads(step: int) -> None:
+    wire = (b": keep-alive\r\n\r\n"
+            b"data: {\"a\": 1}\r\n\r\n"
+            b"event: error\ndata: line one\ndata:line two\n\n"
+            b"id: 7\nretry: 10\ndata: [DONE]\n\n")
+    parser = SSEParser()
+    events = []
+    for i in range(0, len(wire), step):
+        events += parser.feed(wire[i:i + step])
+    assert events == [(None, b'{"a": 1}'), ("error", b"line one\nline two"),
+                      (None, b"[DONE]")]
+    assert parser.finish() == []
+
+
+def test_sse_parser_flushes_an_event_cut_by_the_end() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: partial") == []
+    assert parser.finish() == [(None, b"partial")]
+
+
+@pytest.mark.parametrize(("given", "base"), [
+    ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
+    ("http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000/v1"),
+    ("127.0.0.1:1234", "http://127.0.0.1:1234/v1"),
+    ("https://api.example.com/openai/v1/chat/completions",
+     "https://api.example.com/openai/v1"),
+    ("http://h:9/v1/models", "http://h:9/v1"),
+])
+def test_api_base(given: str, base: str) -> None:
+    assert api_base(given) == base
+
+
+@pytest.mark.parametrize("bad", ["ftp://x/v1", "http://", "http://h:99999/v1"])
+def test_api_base_refuses(bad: str) -> None:
+    with pytest.raises(UsageError):
+        api_base(bad)
+
+
+@pytest.mark.parametrize(("host", "root"), [
+    ("", "http://127.0.0.1:11434"),
+    ("0.0.0.0", "http://127.0.0.1:11434"),
+    ("0.0.0.0:9999", "http://127.0.0.1:9999"),
+    (":7777", "http://127.0.0.1:7777"),
+    ("http://box.lan", "http://box.lan:80"),
+    ("https://box.lan/ollama/", "https://box.lan:443/ollama"),
+    ("[::1]:11434", "http://[::1]:11434"),
+])
+def test_ollama_host_forms(host: str, root: str) -> None:
+    assert ollama_root(host) == root
+
+
+def test_messages_rebuilt_from_history() -> None:
+    history = [
+        {"kind": "state", "to": "coding_initial"},
+        {"kind": "user_message", "text": "first question"},
+        {"kind": "assistant_message", "delta": True, "text": "fir"},
+        {"kind": "assistant_message", "delta": True, "text": "st answer"},
+        {"kind": "assistant_message", "streamed": True, "text": "first answer"},
+        {"kind": "usage", "usage": {"input_tokens": 3}},
+        {"kind": "user_message", "text": "a question whose turn failed"},
+        {"kind": "error", "text": "HTTP 500"},
+    ]
+    messages = build_messages(history, "next", system="be brief")
+    assert messages == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "first answer"},
+        {"role": "user", "content": "a question whose turn failed\n\nnext"},
+    ]
+    # Transcripts (agents that cannot resume) skip the streamed pieces too.
+    assert "fir\n" not in transcript_prompt(history, "next")
+    assert "Assistant: first answer" in transcript_prompt(history, "next")
+
+
+def test_server_messages() -> None:
+    assert server_message(b'{"error": {"message": "bad  model\\n name"}}') == "bad model name"
+    assert server_message(b'{"error": "model \\"x\\" not found"}') == 'model "x" not found'
+    assert server_message(b'{"detail": [{"msg": "field required"}]}').startswith("[")
+    assert server_message(b"<html>Bad Gateway</html>") == "<html>Bad Gateway</html>"
+    assert server_message(b"") == "(empty body)"
+    assert len(server_message(b"x" * 5000)) <= 301
+
+
+def test_body_params() -> None:
+    assert body_params(("temperature=0.2", "stop=[\"\\n\"]", "user=me")) == {
+        "temperature": 0.2, "stop": ["\n"], "user": "me"}
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        body_params(("-lc",))
+    assert json.dumps(body_params(())) == "{}"
