@@ -7,8 +7,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from conftest import run_aura
-from openai_server import FakeOpenAI
+
+from .conftest import run_aura
+from .openai_server import FakeOpenAI
 
 
 @pytest.fixture

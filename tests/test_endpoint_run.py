@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMEOUT_FACTOR, aura_argv, run_aura
-from openai_server import FakeOpenAI
+
+from .conftest import TIMEOUT_FACTOR, aura_argv, run_aura
+from .openai_server import FakeOpenAI
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT_FACTOR, aura_argv, run_aura
-from openai_server import FakeOpenAI
+
+from .conftest import TIMEOUT_FACTOR, aura_argv, run_aura
+from .openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
