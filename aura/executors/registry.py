@@ -19,12 +19,15 @@ EXECUTORS: dict[str, tuple[str, str]] = {
     "droid": ("aura.executors.droid", "DroidExecutor"),
     "lms": ("aura.executors.lms", "LMStudioExecutor"),
     "ollama": ("aura.executors.ollama", "OllamaExecutor"),
+    "gemini": ("aura.executors.gemini", "GeminiExecutor"),
+    "qwen-code": ("aura.executors.qwen", "QwenExecutor"),
 }
 
 ALIASES: dict[str, str] = {
     "cursor": "cursor-agent",
     "lmstudio": "lms",
     "lm-studio": "lms",
+    "qwen": "qwen-code",
 }
 
 DEFAULT_EXECUTOR = "codex"

@@ -1,0 +1,483 @@
+"""The Agent Client Protocol client shared by gemini, qwen-code (and any ACP agent).
+
+ACP is JSON-RPC 2.0 over the agent's stdin/stdout, one JSON object per line. One aura run
+is one turn in one agent process:
+
+    initialize {protocolVersion: 1, clientCapabilities}      (no fs, no terminal: see below)
+    session/load {sessionId, cwd, mcpServers: []}            resuming, if the agent loads
+      or session/new {cwd, mcpServers: []}                   → sessionId = the native id
+    session/prompt {sessionId, prompt: [{type: text, text}]} → {stopReason}
+    close stdin, then the process ladder (Child.stop)
+
+While the prompt runs the agent streams ``session/update`` notifications (translated to
+entries by ``acp_entries.UpdateTranslator``) and may ask the client things:
+``session/request_permission`` is answered from the approval flags (--yolo: the allow
+option; otherwise the reject option plus a ``system`` entry saying how to allow it); any
+other request (fs/*, terminal/*, …) gets a JSON-RPC "method not found" error, because aura
+advertises no client capabilities. Advertising fs would oblige aura to implement it
+exactly: gemini fails to create new files when a client advertises fs/write_text_file and
+answers a read of a missing file with an error.
+
+Resuming: with a stored native id and an agent that advertises ``loadSession``, aura sends
+``session/load``; the agent replays the old conversation as updates, which aura already has
+and does not record again. If the agent cannot load (gemini 0.61 answers "No previous
+sessions found for this project"), aura starts a new agent session seeded with a compact
+transcript of the stored history and says so in a ``system`` entry.
+
+Ctrl-C (the task cancelled): ``session/cancel``, a short wait for the prompt to return
+``cancelled``, then close stdin and the process ladder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from .. import __version__
+from ..contracts import EntryKind
+from ..errors import ExecutorError, UsageError
+from ..process import Child
+from .acp_entries import UpdateTranslator
+from .base import (
+    Approvals,
+    Executor,
+    Outcome,
+    Output,
+    RunRequest,
+    stderr_entries,
+    transcript_prompt,
+)
+
+PROTOCOL_VERSION = 1
+CLIENT_CAPABILITIES: dict[str, Any] = {
+    "fs": {"readTextFile": False, "writeTextFile": False}, "terminal": False}
+METHOD_NOT_FOUND = -32601
+INTERNAL_ERROR = -32603
+# stopReason values that end a turn normally (ACP: end_turn, max_tokens,
+# max_turn_requests, refusal, cancelled).
+STOP_OK = {"end_turn", "max_tokens", "max_turn_requests"}
+
+
+class AcpError(ExecutorError):
+    """The agent answered a request with a JSON-RPC error, or went away."""
+
+    def __init__(self, method: str, message: str, code: int | None = None,
+                 data: Any = None) -> None:
+        detail = ""
+        if isinstance(data, dict) and data.get("details"):
+            detail = f": {data['details']}"
+        elif isinstance(data, str) and data:
+            detail = f": {data}"
+        super().__init__(f"{method} failed: {message}{detail}")
+        self.method = method
+        self.code = code
+        self.data = data
+
+
+class AgentExited(AcpError):
+    """The agent process ended while a request was waiting for its answer."""
+
+
+class Connection:
+    """JSON-RPC 2.0 over a child's stdio: requests with futures, notifications, and the
+    agent's own requests handed to ``on_request`` (whose return value is the result, or
+    an ``AcpError`` raised for an error answer)."""
+
+    def __init__(self, on_request: Callable[[str, Any], Any],
+                 on_notification: Callable[[str, Any], None],
+                 on_junk: Callable[[str], None]) -> None:
+        self._on_request = on_request
+        self._on_notification = on_notification
+        self._on_junk = on_junk
+        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._next_id = 0
+        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed: AcpError | None = None
+
+    def attach(self, child: Child) -> None:
+        self._writer = asyncio.create_task(self._write_loop(child))
+
+    async def _write_loop(self, child: Child) -> None:
+        while True:
+            data = await self._outbox.get()
+            try:
+                if data is None:
+                    return
+                await child.write(data)
+            finally:
+                self._outbox.task_done()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        message["jsonrpc"] = "2.0"
+        line = json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n"
+        self._outbox.put_nowait(line.encode())
+
+    async def flush(self, timeout: float = 2.0) -> None:
+        """Wait until everything sent so far has been written to the agent's stdin."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._outbox.join(), timeout)
+
+    async def request(self, method: str, params: Any) -> Any:
+        if self._closed is not None:
+            raise AgentExited(method, str(self._closed))
+        self._next_id += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[self._next_id] = (method, future)
+        self._send({"id": self._next_id, "method": method, "params": params})
+        return await future
+
+    def notify(self, method: str, params: Any) -> None:
+        self._send({"method": method, "params": params})
+
+    def feed(self, line: str) -> None:
+        """One line of the agent's stdout."""
+        text = line.strip()
+        if not text:
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            self._on_junk(line)
+            return
+        method = message.get("method")
+        if isinstance(method, str):
+            if "id" in message:
+                self._answer(message["id"], method, message.get("params"))
+            else:
+                self._on_notification(method, message.get("params"))
+            return
+        pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        if pending is None:
+            self._on_junk(line)
+            return
+        name, future = pending
+        if future.done():
+            return
+        error = message.get("error")
+        if isinstance(error, dict):
+            future.set_exception(AcpError(name, str(error.get("message", "error")),
+                                          error.get("code"), error.get("data")))
+        else:
+            future.set_result(message.get("result"))
+
+    def _answer(self, request_id: Any, method: str, params: Any) -> None:
+        try:
+            result = self._on_request(method, params)
+        except AcpError as exc:
+            self._send({"id": request_id, "error": {
+                "code": exc.code if exc.code is not None else INTERNAL_ERROR,
+                "message": str(exc)}})
+            return
+        self._send({"id": request_id, "result": result})
+
+    def close(self, reason: str) -> None:
+        """The agent is gone: fail every waiting request, stop the writer."""
+        if self._closed is None:
+            self._closed = AcpError("connection", reason)
+        for method, future in self._pending.values():
+            if not future.done():
+                future.set_exception(AgentExited(method, reason))
+        self._pending.clear()
+        self._outbox.put_nowait(None)
+
+    async def aclose(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+
+def _pick(options: list[Any], kinds: tuple[str, ...]) -> str | None:
+    """The optionId of the first option whose kind comes first in ``kinds``."""
+    for kind in kinds:
+        for option in options:
+            if isinstance(option, dict) and option.get("kind") == kind and \
+                    option.get("optionId") is not None:
+                return str(option["optionId"])
+    return None
+
+
+class _Turn:
+    """One ACP run: the process, the connection, the translator and their state."""
+
+    def __init__(self, executor: AcpExecutor, request: RunRequest, output: Output) -> None:
+        self.executor = executor
+        self.request = request
+        self.output = output
+        self.translator = UpdateTranslator(request.cwd, request.prompt)
+        self.loading = False  # session/load in flight: updates are the old conversation
+        self.replayed = 0
+        self.stderr_tail: list[str] = []
+        self.session_id: str | None = None
+        self.conn = Connection(self._on_request, self._on_notification, self._on_junk)
+        self.child: Child | None = None
+        self._watch: asyncio.Task[int] | None = None
+
+    # -- what the agent sends ---------------------------------------------------------
+
+    def on_lines(self, stream: str, lines: list[str]) -> None:
+        if stream == "stdout":
+            for line in lines:
+                self.conn.feed(line)
+        else:
+            self.stderr_tail = (self.stderr_tail + lines)[-20:]
+            self.output.emit(stderr_entries(lines))
+
+    def _on_notification(self, method: str, params: Any) -> None:
+        if method == "session/update":
+            if self.loading:
+                self.replayed += 1
+                return
+            entries = self.translator.feed(params)
+            if entries:
+                self.output.emit(entries)
+        else:
+            self.output.emit([{"kind": EntryKind.RAW.value, "text": json.dumps(
+                {"method": method, "params": params}, ensure_ascii=False)}])
+
+    def _on_junk(self, line: str) -> None:
+        self.output.emit([{"kind": EntryKind.RAW.value, "stream": "stdout", "text": line}])
+
+    def _on_request(self, method: str, params: Any) -> Any:
+        if method == "session/request_permission" and isinstance(params, dict):
+            return self._permission(params)
+        self.output.emit([{"kind": EntryKind.SYSTEM.value,
+                           "text": f"agent asked for {method}, which aura does not offer "
+                                   "(answered with an error)"}])
+        raise AcpError(method, f"aura does not implement {method}", METHOD_NOT_FOUND)
+
+    def _permission(self, params: dict[str, Any]) -> dict[str, Any]:
+        options = params.get("options") if isinstance(params.get("options"), list) else []
+        call = params.get("toolCall") if isinstance(params.get("toolCall"), dict) else {}
+        kind = str(call.get("kind") or "other")
+        if self.executor.approves(self.request.approvals, kind):
+            choice = _pick(options, ("allow_once", "allow_always"))
+            if choice is not None:
+                return {"outcome": {"outcome": "selected", "optionId": choice}}
+        what = str(call.get("title") or kind)
+        self.output.emit([*self.translator.flush_text(), {
+            "kind": EntryKind.SYSTEM.value,
+            "text": f"refused the agent's request: {what} ({kind}); "
+                    f"{self.executor.allow_hint(kind)}",
+            "data": {"toolCallId": call.get("toolCallId"), "kind": kind}}])
+        choice = _pick(options, ("reject_once", "reject_always"))
+        if choice is None:
+            return {"outcome": {"outcome": "cancelled"}}
+        return {"outcome": {"outcome": "selected", "optionId": choice}}
+
+    # -- the conversation -------------------------------------------------------------
+
+    async def start(self, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+        """Spawn the agent and initialize; returns the agent's capabilities."""
+        self.child = await Child.spawn(argv, on_lines=self.on_lines, cwd=self.request.cwd,
+                                       env=env, keep_stdin_open=True,
+                                       line_cap=self.request.line_cap)
+        self.conn.attach(self.child)
+        self._watch = asyncio.create_task(self._watch_exit(self.child))
+        init = await self.conn.request("initialize", {
+            "protocolVersion": PROTOCOL_VERSION, "clientCapabilities": CLIENT_CAPABILITIES,
+            "clientInfo": {"name": "aura", "version": __version__}})
+        return init if isinstance(init, dict) else {}
+
+    async def _watch_exit(self, child: Child) -> int:
+        code = await child.wait()
+        self.conn.close(f"agent exited with code {code}{self._stderr_hint()}")
+        return code
+
+    def _stderr_hint(self) -> str:
+        tail = [line.strip() for line in self.stderr_tail if line.strip()]
+        return f" ({tail[-1][:200]})" if tail else ""
+
+    async def open_session(self, init: dict[str, Any]) -> str:
+        """session/load the stored native id where possible, else session/new (seeding
+        the prompt with a transcript when a resume was wanted). Returns the prompt."""
+        request = self.request
+        name = self.executor.name
+        caps = init.get("agentCapabilities") if isinstance(init, dict) else None
+        can_load = isinstance(caps, dict) and bool(caps.get("loadSession"))
+        native = request.native_session_id
+        if native and can_load:
+            self.loading = True
+            try:
+                await self.conn.request("session/load", {
+                    "sessionId": native, "cwd": request.cwd, "mcpServers": []})
+            except AgentExited:
+                raise
+            except AcpError as exc:
+                reason = str(exc)
+            else:
+                self.session_id = native
+                self.output.set_native_session_id(native)
+                self.output.emit([{"kind": EntryKind.SYSTEM.value,
+                                   "text": f"resumed {name} session {native} (session/load; "
+                                           f"{self.replayed} replayed updates not recorded "
+                                           "again)"}])
+                return request.prompt
+            finally:
+                self.loading = False
+        elif native:
+            reason = "the agent does not offer session/load"
+        result = await self.conn.request("session/new", {"cwd": request.cwd,
+                                                          "mcpServers": []})
+        session_id = result.get("sessionId") if isinstance(result, dict) else None
+        if not isinstance(session_id, str) or not session_id:
+            raise AcpError("session/new", f"no sessionId in the answer: {result!r}")
+        self.session_id = session_id
+        self.output.set_native_session_id(session_id)
+        if not native:
+            return request.prompt
+        self.output.emit([{"kind": EntryKind.SYSTEM.value,
+                           "text": f"could not resume {name} session {native} ({reason}); "
+                                   f"started {name} session {session_id} with a transcript "
+                                   "of this session's history"}])
+        return transcript_prompt(request.history, request.prompt)
+
+    async def prompt(self, text: str) -> dict[str, Any]:
+        result = await self.conn.request("session/prompt", {
+            "sessionId": self.session_id, "prompt": [{"type": "text", "text": text}]})
+        return result if isinstance(result, dict) else {}
+
+    async def cancel(self, prompt_task: asyncio.Task[Any] | None, grace: float) -> None:
+        """Ask the agent to stop the turn and wait a little for it to say it did."""
+        if self.session_id is None or self.child is None or prompt_task is None:
+            return
+        self.conn.notify("session/cancel", {"sessionId": self.session_id})
+        await self.conn.flush()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            result = await asyncio.wait_for(asyncio.shield(prompt_task), grace)
+            self.output.emit(self.translator.finish(result, interrupted=True))
+            return
+        self.output.emit(self.translator.finish(None, interrupted=True))
+
+    async def close(self, grace: float) -> int | None:
+        """Close stdin and run the process ladder; the agent's exit code."""
+        code = None
+        if self.child is not None:
+            code = await self.child.stop(grace=grace)
+            if self._watch is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(self._watch, 2.0)
+        self.conn.close("closed by aura")
+        await self.conn.aclose()
+        return code
+
+
+class AcpExecutor(Executor):
+    """An agent driven over ACP. Subclasses set ``program``/``npx_package`` and map
+    flags in ``agent_args``."""
+
+    acp_args: ClassVar[tuple[str, ...]] = ("--acp",)
+    # Spelling of older releases, tried once when the agent rejects ``acp_args``.
+    legacy_acp_args: ClassVar[tuple[str, ...] | None] = None
+    stop_grace: ClassVar[float] = 2.0
+    cancel_grace: ClassVar[float] = 3.0
+    features: ClassVar[frozenset[str]] = frozenset({"resume", "models", "--yolo"})
+
+    def agent_args(self, request: RunRequest) -> list[str]:
+        """Model and approval flags for the agent's command line."""
+        args: list[str] = []
+        if request.model:
+            args += ["-m", request.model]
+        if request.approvals.yolo:
+            args.append("--yolo")
+        return args
+
+    def approves(self, approvals: Approvals, kind: str) -> bool:
+        """Whether to allow a ``session/request_permission`` for a tool of ``kind``."""
+        return approvals.yolo
+
+    def allow_hint(self, kind: str) -> str:
+        return "rerun with --yolo to allow it"
+
+    def command(self, request: RunRequest, acp_args: tuple[str, ...]) -> list[str]:
+        return (self.base_argv(request) + list(acp_args) + self.agent_args(request) +
+                list(request.params))
+
+    async def run(self, request: RunRequest, output: Output) -> Outcome:
+        env = request.child_env()
+        acp_args = self.acp_args
+        while True:
+            turn = _Turn(self, request, output)
+            try:
+                init = await turn.start(self.command(request, acp_args), env)
+            except asyncio.CancelledError:
+                await asyncio.shield(turn.close(self.stop_grace))
+                raise
+            except AgentExited as exc:
+                code = await turn.close(0.1)
+                if acp_args != self.legacy_acp_args and self._rejected_flag(turn):
+                    # An older release that only knows the legacy spelling: try it once.
+                    output.emit([{"kind": EntryKind.SYSTEM.value,
+                                  "text": f"{self.name} does not know "
+                                          f"{' '.join(acp_args)}; retrying with "
+                                          f"{' '.join(self.legacy_acp_args or ())}"}])
+                    acp_args = self.legacy_acp_args or ()
+                    continue
+                return Outcome(code if code else 1, None, f"{self.name}: {exc}")
+            except AcpError as exc:
+                await turn.close(self.stop_grace)
+                return Outcome(1, None, f"{self.name}: {exc}{self._auth_hint(exc)}")
+            except BaseException:
+                await asyncio.shield(turn.close(0.1))
+                raise
+            return await self._converse(turn, init)
+
+    def _rejected_flag(self, turn: _Turn) -> bool:
+        if not self.legacy_acp_args:
+            return False
+        said = " ".join(turn.stderr_tail).lower()
+        return "unknown argument" in said or "unknown option" in said
+
+    async def _converse(self, turn: _Turn, init: dict[str, Any]) -> Outcome:
+        prompt_task: asyncio.Task[dict[str, Any]] | None = None
+        try:
+            prompt = await turn.open_session(init)
+            prompt_task = asyncio.create_task(turn.prompt(prompt))
+            result = await asyncio.shield(prompt_task)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._interrupt(turn, prompt_task))
+            raise
+        except AgentExited as exc:
+            code = await turn.close(0.1)
+            turn.output.emit(turn.translator.finish(None, interrupted=False))
+            return Outcome(code if code else 1, turn.session_id, str(exc))
+        except AcpError as exc:
+            await turn.close(self.stop_grace)
+            return Outcome(1, turn.session_id, f"{self.name}: {exc}{self._auth_hint(exc)}")
+        except BaseException:
+            await asyncio.shield(turn.close(0.1))
+            raise
+        turn.output.emit(turn.translator.finish(result))
+        await turn.close(self.stop_grace)
+        stop = result.get("stopReason")
+        if stop in STOP_OK:
+            if stop != "end_turn":
+                turn.output.emit([{"kind": EntryKind.SYSTEM.value,
+                                   "text": f"the agent stopped the turn: {stop}"}])
+            return Outcome(0, turn.session_id)
+        return Outcome(0, turn.session_id, f"{self.name} ended the turn: {stop}")
+
+    async def _interrupt(self, turn: _Turn, prompt_task: asyncio.Task[Any] | None) -> None:
+        try:
+            await turn.cancel(prompt_task, self.cancel_grace)
+        finally:
+            if prompt_task is not None and not prompt_task.done():
+                prompt_task.cancel()
+            await turn.close(self.stop_grace)
+
+    def _auth_hint(self, exc: AcpError) -> str:
+        if "auth" in str(exc).lower():
+            return f" (log in with `{self.program}` once, or set the API key it expects)"
+        return ""
+
+    def validate(self, request: RunRequest) -> None:
+        super().validate(request)
+        approvals = request.approvals
+        if approvals.yolo and approvals.auto_approve is False:
+            raise UsageError("--yolo and --auto-approve false contradict each other")

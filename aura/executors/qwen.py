@@ -1,0 +1,29 @@
+"""qwen-code (``qwen``) over ACP: ``qwen --acp``.
+
+Flags: ``--model M`` → ``-m M``; ``--yolo`` → ``--yolo``; ``--auto-approve true|false`` →
+``--approval-mode auto-edit|default``. Authentication comes from qwen's own settings or
+environment (e.g. ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` with ``--param --auth-type
+--param openai``).
+
+Resume: ``session/load`` with the stored id works (recorded with 0.15.10); the agent
+replays the old conversation, which aura already has and does not record again.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .gemini import GeminiExecutor
+
+
+class QwenExecutor(GeminiExecutor):
+    name = "qwen-code"
+    aliases: ClassVar[tuple[str, ...]] = ("qwen",)
+    program = "qwen"
+    npx_package = "@qwen-code/qwen-code"
+    description = "Qwen Code over ACP (qwen --acp)"
+    acp_args: ClassVar[tuple[str, ...]] = ("--acp",)
+    legacy_acp_args: ClassVar[tuple[str, ...] | None] = None
+    features: ClassVar[frozenset[str]] = frozenset(
+        {"resume", "models", "--yolo", "--auto-approve"})
+    approval_modes: ClassVar[tuple[str, str]] = ("auto-edit", "default")
