@@ -112,8 +112,7 @@ class Connection:
                 self._outbox.task_done()
 
     def _send(self, message: dict[str, Any]) -> None:
-        message["jsonrpc"] = "2.0"
-        line = json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n"
+        line = json.dumps({"jsonrpc": "2.0", **message}, ensure_ascii=False, separators=(",", ":")) + "\n"
         self._outbox.put_nowait(line.encode())
 
     async def flush(self, timeout: float = 2.0) -> None:
