@@ -112,8 +112,9 @@ class Connection:
                 self._outbox.task_done()
 
     def _send(self, message: dict[str, Any]) -> None:
-        line = json.dumps({"jsonrpc": "2.0", **message}, ensure_ascii=False, separators=(",", ":")) + "\n"
-        self._outbox.put_nowait(line.encode())
+        line = json.dumps({"jsonrpc": "2.0", **message}, ensure_ascii=False,
+                          separators=(",", ":"))
+        self._outbox.put_nowait(line.encode() + b"\n")
 
     async def flush(self, timeout: float = 2.0) -> None:
         """Wait until everything sent so far has been written to the agent's stdin."""
@@ -255,6 +256,7 @@ class _Turn:
         options = params.get("options") if isinstance(params.get("options"), list) else []
         call = params.get("toolCall") if isinstance(params.get("toolCall"), dict) else {}
         kind = str(call.get("kind") or "other")
+        self.translator.note_permission(call)
         if self.executor.approves(self.request.approvals, kind):
             choice = _pick(options, ("allow_once", "allow_always"))
             if choice is not None:
@@ -301,6 +303,7 @@ class _Turn:
         caps = init.get("agentCapabilities") if isinstance(init, dict) else None
         can_load = isinstance(caps, dict) and bool(caps.get("loadSession"))
         native = request.native_session_id
+        reason = ""
         if native and can_load:
             self.loading = True
             try:
@@ -329,12 +332,13 @@ class _Turn:
             raise AcpError("session/new", f"no sessionId in the answer: {result!r}")
         self.session_id = session_id
         self.output.set_native_session_id(session_id)
-        if not native:
+        if not native and not request.history:
             return request.prompt
+        why = f"could not resume {name} session {native} ({reason})" if native else \
+            f"no {name} session id was stored for this session"
         self.output.emit([{"kind": EntryKind.SYSTEM.value,
-                           "text": f"could not resume {name} session {native} ({reason}); "
-                                   f"started {name} session {session_id} with a transcript "
-                                   "of this session's history"}])
+                           "text": f"{why}; started {name} session {session_id} seeded with "
+                                   "a transcript of this session's history"}])
         return transcript_prompt(request.history, request.prompt)
 
     async def prompt(self, text: str) -> dict[str, Any]:

@@ -179,6 +179,14 @@ class UpdateTranslator:
             del self._tools[call_id]
         return out
 
+    def note_permission(self, call: dict[str, Any]) -> None:
+        """Learn a tool call from a permission request (gemini asks before it reports the
+        call, and reports only a bare failure when refused)."""
+        call_id = call.get("toolCallId")
+        if call_id:
+            tool = self._tools.setdefault(str(call_id), _Tool(str(call_id)))
+            self._refine(tool, call)
+
     def _refine(self, tool: _Tool, update: dict[str, Any]) -> None:
         """Learn name, action and target from whatever this update carries. Once the
         start entry is out, they stay as they were (start and end must match)."""

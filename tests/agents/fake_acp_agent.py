@@ -70,8 +70,7 @@ for path in exchanges:
             if "method" in msg and "id" in msg:
                 current = (msg, [])
                 script[msg["method"]].append((msg, recorded_cwd, current[1]))
-            else:
-                current = None  # the client's answer to an agent request, or a notification
+            # (the client's answers to agent requests are awaited live, not replayed)
         elif current is not None:
             current[1].append(msg)
 
@@ -116,18 +115,20 @@ def await_answer(request_id) -> dict | None:
         pending_lines.append(msg)
 
 
-def ask_permission(session_id: str, update: dict, seq: int) -> bool:
+def ask_permission(session_id: str, update: dict, seq: int, recorded_cwd: str | None) -> bool:
     request_id = 9000 + seq
     send({"jsonrpc": "2.0", "id": request_id, "method": "session/request_permission",
           "params": {"sessionId": session_id,
                      "toolCall": {"toolCallId": update.get("toolCallId"),
                                   "title": update.get("title"), "kind": update.get("kind"),
+                                  "locations": update.get("locations", []),
                                   "status": "pending"},
                      "options": [
                          {"optionId": "proceed_always", "name": "Always allow",
                           "kind": "allow_always"},
                          {"optionId": "proceed_once", "name": "Allow", "kind": "allow_once"},
-                         {"optionId": "cancel", "name": "Reject", "kind": "reject_once"}]}})
+                         {"optionId": "cancel", "name": "Reject", "kind": "reject_once"}]}},
+         recorded_cwd)
     answer = await_answer(request_id) or {}
     outcome = (answer.get("result") or {}).get("outcome") or {}
     return outcome.get("optionId") in ("proceed_always", "proceed_once")
@@ -149,7 +150,7 @@ def replay(request: dict, recorded: dict, recorded_cwd: str | None, messages: li
             continue
         if permission and update.get("sessionUpdate") == "tool_call":
             asked += 1
-            if not ask_permission(msg["params"]["sessionId"], update, asked):
+            if not ask_permission(msg["params"]["sessionId"], update, asked, recorded_cwd):
                 refused.add(call_id)
                 send({"jsonrpc": "2.0", "method": "session/update", "params": {
                     "sessionId": msg["params"]["sessionId"], "update": {
