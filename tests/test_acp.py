@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,15 @@ from typing import Any
 import pytest
 
 from aura.executors.acp_entries import UpdateTranslator
-from tests.conftest import FIXTURES, TIMEOUT_FACTOR, agent_command, aura_argv, run_aura, \
-    write_agent
+from tests.conftest import (
+    AGENTS,
+    FIXTURES,
+    TIMEOUT_FACTOR,
+    agent_command,
+    aura_argv,
+    run_aura,
+    write_agent,
+)
 
 AGENT_FIXTURES = FIXTURES / "agents"
 PROMPT = "Create a file hello.txt containing the text hi, then say Done."
@@ -168,16 +177,16 @@ def run_json(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess, list[d
     return proc, lines[:-1], lines[-1]
 
 
-AGENTS = {"gemini-acp": "gemini", "qwen-acp": "qwen", "copilot-acp": "qwen-code",
+EXECUTOR_FOR = {"gemini-acp": "gemini", "qwen-acp": "qwen", "copilot-acp": "qwen-code",
           "opencode-acp": "qwen-code"}
 
 
-@pytest.mark.parametrize("name", sorted(AGENTS))
+@pytest.mark.parametrize("name", sorted(EXECUTOR_FOR))
 def test_run_over_acp_with_yolo(tmp_path: Path, name: str) -> None:
     record = tmp_path / "record.jsonl"
     work = tmp_path / "work"
     work.mkdir()
-    proc, entries, summary = run_json("-e", AGENTS[name], "--prompt", PROMPT, "--yolo",
+    proc, entries, summary = run_json("-e", EXECUTOR_FOR[name], "--prompt", PROMPT, "--yolo",
                                       "--base-command", fake(record, name), cwd=work)
     assert proc.returncode == 0, proc.stderr
     assert summary["state"] == "done"
@@ -212,7 +221,7 @@ def test_unknown_agent_request_gets_a_jsonrpc_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["qwen-acp", "copilot-acp", "opencode-acp"])
 def test_follow_up_resumes_with_session_load(tmp_path: Path, name: str) -> None:
     record = tmp_path / "record.jsonl"
-    executor = AGENTS[name]
+    executor = EXECUTOR_FOR[name]
     proc, _, first = run_json("-e", executor, "--prompt", PROMPT, "--yolo",
                               "--base-command", fake(record, name), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -364,11 +373,11 @@ def test_gemini_retries_with_the_legacy_acp_flag(tmp_path: Path) -> None:
         "import os, sys",
         "if '--acp' in sys.argv:",
         "    sys.exit(print('Unknown arguments: acp', file=sys.stderr) or 1)",
-        f"os.execv(sys.executable, [sys.executable, {str(FIXTURES.parent / 'agents' / 'fake_acp_agent.py')!r},",
+        f"os.execv(sys.executable, [sys.executable, {str(AGENTS / 'fake_acp_agent.py')!r},",
         f"         '--record', {str(record)!r},",
         f"         {str(AGENT_FIXTURES / 'gemini-acp.exchange.jsonl')!r}, *sys.argv[1:]])",
     ])
-    proc, entries, summary = run_json("-e", "gemini", "--prompt", PROMPT, "--yolo",
+    proc, entries, _ = run_json("-e", "gemini", "--prompt", PROMPT, "--yolo",
                                       "--base-command", agent_command_for(wrapper),
                                       cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -395,7 +404,4 @@ def test_missing_binary_names_what_was_looked_for(tmp_path: Path) -> None:
 
 
 def agent_command_for(script: Path) -> str:
-    import shlex
-    import sys
-
     return shlex.join([sys.executable, str(script)])

@@ -58,7 +58,8 @@ note({"argv": agent_flags, "pid": os.getpid(), "cwd": os.getcwd()})
 # method -> queue of (recorded request, recorded cwd, messages the agent sent after it)
 script: dict[str, deque] = defaultdict(deque)
 for path in exchanges:
-    steps = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    with open(path, encoding="utf-8") as fh:
+        steps = [json.loads(line) for line in fh if line.strip()]
     recorded_cwd = None
     current = None
     for step in steps:
