@@ -12,6 +12,8 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
+from .cli_doctor import doctor_command
+from .completion import complete_executor, complete_session, completion_command
 from .errors import AuraError, UsageError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -92,14 +94,15 @@ def _parse_bool(_ctx: click.Context, _param: click.Parameter, value: str | None
 def run_options(func: Any) -> Any:
     """The options shared by `aura run` and `aura tui`."""
     options = [
-        click.option("--executor", "-e", metavar="NAME",
+        click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
                      help="Agent to run (default: codex; see `aura executors`)."),
         click.option("--prompt", "-p", metavar="TEXT",
                      help="The task for the agent ('-' reads it from stdin)."),
         click.option("--append-prompt", metavar="TEXT", default="",
                      help="Text appended to the prompt, no separator."),
-        click.option("--cwd", metavar="PATH", help="Directory the agent runs in."),
-        click.option("--session", "session_id", metavar="ID",
+        click.option("--cwd", metavar="PATH", type=click.Path(file_okay=False),
+                     help="Directory the agent runs in."),
+        click.option("--session", "session_id", metavar="ID", shell_complete=complete_session,
                      help="Continue this session (a unique id prefix is enough)."),
         click.option("--resume-latest", is_flag=True,
                      help="Continue the newest session of this executor and directory."),
@@ -281,7 +284,8 @@ def session() -> None:
 @session.command("list", context_settings=CONTEXT_SETTINGS)
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many sessions (newest first).")
-@click.option("--executor", "-e", metavar="NAME", help="Only sessions of this executor.")
+@click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
+              help="Only sessions of this executor.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of sessions.")
 def session_list(limit: int, executor: str | None, as_json: bool) -> None:
     """Sessions, newest first."""
@@ -362,7 +366,7 @@ def _show(session_id: str | None, as_json: bool) -> None:
 
 
 @session.command("show", context_settings=CONTEXT_SETTINGS)
-@click.argument("session_id", metavar="ID")
+@click.argument("session_id", metavar="ID", shell_complete=complete_session)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every entry.")
 def session_show(session_id: str, as_json: bool) -> None:
     """The whole history of a session: executions, transitions, every entry."""
@@ -402,12 +406,20 @@ from .cli_models import models_command  # noqa: E402
 
 cli.add_command(executors_command)
 cli.add_command(models_command)
+cli.add_command(completion_command)
+cli.add_command(doctor_command)
 
 
 # entry point --------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run aura; one-line errors, exit codes as documented in ARCHITECTURE.md."""
+    import os
+
+    if os.environ.get("_AURA_COMPLETE"):
+        from .completion import register_shells
+
+        register_shells()
     try:
         code = cli.main(args=argv, prog_name="aura", complete_var="_AURA_COMPLETE",
                         standalone_mode=False)

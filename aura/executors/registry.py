@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from .base import Executor
+
+if TYPE_CHECKING:  # base imports asyncio; listing names (completion, help) must not
+    from .base import Executor
 
 # name → (module, class). Modules are imported on demand.
 EXECUTORS: dict[str, tuple[str, str]] = {

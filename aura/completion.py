@@ -1,0 +1,181 @@
+"""Shell completion: `aura completion bash|zsh|fish|powershell|elvish` and the dynamic
+values (executor names, session ids, worker names, board columns) the scripts ask for.
+
+The scripts are click's own (bash, zsh, fish, PowerShell) plus an elvish class in the same
+style (``_completion_elvish``). Every TAB runs ``_AURA_COMPLETE=<shell>_complete aura …``:
+a fresh process, so this module imports only click and the standard library at the top,
+and each value source imports only what it reads (sessions come from one read-only SQLite
+query, not from the full store with its migrations).
+
+Hooks for other commands: pass ``shell_complete=complete_worker`` (or ``complete_column``,
+``complete_session``, ``complete_executor``) to a click option or argument.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+from click.shell_completion import CompletionItem
+
+SHELLS = ("bash", "zsh", "fish", "powershell", "elvish")
+COMPLETE_VAR = "_AURA_COMPLETE"
+SESSION_LIMIT = 50
+
+
+def register_shells() -> None:
+    """Add aura's shell classes to click's registry (completion mode only)."""
+    from click.shell_completion import add_completion_class
+
+    from ._completion_elvish import ElvishComplete, FishKeepOrderComplete
+
+    add_completion_class(ElvishComplete)
+    add_completion_class(FishKeepOrderComplete)
+
+
+def default_prog_name(argv0: str | None = None) -> str:
+    """The command name the script completes: how aura was started (``aura``, or
+    ``aura.pyz`` when the zipapp is called by that name), ``aura`` for ``python -m aura``
+    and for a checkout's ``aura.py``."""
+    name = os.path.basename(argv0 if argv0 is not None else sys.argv[0])
+    if not name or name in {"__main__.py", "aura.py", "-c"} or name.startswith("python"):
+        return "aura"
+    return name
+
+
+def source(shell: str, prog_name: str = "aura") -> str:
+    """The completion script for ``shell``, completing the command ``prog_name``."""
+    from click.shell_completion import get_completion_class
+
+    from .cli import cli
+
+    register_shells()
+    cls = get_completion_class(shell)
+    if cls is None:
+        raise click.BadParameter(f"{shell!r} is not one of {', '.join(SHELLS)}")
+    return cls(cli, {}, prog_name, COMPLETE_VAR).source()
+
+
+@click.command("completion", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("shell", type=click.Choice(SHELLS))
+@click.option("--prog-name", metavar="NAME",
+              help="Command name to complete (default: how aura was started).")
+def completion_command(shell: str, prog_name: str | None) -> None:
+    """Print the shell completion script for SHELL.
+
+    \b
+    bash:        eval "$(aura completion bash)"          (in ~/.bashrc)
+    zsh:         eval "$(aura completion zsh)"           (in ~/.zshrc, after compinit)
+    fish:        aura completion fish > ~/.config/fish/completions/aura.fish
+    powershell:  aura completion powershell | Out-String | Invoke-Expression   ($PROFILE)
+    elvish:      eval (aura completion elvish | slurp)   (in ~/.config/elvish/rc.elv)
+    """
+    text = source(shell, prog_name or default_prog_name())
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+# value sources ------------------------------------------------------------------------
+
+def _items(values: Iterable[tuple[str, str | None]], incomplete: str) -> list[CompletionItem]:
+    return [CompletionItem(value, help=help_) for value, help_ in values
+            if value.startswith(incomplete)]
+
+
+def complete_executor(_ctx: click.Context, _param: click.Parameter, incomplete: str
+                      ) -> list[CompletionItem]:
+    """Executor names, then aliases (with what they stand for)."""
+    from .executors import registry
+
+    values: list[tuple[str, str | None]] = [(name, None) for name in registry.names()]
+    values += [(alias, f"alias of {target}") for alias, target in sorted(registry.ALIASES.items())]
+    return _items(values, incomplete)
+
+
+def _query(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows from the user's database opened read-only; nothing when there is none yet
+    (completion never creates the database or runs migrations)."""
+    import sqlite3
+    from pathlib import Path
+
+    from .paths import db_path
+
+    path = db_path()
+    if not path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=1)
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return []
+
+
+def session_values(limit: int = SESSION_LIMIT) -> list[tuple[str, str]]:
+    """(id, description) of the newest sessions, newest first."""
+    rows = _query("SELECT id, executor, state, prompt FROM sessions "
+                  "ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
+    out = []
+    for session_id, executor, state, prompt in rows:
+        words = " ".join(str(prompt or "").split())
+        out.append((session_id, f"{executor} {state} {words[:40]}".rstrip()))
+    return out
+
+
+def complete_session(_ctx: click.Context, _param: click.Parameter, incomplete: str
+                     ) -> list[CompletionItem]:
+    """Session ids, newest first (a typed prefix narrows them)."""
+    return _items(session_values(), incomplete)
+
+
+# Worker names and board columns come from whichever store method their commands add;
+# until one exists these complete nothing rather than guess at a schema.
+WORKER_SOURCES: tuple[str, ...] = ("list_workers", "workers")
+COLUMN_SOURCES: tuple[str, ...] = ("board_columns", "list_columns", "columns")
+
+
+def _store_names(methods: tuple[str, ...]) -> list[str]:
+    from .paths import db_path
+
+    if not db_path().exists():
+        return []
+    from .store_sqlite import open_store
+
+    try:
+        store = open_store()
+    except Exception:
+        return []
+    try:
+        for method in methods:
+            fetch: Callable[[], Iterable[Any]] | None = getattr(store, method, None)
+            if callable(fetch):
+                return [_name_of(item) for item in fetch()]
+        return []
+    except Exception:
+        return []
+    finally:
+        store.close()
+
+
+def _name_of(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        return str(item.get("name"))
+    return str(getattr(item, "name", item))
+
+
+def complete_worker(_ctx: click.Context, _param: click.Parameter, incomplete: str
+                    ) -> list[CompletionItem]:
+    """Worker names known to the store (for `--on`, `aura workers …`)."""
+    return _items(((name, None) for name in _store_names(WORKER_SOURCES)), incomplete)
+
+
+def complete_column(_ctx: click.Context, _param: click.Parameter, incomplete: str
+                    ) -> list[CompletionItem]:
+    """Board column names known to the store (for `aura board …`)."""
+    return _items(((name, None) for name in _store_names(COLUMN_SOURCES)), incomplete)

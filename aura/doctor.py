@@ -1,0 +1,243 @@
+"""Health checks behind `aura doctor`: Python, where aura keeps things, the database, each
+executor's binary, the coordinator. No click, no printing: each check is a ``Check`` value,
+and every problem carries the command that fixes it.
+
+Statuses: ``ok``; ``warn`` (works, but something is missing or degraded: an agent that is not
+installed); ``error`` (aura cannot work as configured). `aura doctor` exits 1 on any error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+OK, WARN, ERROR = "ok", "warn", "error"
+VERSION_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    group: str  # python | paths | config | database | executor | coordinator
+    name: str
+    status: str
+    detail: str
+    fix: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_checks() -> list[Check]:
+    """Every check, in display order."""
+    checks = [check_python(), *check_paths()]
+    config, config_check = check_config()
+    checks.append(config_check)
+    checks.append(check_database())
+    checks.extend(check_executors(config))
+    checks.append(check_coordinator(config))
+    return checks
+
+
+def check_python() -> Check:
+    version = ".".join(str(v) for v in sys.version_info[:3])
+    ok = sys.version_info >= (3, 11)
+    return Check("python", "python", OK if ok else ERROR, f"{version} ({sys.executable})",
+                 None if ok else "install Python 3.11 or newer and run aura with it",
+                 {"version": version, "executable": sys.executable})
+
+
+def check_paths() -> Iterator[Check]:
+    from . import paths
+
+    for name, path in (("data", paths.data_dir()), ("config", paths.config_path()),
+                       ("cache", paths.cache_dir())):
+        where = path.parent if name == "config" else path
+        writable = _writable(where)
+        detail = str(path) + ("" if writable else "  (not writable)")
+        yield Check("paths", name, OK if writable else ERROR, detail,
+                    None if writable else f"mkdir -p {where} && chmod u+rwx {where}",
+                    {"path": str(path), "writable": writable})
+
+
+def _writable(path: Path) -> bool:
+    # A directory that does not exist yet is fine if aura could create it.
+    while not path.exists():
+        if path.parent == path:
+            return False
+        path = path.parent
+    return path.is_dir() and os.access(path, os.W_OK | os.X_OK)
+
+
+def check_config() -> tuple[dict[str, Any], Check]:
+    from . import config as config_module
+    from .errors import ConfigError
+    from .paths import config_path
+
+    path = config_path()
+    try:
+        data = config_module.load(path)
+    except ConfigError as exc:
+        return {}, Check("config", "config file", ERROR, str(exc),
+                         f"fix the TOML in {path}, or move it aside: mv {path} {path}.bak",
+                         {"path": str(path)})
+    detail = f"{path}" if path.exists() else f"{path} (none yet; defaults apply)"
+    return data, Check("config", "config file", OK, detail, None,
+                       {"path": str(path), "exists": path.exists()})
+
+
+def check_database() -> Check:
+    import sqlite3
+
+    from .paths import db_path
+    from .store_sqlite import MIGRATIONS
+
+    path = db_path()
+    if not path.exists():
+        return Check("database", "database", OK,
+                     f"{path} (not created yet; the first `aura run` creates it)", None,
+                     {"path": str(path), "exists": False})
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    data: dict[str, Any] = {"path": str(path), "exists": True, "size_bytes": size}
+    moved = f"mv {path} {path}.broken  (aura starts a new database; the old one is kept)"
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            integrity = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            sessions = db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] \
+                if version >= 1 else 0
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return Check("database", "database", ERROR, f"{path}: cannot read: {exc}", moved, data)
+    data.update(integrity=integrity[:20], schema=version, sessions=sessions)
+    if integrity != ["ok"]:
+        return Check("database", "database", ERROR,
+                     f"{path}: integrity check failed: {'; '.join(integrity[:3])}",
+                     f"sqlite3 {path} .recover | sqlite3 {path}.recovered  then  {moved}", data)
+    if version > len(MIGRATIONS):
+        return Check("database", "database", ERROR,
+                     f"{path}: schema {version} is newer than this aura ({len(MIGRATIONS)})",
+                     "upgrade aura (pipx upgrade aura, or download the newest aura.pyz)", data)
+    return Check("database", "database", OK,
+                 f"{path}  {_size(size)}, {sessions} sessions, schema {version}, integrity ok",
+                 None, data)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def check_executors(config: dict[str, Any]) -> list[Check]:
+    """Each registered executor: its binary (configured path, PATH, or npx) and version.
+    Versions are asked of all binaries at once (threads): some agents start slowly."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .executors import registry
+
+    configured = config.get("executor_paths", {}) if isinstance(config, dict) else {}
+    classes = [(name, registry.load(name)) for name in registry.names()]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda item: _check_executor(*item, configured), classes))
+
+
+def _check_executor(name: str, cls: Any, configured: dict[str, str]) -> Check:
+    import shutil
+
+    program: str | None = getattr(cls, "program", None)
+    npx_package: str | None = getattr(cls, "npx_package", None)
+    data: dict[str, Any] = {"program": program, "npx_package": npx_package}
+    path = configured.get(name)
+    if path:
+        resolved = shutil.which(path) or (path if Path(path).exists() else None)
+        if resolved is None:
+            return Check("executor", name, ERROR,
+                         f"configured path {path} does not exist",
+                         f"aura run --executor {name} --executor-path {name}=/path/to/"
+                         f"{program or name} …  (or remove it from the config's "
+                         "[executor_paths])", {**data, "path": path, "found": False})
+        path = resolved
+    elif program is None:
+        return Check("executor", name, OK, "built in (runs the command you give it)", None,
+                     {**data, "found": True, "path": None})
+    else:
+        path = shutil.which(program)
+    if path is None:
+        npx = shutil.which("npx") if npx_package else None
+        if npx:
+            return Check("executor", name, OK,
+                         f"via npx -y {npx_package} (not installed; `npm install -g "
+                         f"{npx_package}` starts faster)", None,
+                         {**data, "found": True, "path": None, "via": "npx"})
+        fix = f"npm install -g {npx_package}" if npx_package else f"install {program}"
+        return Check("executor", name, WARN, f"{program} not found on PATH",
+                     f"{fix}, or: aura run --executor {name} "
+                     f"--executor-path {name}=/path/to/{program} …",
+                     {**data, "found": False, "path": None})
+    version_args = tuple(getattr(cls, "version_args", ("--version",)))
+    version = _version(path, version_args)
+    detail = f"{path}" + (f"  {version}" if version else "  (version unknown)")
+    return Check("executor", name, OK, detail, None,
+                 {**data, "found": True, "path": path, "version": version})
+
+
+def _version(path: str, args: tuple[str, ...]) -> str | None:
+    import subprocess
+
+    try:
+        result = subprocess.run([path, *args], capture_output=True, text=True,
+                                timeout=VERSION_TIMEOUT, stdin=subprocess.DEVNULL,
+                                errors="replace")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in (result.stdout + "\n" + result.stderr).splitlines():
+        if line.strip():
+            return line.strip()[:80]
+    return None
+
+
+def coordinator_url(config: dict[str, Any]) -> str | None:
+    """AURA_COORDINATOR, else the config's ``coordinator``."""
+    value = os.environ.get("AURA_COORDINATOR") or config.get("coordinator")
+    return str(value) if value else None
+
+
+def check_coordinator(config: dict[str, Any]) -> Check:
+    import socket
+    from urllib.parse import urlsplit
+
+    url = coordinator_url(config)
+    if not url:
+        return Check("coordinator", "coordinator", OK, "none configured (runs stay local)",
+                     None, {"url": None})
+    parts = urlsplit(url if "://" in url else f"ws://{url}")
+    default_port = 443 if parts.scheme in {"wss", "https"} else 8765
+    try:
+        host, port = parts.hostname, parts.port or default_port
+    except ValueError:
+        host, port = None, None
+    if not host or parts.scheme not in {"ws", "wss", "http", "https"}:
+        return Check("coordinator", "coordinator", ERROR, f"{url} is not a ws:// or wss:// URL",
+                     "set it to ws://HOST:PORT (AURA_COORDINATOR or `coordinator` in "
+                     "the config)", {"url": url, "reachable": False})
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        return Check("coordinator", "coordinator", ERROR,
+                     f"{url} unreachable: {exc.strerror or exc}",
+                     f"start it on that machine: aura serve --listen {host}:{port}  "
+                     "(or fix AURA_COORDINATOR / `coordinator` in the config)",
+                     {"url": url, "reachable": False})
+    return Check("coordinator", "coordinator", OK, f"{url} reachable", None,
+                 {"url": url, "reachable": True})
