@@ -71,7 +71,7 @@ def main() -> None:
                            _AURA_ELVISH_WORDS='["run", "--session", ""]')),
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
-        for name, (argv, env) in cases.items():
+        for argv, env in cases.values():
             timed(argv, env)  # warm the page cache and the bytecode cache
         for _ in range(args.runs):  # interleaved, so load changes hit every case alike
             for name, (argv, env) in cases.items():
