@@ -44,5 +44,5 @@ def _print(checks: list, version: str) -> None:
     problems = [c for c in checks if c.status != "ok"]
     errors = sum(1 for c in problems if c.status == "error")
     summary = (f"{errors} error(s), {len(problems) - errors} warning(s)" if problems
-               else "everything looks fine")
+               else "0 error(s), 0 warning(s): everything looks fine")
     click.echo(paint(summary, "red" if errors else "yellow" if problems else "green"))

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 OK, WARN, ERROR = "ok", "warn", "error"
-VERSION_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 3.0
 
 
@@ -139,71 +138,37 @@ def _size(n: float) -> str:
 
 
 def check_executors(config: dict[str, Any]) -> list[Check]:
-    """Each registered executor: its binary (configured path, PATH, or npx) and version.
-    Versions are asked of all binaries at once (threads): some agents start slowly."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .executors import registry
+    """Each registered executor, found the way `aura run` finds it (the same probe as
+    `aura executors`: configured path, PATH, npx fallback; versions asked in parallel)."""
+    from .cli_executors import describe_all
 
     configured = config.get("executor_paths", {}) if isinstance(config, dict) else {}
-    classes = [(name, registry.load(name)) for name in registry.names()]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(lambda item: _check_executor(*item, configured), classes))
+    return [executor_check(row) for row in describe_all(dict(configured))]
 
 
-def _check_executor(name: str, cls: Any, configured: dict[str, str]) -> Check:
-    import shutil
-
-    program: str | None = getattr(cls, "program", None)
-    npx_package: str | None = getattr(cls, "npx_package", None)
-    data: dict[str, Any] = {"program": program, "npx_package": npx_package}
-    path = configured.get(name)
-    if path:
-        resolved = shutil.which(path) or (path if Path(path).exists() else None)
-        if resolved is None:
-            return Check("executor", name, ERROR,
-                         f"configured path {path} does not exist",
-                         f"aura run --executor {name} --executor-path {name}=/path/to/"
-                         f"{program or name} …  (or remove it from the config's "
-                         "[executor_paths])", {**data, "path": path, "found": False})
-        path = resolved
-    elif program is None:
-        return Check("executor", name, OK, "built in (runs the command you give it)", None,
-                     {**data, "found": True, "path": None})
-    else:
-        path = shutil.which(program)
-    if path is None:
-        npx = shutil.which("npx") if npx_package else None
-        if npx:
-            return Check("executor", name, OK,
-                         f"via npx -y {npx_package} (not installed; `npm install -g "
-                         f"{npx_package}` starts faster)", None,
-                         {**data, "found": True, "path": None, "via": "npx"})
-        fix = f"npm install -g {npx_package}" if npx_package else f"install {program}"
+def executor_check(row: dict[str, Any]) -> Check:
+    """One `aura executors --json` row as a check with its fix."""
+    name = row["name"]
+    program = row.get("program") or name
+    npx_package = row.get("npx_package")
+    point = f"aura run --executor {name} --executor-path {name}=/path/to/{program} …"
+    if row.get("error"):
+        return Check("executor", name, ERROR, row["error"],
+                     f"{point}  (or remove {name} from [executor_paths] in the config)", row)
+    if not row.get("found"):
+        install = f"npm install -g {npx_package}" if npx_package else f"install {program}"
         return Check("executor", name, WARN, f"{program} not found on PATH",
-                     f"{fix}, or: aura run --executor {name} "
-                     f"--executor-path {name}=/path/to/{program} …",
-                     {**data, "found": False, "path": None})
-    version_args = tuple(getattr(cls, "version_args", ("--version",)))
-    version = _version(path, version_args)
-    detail = f"{path}" + (f"  {version}" if version else "  (version unknown)")
-    return Check("executor", name, OK, detail, None,
-                 {**data, "found": True, "path": path, "version": version})
-
-
-def _version(path: str, args: tuple[str, ...]) -> str | None:
-    import subprocess
-
-    try:
-        result = subprocess.run([path, *args], capture_output=True, text=True,
-                                timeout=VERSION_TIMEOUT, stdin=subprocess.DEVNULL,
-                                errors="replace")
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    for line in (result.stdout + "\n" + result.stderr).splitlines():
-        if line.strip():
-            return line.strip()[:80]
-    return None
+                     f"{install}, or: {point}", row)
+    via = row.get("via")
+    if via == "built-in":
+        return Check("executor", name, OK, "built in (runs the command you give it)", None, row)
+    if via == "npx":
+        return Check("executor", name, OK,
+                     f"via npx -y {npx_package} (not installed; `npm install -g "
+                     f"{npx_package}` starts faster)", None, row)
+    version = row.get("version")
+    return Check("executor", name, OK,
+                 f"{row.get('path')}  {version or '(version unknown)'}", None, row)
 
 
 def coordinator_url(config: dict[str, Any]) -> str | None:
