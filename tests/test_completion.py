@@ -252,7 +252,7 @@ def test_zsh_completes_on_tab(interactive_install: Install, sessions: list[str],
     assert "second task" in screen
     _fresh_line(tmux, "zsh>")
 
-    tmux.type(f"{inst.prog} run --executor cu")
+    tmux.type(f"{inst.prog} run --executor cus")
     tmux.send("Tab")
     tmux.wait_for(f"{inst.prog} run --executor custom")
 
@@ -282,7 +282,7 @@ def test_elvish_completes_on_tab(interactive_install: Install, sessions: list[st
     tmux.wait_for(f"{inst.prog} session")
     tmux.send("C-u")
 
-    tmux.type(f"{inst.prog} run --executor cu")
+    tmux.type(f"{inst.prog} run --executor cus")
     tmux.send("Tab")
     tmux.wait_for(f"{inst.prog} run --executor custom")
 
