@@ -152,6 +152,10 @@ def run_options(func: Any) -> Any:
                      help="Print entries as JSON lines, then a summary line."),
         click.option("--no-tui", is_flag=True, help="Stream plain text instead of the TUI."),
         click.option("--debug", is_flag=True, help="Show tracebacks for errors."),
+        click.option("--on", metavar="WORKER|label:X",
+                     help="Run on a remote worker (via the coordinator; see `aura workers`)."),
+        click.option("--coordinator", metavar="URL",
+                     help="Coordinator for --on (default: AURA_COORDINATOR, config)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -181,6 +185,10 @@ def _run(kw: dict[str, Any]) -> int:
         prompt = sys.stdin.read()
     if not prompt:
         raise UsageError("--prompt is required (the task for the agent)")
+    if kw.get("on"):
+        from .cli_remote import run_remote
+
+        return run_remote(kw, prompt)
     if kw["executor_path"]:
         _remember_executor_paths(kw["executor_path"])
     from .process import DEFAULT_LINE_CAP
@@ -319,18 +327,23 @@ def session_list(limit: int, executor: str | None, as_json: bool) -> None:
                    "  " + row[-1])
 
 
-def _show(session_id: str | None, as_json: bool) -> None:
+def _show(session_id: str | None, as_json: bool, coordinator: str | None = None) -> None:
     import json
 
-    from .store import session_history
+    if coordinator is not None and session_id is not None:
+        from .cli_remote import fetch_session
 
-    store = _open_store()
-    if session_id is None:
-        latest = store.list_sessions(1)
-        if not latest:
-            raise AuraError("no sessions yet; start one with `aura run --prompt …`")
-        session_id = latest[0].id
-    data = session_history(store, session_id)
+        data = fetch_session(coordinator, session_id)
+    else:
+        from .store import session_history
+
+        store = _open_store()
+        if session_id is None:
+            latest = store.list_sessions(1)
+            if not latest:
+                raise AuraError("no sessions yet; start one with `aura run --prompt …`")
+            session_id = latest[0].id
+        data = session_history(store, session_id)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -368,9 +381,10 @@ def _show(session_id: str | None, as_json: bool) -> None:
 @session.command("show", context_settings=CONTEXT_SETTINGS)
 @click.argument("session_id", metavar="ID", shell_complete=complete_session)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every entry.")
-def session_show(session_id: str, as_json: bool) -> None:
+@click.option("--coordinator", metavar="URL", help="Read it from this coordinator.")
+def session_show(session_id: str, as_json: bool, coordinator: str | None) -> None:
     """The whole history of a session: executions, transitions, every entry."""
-    _show(session_id, as_json)
+    _show(session_id, as_json, coordinator)
 
 
 @session.command("latest", context_settings=CONTEXT_SETTINGS)
@@ -408,6 +422,12 @@ cli.add_command(executors_command)
 cli.add_command(models_command)
 cli.add_command(completion_command)
 cli.add_command(doctor_command)
+
+from .cli_remote import serve_command, worker_command, workers_command  # noqa: E402
+
+cli.add_command(serve_command)
+cli.add_command(worker_command)
+cli.add_command(workers_command)
 
 
 # entry point --------------------------------------------------------------------------------
