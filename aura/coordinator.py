@@ -441,7 +441,7 @@ class Coordinator:
                            "with a seq") from None
         if not rows:
             return
-        self.store.append_entries(session_id, rows, ignore_existing=True)
+        self.store.append_entries(session_id, rows)
         top = max(r[0] for r in rows)
         conn.peer.notify("execution.ack", {"execution": execution_id, "seq": top})
         high = self.high_water.get(session_id)

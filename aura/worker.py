@@ -574,7 +574,7 @@ class Worker:
                      encode(e)) for e in entries]
             if not rows:
                 break
-            spool.append_entries(session.id, rows, ignore_existing=True)
+            spool.append_entries(session.id, rows)
             after = rows[-1][0]
             if not page.get("more"):
                 break
