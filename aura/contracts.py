@@ -95,7 +95,10 @@ class Usage(TypedDict, total=False):
 
 # One normalized event. ``kind`` is always present; the envelope fields (seq, ts, session,
 # execution, stage) are added by the recorder. ``from``/``to``/``reason`` belong to ``state``
-# entries (hence the functional syntax: ``from`` is a keyword).
+# entries (hence the functional syntax: ``from`` is a keyword). Streamed text (model
+# endpoints): ``delta`` marks a piece of an assistant_message/thinking as it arrives (for
+# live views; history and `session show` skip it), ``streamed`` the whole message that
+# follows the pieces, ``incomplete`` one whose stream was cut.
 Entry = TypedDict(
     "Entry",
     {
@@ -103,6 +106,7 @@ Entry = TypedDict(
         "kind": str, "tool": str, "action": str, "target": str, "status": str,
         "text": str, "output": str, "usage": Usage, "stream": str, "id": str,
         "model": str, "from": str | None, "to": str, "reason": str, "data": Any,
+        "delta": bool, "streamed": bool, "incomplete": bool, "finish_reason": str,
     },
     total=False,
 )

@@ -127,12 +127,19 @@ class StreamPrinter:
         self.paint_out = Painter(use_color(out))
         self.paint_err = Painter(use_color(err))
         self.open_line: str | None = None  # kind of the streamed text being printed
+        self._ended = False  # that text ended with a newline already
 
     def __call__(self, records: list[tuple[int, Entry, str]]) -> None:
         for _seq, entry, _text in records:
             self.print_entry(entry)
         self.out.flush()
         self.err.flush()
+
+    def _close_line(self) -> None:
+        if not self._ended:
+            self.out.write("\n")
+        self.open_line = None
+        self._ended = False
 
     def print_entry(self, entry: Entry) -> None:
         kind = entry.get("kind")
@@ -141,16 +148,15 @@ class StreamPrinter:
             # ends the stream only closes that line.
             if self.open_line is not None and (self.open_line != kind or
                                                entry.get("streamed")):
-                self.out.write("\n")
-                self.open_line = None
+                self._close_line()
             if entry.get("delta"):
                 text = entry.get("text") or ""
                 self.out.write(self.paint_out(text, "dim") if kind == "thinking" else text)
                 self.open_line = kind
+                self._ended = text.endswith("\n") or (self._ended and not text)
             return
         if self.open_line is not None:
-            self.out.write("\n")
-            self.open_line = None
+            self._close_line()
         to_err = kind in {"error", "usage", "state", "raw", "system"}
         shown = format_entry(entry, self.paint_err if to_err else self.paint_out)
         if shown is not None:

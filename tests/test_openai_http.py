@@ -135,3 +135,24 @@ def test_body_params() -> None:
     with pytest.raises(UsageError, match="KEY=VALUE"):
         body_params(("-lc",))
     assert json.dumps(body_params(())) == "{}"
+
+
+def test_stream_printer_prints_streamed_text_once() -> None:
+    import io
+
+    from aura.render import StreamPrinter
+
+    out, err = io.StringIO(), io.StringIO()
+    printer = StreamPrinter(out, err)
+    entries = [
+        {"kind": "thinking", "delta": True, "text": "hmm"},
+        {"kind": "assistant_message", "delta": True, "text": "Hello "},
+        {"kind": "assistant_message", "delta": True, "text": "world\n"},
+        {"kind": "thinking", "streamed": True, "text": "hmm"},
+        {"kind": "assistant_message", "streamed": True, "text": "Hello world\n"},
+        {"kind": "assistant_message", "delta": True, "text": "second"},
+        {"kind": "error", "text": "boom"},
+    ]
+    printer([(i, e, "") for i, e in enumerate(entries)])
+    assert out.getvalue() == "hmm\nHello world\nsecond\n"
+    assert err.getvalue() == "error: boom\n"
