@@ -47,23 +47,23 @@ def test_chunked_decoder_extensions_and_bad_size() -> None:
 
 @pytest.mark.parametrize("step", [1, 5, 4096])
 def test_sse_parser_events_across_reads(step: int) -> None:
-    wire = (b": keep-alive\r\n\r\n"
-            b"data: {\"a\": 1}\r\n\r\n"
-            b"event: error\ndata: line one\ndata:line two\n\n"
-            b"id: 7\nretry: 10\ndata: [DONE]\n\n")
+    wire = (": keep-alive\r\n\r\n"
+            'data: {"a": 1}\r\n\r\n'
+            "event: error\ndata: line one\ndata:line two\n\n"
+            "id: 7\nretry: 10\ndata: [DONE]\n\n")
     parser = SSEParser()
     events = []
     for i in range(0, len(wire), step):
         events += parser.feed(wire[i:i + step])
-    assert events == [(None, b'{"a": 1}'), ("error", b"line one\nline two"),
-                      (None, b"[DONE]")]
+    assert events == [(None, '{"a": 1}'), ("error", "line one\nline two"),
+                      (None, "[DONE]")]
     assert parser.finish() == []
 
 
 def test_sse_parser_flushes_an_event_cut_by_the_end() -> None:
     parser = SSEParser()
-    assert parser.feed(b"data: partial") == []
-    assert parser.finish() == [(None, b"partial")]
+    assert parser.feed("data: partial") == []
+    assert parser.finish() == [(None, "partial")]
 
 
 @pytest.mark.parametrize(("given", "base"), [
@@ -156,3 +156,63 @@ def test_stream_printer_prints_streamed_text_once() -> None:
     printer([(i, e, "") for i, e in enumerate(entries)])
     assert out.getvalue() == "hmm\nHello world\nsecond\n"
     assert err.getvalue() == "error: boom\n"
+
+
+class ByteByByte:
+    """A response body delivered one byte per read."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.at = 0
+
+    async def read_some(self) -> bytes:
+        if self.at >= len(self.body):
+            return b""
+        self.at += 1
+        return self.body[self.at - 1:self.at]
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.entries: list[dict] = []
+
+    def emit(self, entries: list) -> None:
+        self.entries.extend(entries)
+
+    def emit_json(self, items: list) -> None:
+        self.entries.extend(e for e, _ in items)
+
+    def set_native_session_id(self, native_id: str) -> None:
+        pass
+
+
+def test_chat_stream_byte_by_byte_keeps_utf8_and_roles() -> None:
+    import asyncio
+
+    from aura.executors.openai_http import ChatStream
+
+    def event(delta: dict, finish: str | None = None) -> str:
+        return "data: " + json.dumps({"choices": [{"delta": delta, "finish_reason": finish}]},
+                                     ensure_ascii=False) + "\n\n"
+
+    body = (event({"role": "assistant", "content": ""}) +
+            event({"reasoning": "pensé "}) +
+            event({"role": "assistant", "content": "héllo "}) +
+            event({"content": "你好 🎉"}) +
+            event({}, "stop") +
+            'data: {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, '
+            '"prompt_tokens_details": {"cached_tokens": 2}}}\n\n'
+            "data: [DONE]\n\n").encode()
+    out = Collect()
+    stream = ChatStream(out, "test", idle_timeout=5)  # type: ignore[arg-type]
+    asyncio.run(stream.read(ByteByByte(body)))  # type: ignore[arg-type]
+    stream.finalize()
+    deltas = "".join(e["text"] for e in out.entries
+                     if e.get("delta") and e["kind"] == "assistant_message")
+    assert deltas == "héllo 你好 🎉"
+    finals = [e for e in out.entries if e.get("streamed")]
+    assert finals == [{"kind": "thinking", "text": "pensé ", "streamed": True},
+                      {"kind": "assistant_message", "text": "héllo 你好 🎉",
+                       "streamed": True}]
+    assert out.entries[-1] == {"kind": "usage", "usage": {
+        "input_tokens": 3, "output_tokens": 4, "cached_input_tokens": 2}}

@@ -63,6 +63,9 @@ class OllamaExecutor(EndpointExecutor):
     def base_url(self, request: RunRequest) -> str:
         return self.root(request) + "/v1"
 
+    def where(self, base: str) -> str:
+        return base.removesuffix("/v1")
+
     def start_hint(self, base: str) -> str:
         return ("start it with `ollama serve` (install it from https://ollama.com/download), "
                 "or point OLLAMA_HOST / --openai-endpoint at your server")

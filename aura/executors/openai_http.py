@@ -89,8 +89,10 @@ class ChunkedDecoder:
         out: list[bytes] = []
         pos = 0
         end = len(buf)
+        find = buf.find
         while pos < end and not self.done:
             if self._left:
+                # Inside a chunk bigger than what has arrived: pass on what is here.
                 take = min(self._left, end - pos)
                 out.append(buf[pos:pos + take])
                 pos += take
@@ -103,20 +105,29 @@ class ChunkedDecoder:
                 pos += take
                 self._skip -= take
                 continue
-            eol = buf.find(b"\r\n", pos)
+            eol = find(b"\r\n", pos)
             if eol < 0:
                 if end - pos > 1024:
                     raise ValueError("chunk size line too long")
                 break
-            size_text = buf[pos:eol].split(b";", 1)[0].strip()
+            size_text = buf[pos:eol]
             try:
                 size = int(size_text, 16)
             except ValueError:
-                raise ValueError(f"bad chunk size {size_text[:40]!r}") from None
-            pos = eol + 2
+                try:
+                    size = int(size_text.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise ValueError(f"bad chunk size {size_text[:40]!r}") from None
+            start = eol + 2
             if size == 0:
+                pos = start
                 self.done = True
+            elif start + size + 2 <= end:
+                # The common case, one step per chunk: the whole chunk and its CRLF are here.
+                out.append(buf[start:start + size])
+                pos = start + size + 2
             else:
+                pos = start
                 self._left = size
         self._buf = buf[pos:] if pos < end and not self.done else b""
         return b"".join(out) if len(out) != 1 else out[0]
@@ -300,43 +311,43 @@ def describe_connection_error(exc: BaseException) -> str:
 # SSE ---------------------------------------------------------------------------------------
 
 class SSEParser:
-    """Incremental server-sent-events parser: ``feed(bytes)`` returns the complete events
-    as (event name or None, data bytes). Multi-line data is joined with newlines; comments,
-    ``id:`` and ``retry:`` are ignored."""
+    """Incremental server-sent-events parser: ``feed(text)`` returns the complete events
+    as (event name or None, data). Multi-line data is joined with newlines; comments,
+    ``id:`` and ``retry:`` are ignored. It works on text (the body decoded incrementally
+    as UTF-8) because json.loads of a str skips the encoding detection it does on bytes."""
 
     __slots__ = ("_buf", "_data", "_event")
 
     def __init__(self) -> None:
-        self._buf = b""
-        self._data: list[bytes] = []
+        self._buf = ""
+        self._data: list[str] = []
         self._event: str | None = None
 
-    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
+    def feed(self, chunk: str) -> list[tuple[str | None, str]]:
         buf = self._buf + chunk if self._buf else chunk
-        lines = buf.split(b"\n")
+        lines = buf.split("\n")
         self._buf = lines.pop()
-        events: list[tuple[str | None, bytes]] = []
+        events: list[tuple[str | None, str]] = []
         data = self._data
         for line in lines:
-            if line[-1:] == b"\r":
+            if line[-1:] == "\r":
                 line = line[:-1]
-            if line[:5] == b"data:":
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            if line[:5] == "data:":
+                data.append(line[6:] if line[5:6] == " " else line[5:])
             elif not line:
                 if data:
                     events.append((self._event, data[0] if len(data) == 1 else
-                                   b"\n".join(data)))
+                                   "\n".join(data)))
                     data.clear()
                 self._event = None
-            elif line[:6] == b"event:":
-                self._event = line[6:].strip().decode("utf-8", "replace")
+            elif line[:6] == "event:":
+                self._event = line[6:].strip()
             # ":" comments (keep-alives), id:, retry: and unknown fields are ignored.
         return events
 
-    def finish(self) -> list[tuple[str | None, bytes]]:
+    def finish(self) -> list[tuple[str | None, str]]:
         """An event cut off by the end of the stream (no blank line after it)."""
-        events = self.feed(b"\n\n") if self._buf or self._data else []
-        return events
+        return self.feed("\n\n") if self._buf or self._data else []
 
 
 # the chat stream -----------------------------------------------------------------------------
@@ -422,13 +433,18 @@ class ChatStream:
 
     async def read(self, response: Response) -> None:
         """Consume the SSE body; returns when the reply is complete."""
+        import codecs
+
         loop = asyncio.get_running_loop()
         idle = self.idle_timeout
         step = min(0.25, idle / 4)
         parser = SSEParser()
-        handle = self._handle
+        decode = codecs.getincrementaldecoder("utf-8")("replace").decode
         flush = self.flush_deltas
         state = self.state
+        text = state.text
+        thinking = state.thinking
+        loads = json.loads
         try:
             async with asyncio.timeout(idle) as deadline:
                 moved = loop.time()
@@ -440,12 +456,37 @@ class ChatStream:
                         # few times a second, not for every read.
                         deadline.reschedule(now + idle)
                         moved = now
-                    events = parser.feed(data) if data else parser.finish()
+                    events = parser.feed(decode(data)) if data else \
+                        parser.feed(decode(b"", True)) + parser.finish()
+                    for name, payload in events:
+                        # Inline: this runs once per token.
+                        if payload == "[DONE]":
+                            state.done = True
+                            break
+                        try:
+                            obj = loads(payload)
+                        except ValueError:
+                            raise ExecutorError(f"{self.label} sent malformed JSON in the "
+                                                f"stream: {payload[:80]!r}") from None
+                        try:
+                            choice = obj["choices"][0]
+                            delta = choice["delta"]
+                            content = delta.get("content")
+                            if content:
+                                text.append(content)
+                            if content is None or len(delta) > 1:
+                                reasoning = delta.get("reasoning_content") or \
+                                    delta.get("reasoning")
+                                if reasoning:
+                                    thinking.append(reasoning)
+                            if choice.get("finish_reason"):
+                                state.finish_reason = choice["finish_reason"]
+                        except (KeyError, IndexError, TypeError, AttributeError):
+                            self._handle_other(name, obj)
+                            continue
+                        if obj.get("usage"):
+                            state.usage = obj["usage"]
                     if events:
-                        for event in events:
-                            handle(event)
-                            if state.done:
-                                break
                         flush()
                     if not data:
                         break
@@ -458,35 +499,6 @@ class ChatStream:
         if not state.done and state.finish_reason is None:
             raise ExecutorError(f"{self.label}: the stream ended before the reply was "
                                 "complete (no finish_reason, no [DONE])")
-
-    def _handle(self, event: tuple[str | None, bytes]) -> None:
-        name, data = event
-        state = self.state
-        if data == b"[DONE]":
-            state.done = True
-            return
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            raise ExecutorError(f"{self.label} sent malformed JSON in the stream: "
-                                f"{data[:80].decode('utf-8', 'replace')!r}") from None
-        try:
-            # The hot path: one content delta.
-            choice = obj["choices"][0]
-            delta = choice["delta"]
-            content = delta.get("content")
-            if content:
-                state.text.append(content)
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                state.thinking.append(reasoning)
-            if choice.get("finish_reason"):
-                state.finish_reason = choice["finish_reason"]
-        except (KeyError, IndexError, TypeError, AttributeError):
-            self._handle_other(name, obj)
-            return
-        if obj.get("usage"):
-            state.usage = obj["usage"]
 
     def _handle_other(self, name: str | None, obj: Any) -> None:
         state = self.state
@@ -576,7 +588,11 @@ class EndpointExecutor(Executor):
         return api_base(str(endpoint))
 
     def start_hint(self, base: str) -> str:
-        return "is the server running?"
+        return "is the server running? (check --openai-endpoint)"
+
+    def where(self, base: str) -> str:
+        """The server as messages name it."""
+        return base
 
     def no_models_hint(self, base: str) -> str:
         return f"the endpoint {base} lists no models; pass --model NAME"
@@ -607,7 +623,7 @@ class EndpointExecutor(Executor):
                 number("idle_timeout", DEFAULT_IDLE_TIMEOUT))
 
     def unreachable(self, base: str, exc: BaseException) -> ExecutorError:
-        return ExecutorError(f"cannot reach {self.label} at {base} "
+        return ExecutorError(f"cannot reach {self.label} at {self.where(base)} "
                              f"({describe_connection_error(exc)}); {self.start_hint(base)}")
 
     # the turn ------------------------------------------------------------------------------
@@ -668,7 +684,7 @@ class EndpointExecutor(Executor):
         connect_timeout, idle_timeout = self.timeouts(request)
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream",
                    **self.headers(request)}
-        label = f"{self.label} at {base}"
+        label = f"{self.label} at {self.where(base)}"
         with_usage = True
         while True:
             payload = json.dumps(self.request_body(request, usage=with_usage),
