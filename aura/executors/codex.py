@@ -20,11 +20,21 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..contracts import Entry, EntryKind, ToolAction
+from ..contracts import Entry, ToolAction
 from ..errors import ConfigError
 from ..process import Child
 from .base import CommandExecutor, Invocation, LineParser, RunRequest
-from .jsonevents import JsonEventParser, as_text, interrupt_then_stop, raw_entry
+from .jsonevents import (
+    ASSISTANT,
+    ERROR,
+    SYSTEM,
+    THINKING,
+    USAGE,
+    JsonEventParser,
+    as_text,
+    interrupt_then_stop,
+    raw_entry,
+)
 
 SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
 
@@ -39,7 +49,7 @@ _TOOL_ITEMS = {"command_execution", "file_change", "todo_list", "mcp_tool_call",
 
 def _previous_thread_total(history: tuple[Entry, ...] | list[Entry]) -> dict[str, int]:
     for item in reversed(history):
-        if item.get("kind") == EntryKind.USAGE.value:
+        if item.get("kind") == USAGE:
             data = item.get("data")
             if isinstance(data, dict) and isinstance(data.get("thread_total"), dict):
                 return {k: v for k, v in data["thread_total"].items() if isinstance(v, int)}
@@ -59,7 +69,7 @@ class CodexParser(JsonEventParser):
             return self._item(kind, event["item"], line)
         if kind == "thread.started":
             self.native_session_id = str(event["thread_id"])
-            return [{"kind": EntryKind.SYSTEM.value, "text": "codex thread started",
+            return [{"kind": SYSTEM, "text": "codex thread started",
                      "data": {"thread_id": self.native_session_id}}]
         if kind == "turn.started":
             return []  # a marker with no content
@@ -69,11 +79,11 @@ class CodexParser(JsonEventParser):
         if kind == "turn.failed":
             message = (event.get("error") or {}).get("message") or "turn failed"
             self.error = message
-            return [{"kind": EntryKind.ERROR.value, "text": message}]
+            return [{"kind": ERROR, "text": message}]
         if kind == "error":
             message = event.get("message") or "error"
             self.error = message
-            return [{"kind": EntryKind.ERROR.value, "text": message}]
+            return [{"kind": ERROR, "text": message}]
         return [raw_entry(line)]
 
     def _usage(self, usage: dict[str, Any]) -> Entry:
@@ -87,7 +97,7 @@ class CodexParser(JsonEventParser):
         figures = {ours: turn[theirs] for theirs, ours in _USAGE_FIELDS.items()
                    if theirs in turn}
         self.previous_total = total
-        return {"kind": EntryKind.USAGE.value, "usage": figures,  # type: ignore[typeddict-item]
+        return {"kind": USAGE, "usage": figures,  # type: ignore[typeddict-item]
                 "data": {"thread_total": total}}
 
     def _item(self, kind: str, item: dict[str, Any], line: str) -> list[Entry]:
@@ -95,8 +105,7 @@ class CodexParser(JsonEventParser):
         item_id = str(item.get("id", ""))
         done = kind == "item.completed"
         if item_type in ("agent_message", "assistant_message", "reasoning"):
-            entry_kind = (EntryKind.THINKING if item_type == "reasoning"
-                          else EntryKind.ASSISTANT_MESSAGE).value
+            entry_kind = THINKING if item_type == "reasoning" else ASSISTANT
             entry: Entry = {"kind": entry_kind, "text": item.get("text") or ""}
             if not done:
                 # Superseded by the completed item; kept only if that never comes.
@@ -105,7 +114,7 @@ class CodexParser(JsonEventParser):
             self.partial.pop(item_id, None)
             return [entry] if entry["text"] else []
         if item_type == "error":
-            return [{"kind": EntryKind.ERROR.value, "text": item.get("message") or ""}]
+            return [{"kind": ERROR, "text": item.get("message") or ""}]
         if item_type in _TOOL_ITEMS:
             return [self._tool(item_type, item_id, item, done)]
         return [raw_entry(line)]
@@ -126,9 +135,10 @@ class CodexParser(JsonEventParser):
             changes = item.get("changes") or []
             kinds = {change.get("kind") for change in changes}
             action = ToolAction.FILE_WRITE if kinds == {"add"} else ToolAction.FILE_EDIT
-            target = ", ".join(self.target(change.get("path", "")) for change in changes)
-            data = {"changes": [{"path": self.target(c.get("path", "")), "kind": c.get("kind")}
-                                for c in changes]}
+            listed = [{"path": self.target(c.get("path", "")), "kind": c.get("kind")}
+                      for c in changes]
+            target = ", ".join(change["path"] for change in listed)
+            data = {"changes": listed}
         elif item_type == "todo_list":
             items = item.get("items") or []
             action = ToolAction.TODO

@@ -23,10 +23,15 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from ..contracts import Entry, EntryKind, ToolAction
+from ..contracts import Entry, ToolAction
 from ..process import Child
 from .base import CommandExecutor, Invocation, LineParser, RunRequest
 from .jsonevents import (
+    ASSISTANT,
+    ERROR,
+    SYSTEM,
+    THINKING,
+    USAGE,
     JsonEventParser,
     as_text,
     interrupt_then_stop,
@@ -117,7 +122,7 @@ class CopilotParser(JsonEventParser):
             key = str(data.get("reasoningId") or data.get("messageId") or "")
             self.thought_deltas.pop(key, None)
             text = data.get("content") or ""
-            return [{"kind": EntryKind.THINKING.value, "text": text}] if text else []
+            return [{"kind": THINKING, "text": text}] if text else []
         if kind == "tool.execution_start":
             return [self._tool_start(data)]
         if kind == "tool.execution_complete":
@@ -130,19 +135,19 @@ class CopilotParser(JsonEventParser):
             outcome = data.get("outcome")
             if outcome in (None, "success"):
                 return []
-            return [{"kind": EntryKind.SYSTEM.value, "text": f"model call: {outcome}",
+            return [{"kind": SYSTEM, "text": f"model call: {outcome}",
                      "data": data}]
         if kind in ("session.info", "session.warning"):
             label = data.get("infoType") or data.get("warningType") or kind.split(".")[1]
-            return [{"kind": EntryKind.SYSTEM.value, "text": f"{label}: {data.get('message', '')}"}]
+            return [{"kind": SYSTEM, "text": f"{label}: {data.get('message', '')}"}]
         if kind == "session.error":
             message = data.get("message") or data.get("errorType") or "error"
             self.error = message
-            return [{"kind": EntryKind.ERROR.value, "text": message}]
+            return [{"kind": ERROR, "text": message}]
         if kind == "abort":
             message = f"aborted: {data.get('reason', '')}".rstrip(": ")
             self.error = message
-            return [{"kind": EntryKind.ERROR.value, "text": message}]
+            return [{"kind": ERROR, "text": message}]
         return [raw_entry(line)]
 
     def _message(self, data: dict[str, Any]) -> list[Entry]:
@@ -152,10 +157,10 @@ class CopilotParser(JsonEventParser):
         entries: list[Entry] = []
         reasoning = data.get("reasoningText")
         if reasoning:
-            entries.append({"kind": EntryKind.THINKING.value, "text": reasoning})
+            entries.append({"kind": THINKING, "text": reasoning})
         text = data.get("content") or ""
         if text:
-            entry: Entry = {"kind": EntryKind.ASSISTANT_MESSAGE.value, "text": text}
+            entry: Entry = {"kind": ASSISTANT, "text": text}
             if data.get("model"):
                 entry["model"] = data["model"]
             entries.append(entry)
@@ -229,7 +234,7 @@ class CopilotParser(JsonEventParser):
             value = data.get(theirs)
             if isinstance(value, int):
                 usage[ours] = value
-        entry: Entry = {"kind": EntryKind.USAGE.value, "usage": usage}  # type: ignore[typeddict-item]
+        entry: Entry = {"kind": USAGE, "usage": usage}  # type: ignore[typeddict-item]
         # copilot's "cost" counts premium requests, not dollars: kept aside.
         extra = {k: data[k] for k in ("cost", "cacheWriteTokens", "duration") if k in data}
         if extra:
@@ -252,7 +257,7 @@ class CopilotParser(JsonEventParser):
                                  ("api_duration_ms", "totalApiDurationMs")):
                 if isinstance(usage.get(theirs), (int, float)):
                     figures[ours] = usage[theirs]
-            entry: Entry = {"kind": EntryKind.USAGE.value, "usage": figures}  # type: ignore[typeddict-item]
+            entry: Entry = {"kind": USAGE, "usage": figures}  # type: ignore[typeddict-item]
             changes = usage.get("codeChanges")
             if isinstance(changes, dict):
                 entry["data"] = {"code_changes": {
@@ -266,11 +271,11 @@ class CopilotParser(JsonEventParser):
         tail: list[Entry] = []
         for pieces in self.thought_deltas.values():
             if "".join(pieces):
-                tail.append({"kind": EntryKind.THINKING.value, "text": "".join(pieces),
+                tail.append({"kind": THINKING, "text": "".join(pieces),
                              "data": {"partial": True}})
         for pieces in self.deltas.values():
             if "".join(pieces):
-                tail.append({"kind": EntryKind.ASSISTANT_MESSAGE.value,
+                tail.append({"kind": ASSISTANT,
                              "text": "".join(pieces), "data": {"partial": True}})
         self.deltas.clear()
         self.thought_deltas.clear()

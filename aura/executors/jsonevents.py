@@ -22,28 +22,51 @@ from ..contracts import Entry, EntryKind
 from ..process import Child
 from .base import LineParser
 
+# Entry kinds as plain strings: the parsers run once per agent line, and an enum member's
+# .value costs more than the dict it goes into.
+ASSISTANT = EntryKind.ASSISTANT_MESSAGE.value
+THINKING = EntryKind.THINKING.value
+TOOL_CALL = EntryKind.TOOL_CALL.value
+ERROR = EntryKind.ERROR.value
+SYSTEM = EntryKind.SYSTEM.value
+USAGE = EntryKind.USAGE.value
+RAW = EntryKind.RAW.value
+
 # Errors a handler may raise on an event whose shape differs from what was recorded
 # (another version of the agent): the line is kept as raw instead.
 _SHAPE_ERRORS = (KeyError, TypeError, AttributeError, ValueError, IndexError)
 
 
 def raw_entry(line: str) -> Entry:
-    return {"kind": EntryKind.RAW.value, "stream": "stdout", "text": line.rstrip("\r\n")}
+    return {"kind": RAW, "stream": "stdout", "text": line.rstrip("\r\n")}
 
 
 def relative_target(path: str, cwd: str | None) -> str:
     """A path inside the working directory as the user would type it (``hello.txt``);
     anything else unchanged."""
-    if not path or not cwd or not os.path.isabs(path):
+    return _Relativizer(cwd)(path)
+
+
+class _Relativizer:
+    """relative_target with the working directory's forms worked out once (parsers call
+    it for every file a tool touches)."""
+
+    def __init__(self, cwd: str | None) -> None:
+        bases: list[str] = []
+        if cwd and os.path.isabs(cwd):
+            for base in (os.path.normpath(cwd), os.path.realpath(cwd)):
+                if base not in bases:
+                    bases.append(base.rstrip(os.sep) + os.sep)
+        self.bases = tuple(bases)
+
+    def __call__(self, path: str) -> str:
+        if not path or not self.bases or not os.path.isabs(path):
+            return path
+        norm = os.path.normpath(path)
+        for base in self.bases:
+            if norm.startswith(base) and len(norm) > len(base):
+                return norm[len(base):]
         return path
-    for base in (cwd, os.path.realpath(cwd)):
-        try:
-            if os.path.commonpath([base, path]) == base:
-                rel = os.path.relpath(path, base)
-                return rel if rel != "." else path
-        except ValueError:
-            continue
-    return path
 
 
 def as_text(value: Any) -> str:
@@ -72,6 +95,7 @@ class JsonEventParser(LineParser):
     def __init__(self, cwd: str | None = None) -> None:
         super().__init__()
         self.cwd = cwd
+        self.target = _Relativizer(cwd)
         self.open_calls: dict[str, Entry] = {}  # tool calls started and not yet ended
 
     def feed(self, line: str) -> list[Entry]:
@@ -92,12 +116,9 @@ class JsonEventParser(LineParser):
     def handle(self, event: dict[str, Any], line: str) -> list[Entry]:
         raise NotImplementedError
 
-    def target(self, path: str) -> str:
-        return relative_target(path, self.cwd)
-
     def tool_start(self, call_id: str, tool: str, action: str, target: str,
                    **extra: Any) -> Entry:
-        entry: Entry = {"kind": EntryKind.TOOL_CALL.value, "id": call_id, "tool": tool,
+        entry: Entry = {"kind": TOOL_CALL, "id": call_id, "tool": tool,
                         "action": action, "target": target, "status": "running"}
         for key, value in extra.items():
             if value is not None:
@@ -109,7 +130,7 @@ class JsonEventParser(LineParser):
                  target: str = "", output: str | None = None, **extra: Any) -> Entry:
         """Close a call; identity comes from its start when there was one."""
         started = self.open_calls.pop(call_id, None)
-        entry: Entry = {"kind": EntryKind.TOOL_CALL.value, "id": call_id,
+        entry: Entry = {"kind": TOOL_CALL, "id": call_id,
                         "tool": started["tool"] if started else tool,
                         "action": started["action"] if started else action,
                         "target": started["target"] if started else target,

@@ -23,11 +23,15 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from ..contracts import Entry, EntryKind, ToolAction
+from ..contracts import Entry, ToolAction
 from ..errors import ConfigError, UsageError
 from ..process import Child
 from .base import CommandExecutor, Invocation, LineParser, RunRequest
 from .jsonevents import (
+    ASSISTANT,
+    ERROR,
+    THINKING,
+    USAGE,
     JsonEventParser,
     as_text,
     interrupt_then_stop,
@@ -76,10 +80,10 @@ class OpencodeParser(JsonEventParser):
             return [self._tool(part)]
         if kind == "text":
             text = part.get("text") or ""
-            return [{"kind": EntryKind.ASSISTANT_MESSAGE.value, "text": text}] if text else []
+            return [{"kind": ASSISTANT, "text": text}] if text else []
         if kind == "reasoning":
             text = part.get("text") or ""
-            return [{"kind": EntryKind.THINKING.value, "text": text}] if text else []
+            return [{"kind": THINKING, "text": text}] if text else []
         if kind == "step_start":
             return []  # a marker with no content
         if kind == "step_finish":
@@ -87,7 +91,7 @@ class OpencodeParser(JsonEventParser):
         if kind == "error":
             message = self._error_message(event.get("error"))
             self.error = message
-            return [{"kind": EntryKind.ERROR.value, "text": message}]
+            return [{"kind": ERROR, "text": message}]
         return [raw_entry(line)]
 
     @staticmethod
@@ -114,7 +118,7 @@ class OpencodeParser(JsonEventParser):
                 usage[ours] = value
         if isinstance(part.get("cost"), (int, float)):
             usage["cost_usd"] = part["cost"]
-        entry: Entry = {"kind": EntryKind.USAGE.value, "usage": usage}  # type: ignore[typeddict-item]
+        entry: Entry = {"kind": USAGE, "usage": usage}  # type: ignore[typeddict-item]
         if part.get("reason"):
             entry["data"] = {"reason": part["reason"]}
         return entry

@@ -1,0 +1,129 @@
+"""Throughput of the codex, opencode and copilot executors, against a bare JSON loop.
+
+Run by hand: ``python3 bench/bench_json_agents.py [--lines N]``. Each agent's recorded run
+(tests/fixtures/agents/AGENT-write.stdout.jsonl) is repeated, with fresh item ids, into a
+stream of about N lines. Printed, one JSON line per figure:
+
+- ``parse``: the agent's parser alone on the stream in memory, as lines per second and as a
+  ratio to ``json.loads`` over the same lines (the baseline, measured in the same run);
+- ``run``: ``aura run --executor AGENT --json`` end to end through a fake agent that prints
+  the stream (every entry stored in SQLite and printed), against the baseline process
+  ``python -c 'for line in sys.stdin: json.loads(line)'`` reading the same stream from the
+  same kind of fake agent. Both are timed with ``sys.executable``; the ratio is
+  baseline time / aura time (1.0: as fast as the bare loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aura.executors.codex import CodexParser  # noqa: E402
+from aura.executors.copilot import CopilotParser  # noqa: E402
+from aura.executors.opencode import OpencodeParser  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "agents"
+PARSERS = {"codex": CodexParser, "opencode": OpencodeParser, "copilot": CopilotParser}
+
+
+def stream(agent: str, target: int) -> list[str]:
+    """The recorded run repeated to about ``target`` lines, ids made unique per copy."""
+    lines = [line for line in (FIXTURES / f"{agent}-write.stdout.jsonl").read_text()
+             .splitlines() if line.strip()]
+    head, body = (lines[:1], lines[1:]) if agent == "codex" else ([], lines)
+    out = list(head)
+    copy = 0
+    while len(out) < target:
+        for line in body:
+            out.append(line.replace('"item_', f'"item_{copy}_')
+                       .replace('"call_', f'"call_{copy}_')
+                       .replace('"custom_call_', f'"custom_call_{copy}_')
+                       .replace('"messageId":"', f'"messageId":"{copy}-'))
+        copy += 1
+    return out
+
+
+def best_of(runs: int, func) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_parse(agent: str, lines: list[str]) -> dict[str, object]:
+    loads = json.loads
+
+    def baseline() -> None:
+        for line in lines:
+            loads(line)
+
+    def parse() -> None:
+        parser = PARSERS[agent]("/tmp/agentlab/work")
+        feed = parser.feed
+        for line in lines:
+            feed(line)
+        parser.finish()
+
+    base = best_of(3, baseline)
+    ours = best_of(3, parse)
+    return {"figure": "parse", "agent": agent, "lines": len(lines),
+            "lines_per_s": round(len(lines) / ours), "ratio_to_json_loads": round(base / ours, 3)}
+
+
+def bench_run(agent: str, lines: list[str], tmp: Path) -> dict[str, object]:
+    data = tmp / f"{agent}.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    bin_dir = tmp / f"bin-{agent}"
+    bin_dir.mkdir()
+    fake = bin_dir / agent
+    fake.write_text(f"#!/bin/sh\nexec cat '{data}'\n")
+    fake.chmod(0o755)
+    home = tmp / f"home-{agent}"
+    home.mkdir()
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "AURA_HOME": str(home), "NO_COLOR": "1"}
+    work = tmp / "work"
+    work.mkdir(exist_ok=True)
+    aura = [sys.executable, str(ROOT / "aura.py"), "run", "--executor", agent, "--prompt",
+            "bench", "--json", "--no-tui"]
+    baseline = [sys.executable, "-c",
+                "import json, subprocess, sys\n"
+                f"p = subprocess.Popen([{agent!r}], stdout=subprocess.PIPE, text=True)\n"
+                "for line in p.stdout: json.loads(line)\n"
+                "p.wait()\n"]
+
+    def run(argv: list[str]) -> None:
+        subprocess.run(argv, env=env, cwd=work, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, check=True)
+
+    base = best_of(3, lambda: run(baseline))
+    ours = best_of(3, lambda: run(aura))
+    return {"figure": "run", "agent": agent, "lines": len(lines),
+            "seconds": round(ours, 3), "baseline_seconds": round(base, 3),
+            "ratio_to_bare_loop": round(base / ours, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=200_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for agent in PARSERS:
+            lines = stream(agent, args.lines)
+            print(json.dumps(bench_parse(agent, lines)), flush=True)
+            print(json.dumps(bench_run(agent, lines, Path(tmp))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
