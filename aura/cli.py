@@ -169,7 +169,18 @@ def run(**kwargs: Any) -> int:
     return _run(kwargs)
 
 
-def _run(kw: dict[str, Any]) -> int:
+@cli.command("tui", context_settings=CONTEXT_SETTINGS)
+@run_options
+def tui_command(**kwargs: Any) -> int:
+    """Open the terminal UI: logs, queue, model, prompt (--prompt starts a turn at once)."""
+    if kwargs["as_json"] or kwargs["no_tui"]:
+        raise UsageError("--json and --no-tui belong to `aura run`; `aura tui` is the TUI")
+    return _run(kwargs, tui=True)
+
+
+def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
+    """One turn (or, with the TUI, as many as the user sends). ``tui``: None decides by
+    the terminal (a TTY on both ends, no --no-tui, no --json)."""
     import asyncio
     import json
     import signal
@@ -183,7 +194,10 @@ def _run(kw: dict[str, Any]) -> int:
     prompt = kw["prompt"]
     if prompt == "-":
         prompt = sys.stdin.read()
-    if not prompt:
+    if tui is None:
+        tui = not kw["no_tui"] and not kw["as_json"] and sys.stdin.isatty() and \
+            sys.stdout.isatty()
+    if not prompt and not tui:
         raise UsageError("--prompt is required (the task for the agent)")
     if kw.get("on"):
         from .cli_remote import run_remote
@@ -211,6 +225,13 @@ def _run(kw: dict[str, Any]) -> int:
         review=kw["review"] or (True if kw["review_executor"] else None),
         review_executor=kw["review_executor"],
         refresh_model_cache=kw["refresh_model_cache"])
+    if tui:
+        from .tui import run_tui
+
+        code, last = run_tui(options, prompt or None)
+        if last is not None:
+            _print_outcome(last)
+        return code
     store = open_store()
     watcher = JsonPrinter() if kw["as_json"] else StreamPrinter()
 

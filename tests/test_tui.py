@@ -1,0 +1,251 @@
+"""The TUI on a real terminal (tmux): runs with a fake agent, entries appearing, scrolling
+and paging back from the store, cancelling, follow-ups, slash commands, the model list,
+quitting, and the terminal restored on every way out (crash and SIGTERM included); plus
+the plain-text fallback when there is no terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from . import terminal
+from .conftest import ROOT, TIMEOUT_FACTOR, agent_command, aura_argv, run_aura
+from .openai_server import FakeOpenAI
+
+pytestmark = pytest.mark.skipif(not terminal.available(), reason="needs tmux")
+
+AGENT = agent_command("tui_agent.py")
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[terminal.Tmux]:
+    term = terminal.Tmux(tmp_path, width=200, height=50)
+    yield term
+    term.close()
+
+
+def start(tmux: terminal.Tmux, tmp_path: Path, argv: list[str]) -> None:
+    """Run argv on the terminal, then print its exit code and the terminal's modes, then
+    keep the shell alive so the pane's own flags can be read."""
+    line = (f"{shlex.join(argv)}; echo EXIT=$?; stty -a | tr '\\n' ' '; echo; echo MODES; "
+            "exec sleep 600")
+    tmux.start(["sh", "-c", line], env={"AURA_HOME": os.environ["AURA_HOME"],
+                                        "NO_COLOR": "1", "TERM": "xterm-256color"},
+               cwd=tmp_path)
+
+
+def assert_restored(tmux: terminal.Tmux) -> str:
+    """The screen after aura exited: main screen, cursor on, no mouse, sane tty modes."""
+    screen = tmux.wait_for("MODES")
+    flags = tmux._tmux("display-message", "-p",
+                       "#{alternate_on} #{mouse_any_flag} #{cursor_flag}").stdout.split()
+    assert flags == ["0", "0", "1"], flags  # not alternate, no mouse reporting, cursor shown
+    modes = screen[screen.index("speed"):]
+    assert " icanon " in modes and " echo " in modes, modes
+    return screen
+
+
+def exit_code(screen: str) -> int:
+    return int(screen.split("EXIT=")[1].split()[0])
+
+
+def run_argv(*extra: str) -> list[str]:
+    return aura_argv("run", "--executor", "custom", "--base-command", AGENT, *extra)
+
+
+def latest() -> dict:
+    result = run_aura("session", "latest", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_run_streams_cancels_follows_up_and_quits(tmux: terminal.Tmux, tmp_path: Path) -> None:
+    start(tmux, tmp_path, run_argv("--prompt", "slow task"))
+    screen = tmux.wait_for("waiting for a long time")
+    assert "Logs" in screen and "Queue" in screen and "Model" in screen and "Prompt" in screen
+    assert "▸ thinking: Let me think about this" in screen  # folded to one line
+    assert "second line of thought" in screen and "(2 lines)" in screen
+    tool_lines = [ln for ln in screen.splitlines() if "file_write" in ln]
+    assert len(tool_lines) == 1 and "hello.txt" in tool_lines[0] and " ok" in tool_lines[0]
+    assert "● running" in screen and "/executor" in screen  # footer: state and commands
+
+    tmux.send("Escape")
+    screen = tmux.wait_for("coding_initial → cancelled")
+    tmux.wait_for("○ idle")
+
+    tmux.type("second question")
+    tmux.send("Enter")
+    screen = tmux.wait_for("done (exit 0)")
+    assert "› second question" in screen and "echo: second question" in screen
+    assert "coding_follow_up" in screen  # the Queue pane lists both executions
+
+    tmux.type("/quit")
+    tmux.send("Enter")
+    screen = assert_restored(tmux)
+    assert exit_code(screen) == 0
+    assert "[aura] session" in screen  # the outcome line, on the normal screen
+
+    data = latest()
+    assert [e["stage"] for e in data["executions"]] == ["coding_initial", "coding_follow_up"]
+    assert [e["state"] for e in data["executions"]] == ["cancelled", "done"]
+    assert data["state"] == "done"
+
+
+def test_scrolls_pages_older_entries_from_the_store_and_follows_again(
+        tmux: terminal.Tmux, tmp_path: Path) -> None:
+    # 30,000 lines: six times what the live buffer keeps, so the top comes from the store.
+    start(tmux, tmp_path, run_argv("--prompt", "flood 30000"))
+    tmux.wait_for("done (exit 0)", timeout=60)
+    screen = tmux.wait_for("line 030000")
+    tmux.send("PageUp")
+    screen = tmux.wait_for("End follows")
+    assert "line 030000" not in screen
+    tmux.send("Tab")  # to the Logs pane
+    for _ in range(60):
+        tmux.send("Home")
+        if "line 000001" in tmux.screen():
+            break
+        time.sleep(0.05)
+    screen = tmux.wait_for("line 000001")
+    assert "› flood 30000" in screen  # the very start of the session
+    tmux.send("End")
+    screen = tmux.wait_for(lambda s: "line 030000" in s and "End follows" not in s)
+    tmux.send("C-c")
+    tmux.send("C-c")
+    assert exit_code(assert_restored(tmux)) == 130
+
+
+def test_ctrl_c_cancels_then_a_second_ctrl_c_quits(tmux: terminal.Tmux, tmp_path: Path) -> None:
+    start(tmux, tmp_path, run_argv("--prompt", "slow task"))
+    tmux.wait_for("waiting for a long time")
+    tmux.send("C-c")
+    tmux.send("C-c")
+    screen = assert_restored(tmux)
+    assert exit_code(screen) == 130
+    assert latest()["state"] == "cancelled"  # the agent was stopped and it was recorded
+
+
+def test_slash_commands_and_sessions(tmux: terminal.Tmux, tmp_path: Path) -> None:
+    first = run_aura("run", "--executor", "custom", "--base-command", AGENT, "--prompt",
+                     "earlier work", "--no-tui", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    earlier = latest()["id"]
+    start(tmux, tmp_path, aura_argv("tui", "--executor", "custom", "--base-command", AGENT))
+    tmux.wait_for("○ idle")
+    for command, expected in (("/help", "/session ID"),
+                              ("/executor nope", "unknown executor 'nope'"),
+                              ("/review", "review   on"),
+                              ("/frobnicate", "unknown command /frobnicate")):
+        tmux.type(command)
+        tmux.send("Enter")
+        tmux.wait_for(expected)
+    tmux.type(f"/session {earlier[:8]}")
+    tmux.send("Enter")
+    screen = tmux.wait_for("echo: earlier work")
+    assert f"session {earlier[:8]}" in screen
+    tmux.type("/review off")
+    tmux.send("Enter")
+    tmux.type("/model m-one")  # after /session, which adopts the session's model
+    tmux.send("Enter")
+    tmux.wait_for("model    m-one")
+    tmux.type("and a follow-up")
+    tmux.send("Enter")
+    tmux.wait_for("echo: and a follow-up")
+    tmux.wait_for("done (exit 0)")
+    tmux.type("/new")
+    tmux.send("Enter")
+    screen = tmux.wait_for("new session")
+    assert "echo: earlier work" not in screen
+    tmux.type("fresh start")
+    tmux.send("Enter")
+    tmux.wait_for("echo: fresh start")
+    tmux.wait_for("done (exit 0)")
+    tmux.send("C-c")
+    tmux.wait_for("press Ctrl-C again to quit")
+    tmux.send("C-c")
+    assert_restored(tmux)
+    sessions = json.loads(run_aura("session", "list", "--json").stdout)
+    assert len(sessions) == 2
+    follow = next(s for s in sessions if s["id"] == earlier)
+    assert [e["stage"] for e in follow["executions"]] == ["coding_initial", "coding_follow_up"]
+    assert follow["model"] == "m-one"
+
+
+def test_model_pane_lists_discovered_models(tmux: terminal.Tmux, tmp_path: Path) -> None:
+    with FakeOpenAI() as server:
+        start(tmux, tmp_path, aura_argv("tui", "--executor", "lms", "--openai-endpoint",
+                                        server.root))
+        tmux.wait_for("gamma-model")
+        for _ in range(3):
+            tmux.send("Tab")  # Prompt → Logs → Queue → Model
+        tmux.send("Down")
+        tmux.send("Enter")
+        screen = tmux.wait_for("model    beta-model")
+        assert "alpha-model" in screen
+        tmux.send("Tab")
+        tmux.type("hello model")
+        tmux.send("Enter")
+        tmux.wait_for("done (exit 0)")
+        assert server.requests[-1]["model"] == "beta-model"
+        tmux.type("/quit")
+        tmux.send("Enter")
+        assert exit_code(assert_restored(tmux)) == 0
+
+
+def test_sigterm_cancels_the_turn_and_restores_the_terminal(tmux: terminal.Tmux,
+                                                            tmp_path: Path) -> None:
+    pidfile = tmp_path / "aura.pid"
+    argv = shlex.join(run_argv("--prompt", "slow x"))
+    inner = f"echo $$ > {shlex.quote(str(pidfile))}; exec {argv}"
+    start(tmux, tmp_path, ["sh", "-c", inner])
+    tmux.wait_for("waiting for a long time")
+    os.kill(int(pidfile.read_text()), signal.SIGTERM)
+    screen = assert_restored(tmux)
+    assert exit_code(screen) == 128 + signal.SIGTERM
+    assert latest()["state"] == "cancelled"
+
+
+CRASH = """\
+import sys
+sys.path.insert(0, {root!r})
+import aura.tui
+calls = []
+real = aura.tui.LogView.create_content
+def create_content(self, width, height):
+    calls.append(1)
+    if len(calls) > 3:
+        raise RuntimeError("boom in the renderer")
+    return real(self, width, height)
+aura.tui.LogView.create_content = create_content
+from aura.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_crash_restores_the_terminal(tmux: terminal.Tmux, tmp_path: Path) -> None:
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH.format(root=str(ROOT)))
+    start(tmux, tmp_path, [sys.executable, str(script), "tui", "--executor", "custom",
+                           "--base-command", AGENT, "--prompt", "flood 2000"])
+    screen = assert_restored(tmux)
+    assert exit_code(screen) == 1
+    assert "RuntimeError: boom in the renderer" in screen
+
+
+def test_without_a_terminal_run_streams_plain_text(tmp_path: Path) -> None:
+    result = run_aura("run", "--executor", "custom", "--base-command", AGENT, "--prompt",
+                      "plain please", cwd=tmp_path, timeout=60 * TIMEOUT_FACTOR)
+    assert result.returncode == 0, result.stderr
+    assert "echo: plain please" in result.stdout
+    assert "\x1b[?1049h" not in result.stdout  # never the alternate screen
+    refused = run_aura("tui", "--executor", "custom", "--base-command", AGENT, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "needs a terminal" in refused.stderr
