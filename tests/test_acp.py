@@ -405,3 +405,24 @@ def test_missing_binary_names_what_was_looked_for(tmp_path: Path) -> None:
 
 def agent_command_for(script: Path) -> str:
     return shlex.join([sys.executable, str(script)])
+
+
+def test_missing_credentials_say_how_to_log_in(tmp_path: Path) -> None:
+    # What gemini 0.61 answers on session/new when no API key is configured.
+    script = write_agent(tmp_path / "no_key.py", [
+        "import json, sys",
+        "for line in sys.stdin:",
+        "    msg = json.loads(line)",
+        "    if msg['method'] == 'initialize':",
+        "        reply = {'result': {'protocolVersion': 1, 'agentCapabilities': {}}}",
+        "    else:",
+        "        reply = {'error': {'code': -32000,",
+        "                           'message': 'Gemini API key is missing or not configured.'}}",
+        "    print(json.dumps({'jsonrpc': '2.0', 'id': msg['id'], **reply}), flush=True)",
+    ])
+    proc, _, summary = run_json("-e", "gemini", "--prompt", "hi", "--base-command",
+                                agent_command_for(script), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert summary["state"] == "failed"
+    assert "session/new failed: Gemini API key is missing" in summary["error"]
+    assert "GEMINI_API_KEY" in summary["error"]

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .. import __version__
-from ..contracts import EntryKind
+from ..contracts import Entry, EntryKind
 from ..errors import ExecutorError, UsageError
 from ..process import Child
 from .acp_entries import UpdateTranslator
@@ -56,6 +56,8 @@ CLIENT_CAPABILITIES: dict[str, Any] = {
     "fs": {"readTextFile": False, "writeTextFile": False}, "terminal": False}
 METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
+AUTH_REQUIRED = -32000  # ACP's "authentication required"
+_AUTH_WORDS = ("auth", "api key", "log in", "login", "credential")
 # stopReason values that end a turn normally (ACP: end_turn, max_tokens,
 # max_turn_requests, refusal, cancelled).
 STOP_OK = {"end_turn", "max_tokens", "max_turn_requests"}
@@ -218,13 +220,27 @@ class _Turn:
         self.conn = Connection(self._on_request, self._on_notification, self._on_junk)
         self.child: Child | None = None
         self._watch: asyncio.Task[int] | None = None
+        self._batch: list[Entry] | None = None
+
+    def emit(self, entries: list[Entry]) -> None:
+        if self._batch is not None:
+            self._batch.extend(entries)
+        elif entries:
+            self.output.emit(entries)
 
     # -- what the agent sends ---------------------------------------------------------
 
     def on_lines(self, stream: str, lines: list[str]) -> None:
         if stream == "stdout":
-            for line in lines:
-                self.conn.feed(line)
+            # Entries from one chunk of lines go to the recorder in one batch.
+            self._batch = []
+            try:
+                for line in lines:
+                    self.conn.feed(line)
+            finally:
+                batch, self._batch = self._batch, None
+                if batch:
+                    self.output.emit(batch)
         else:
             self.stderr_tail = (self.stderr_tail + lines)[-20:]
             self.output.emit(stderr_entries(lines))
@@ -236,18 +252,18 @@ class _Turn:
                 return
             entries = self.translator.feed(params)
             if entries:
-                self.output.emit(entries)
+                self.emit(entries)
         else:
-            self.output.emit([{"kind": EntryKind.RAW.value, "text": json.dumps(
+            self.emit([{"kind": EntryKind.RAW.value, "text": json.dumps(
                 {"method": method, "params": params}, ensure_ascii=False)}])
 
     def _on_junk(self, line: str) -> None:
-        self.output.emit([{"kind": EntryKind.RAW.value, "stream": "stdout", "text": line}])
+        self.emit([{"kind": EntryKind.RAW.value, "stream": "stdout", "text": line}])
 
     def _on_request(self, method: str, params: Any) -> Any:
         if method == "session/request_permission" and isinstance(params, dict):
             return self._permission(params)
-        self.output.emit([{"kind": EntryKind.SYSTEM.value,
+        self.emit([{"kind": EntryKind.SYSTEM.value,
                            "text": f"agent asked for {method}, which aura does not offer "
                                    "(answered with an error)"}])
         raise AcpError(method, f"aura does not implement {method}", METHOD_NOT_FOUND)
@@ -262,7 +278,7 @@ class _Turn:
             if choice is not None:
                 return {"outcome": {"outcome": "selected", "optionId": choice}}
         what = str(call.get("title") or kind)
-        self.output.emit([*self.translator.flush_text(), {
+        self.emit([*self.translator.flush_text(), {
             "kind": EntryKind.SYSTEM.value,
             "text": f"refused the agent's request: {what} ({kind}); "
                     f"{self.executor.allow_hint(kind)}",
@@ -380,6 +396,7 @@ class AcpExecutor(Executor):
     legacy_acp_args: ClassVar[tuple[str, ...] | None] = None
     stop_grace: ClassVar[float] = 2.0
     cancel_grace: ClassVar[float] = 3.0
+    login_hint: ClassVar[str] = "log in with the agent once, or set the API key it expects"
     features: ClassVar[frozenset[str]] = frozenset({"resume", "models", "--yolo"})
 
     def agent_args(self, request: RunRequest) -> list[str]:
@@ -475,8 +492,9 @@ class AcpExecutor(Executor):
             await turn.close(self.stop_grace)
 
     def _auth_hint(self, exc: AcpError) -> str:
-        if "auth" in str(exc).lower():
-            return f" (log in with `{self.program}` once, or set the API key it expects)"
+        said = str(exc).lower()
+        if exc.code == AUTH_REQUIRED or any(word in said for word in _AUTH_WORDS):
+            return f"; {self.login_hint}"
         return ""
 
     def validate(self, request: RunRequest) -> None:

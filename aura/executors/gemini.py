@@ -36,6 +36,8 @@ class GeminiExecutor(AcpExecutor):
     features: ClassVar[frozenset[str]] = frozenset(
         {"resume", "models", "--yolo", "--auto-approve", "--trust"})
     approval_modes: ClassVar[tuple[str, str]] = ("auto_edit", "default")
+    login_hint: ClassVar[str] = ("set GEMINI_API_KEY (or pass it with --var), or run `gemini` "
+                                 "once to log in")
 
     def agent_args(self, request: RunRequest) -> list[str]:
         approvals = request.approvals

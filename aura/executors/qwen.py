@@ -27,3 +27,6 @@ class QwenExecutor(GeminiExecutor):
     features: ClassVar[frozenset[str]] = frozenset(
         {"resume", "models", "--yolo", "--auto-approve"})
     approval_modes: ClassVar[tuple[str, str]] = ("auto-edit", "default")
+    login_hint: ClassVar[str] = ("configure qwen's authentication (`qwen auth`), or use an "
+                                 "OpenAI-compatible key: OPENAI_API_KEY with "
+                                 "--param --auth-type --param openai")
