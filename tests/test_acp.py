@@ -284,7 +284,10 @@ def test_permission_requests_follow_the_approval_flags(tmp_path: Path, flags: tu
     hello = [e for e in entries if e["kind"] == "tool_call" and e["target"] == "hello.txt"]
     refusals = [e["text"] for e in entries if e["kind"] == "system" and "refused" in e["text"]]
     if option == "cancel":
+        # Recorded as a failed call at once; the agent's own "failed" update for the same
+        # call (sent by the fake after the refusal) is not recorded a second time.
         assert [e["status"] for e in hello] == ["running", "error"]
+        assert "permission refused by aura" in hello[1]["output"]
         assert refusals and "--yolo" in refusals[0] and "Writing to hello.txt" in refusals[0]
         assert "--yolo" not in starts[0]["argv"]
     else:

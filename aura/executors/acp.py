@@ -272,17 +272,18 @@ class _Turn:
         options = params.get("options") if isinstance(params.get("options"), list) else []
         call = params.get("toolCall") if isinstance(params.get("toolCall"), dict) else {}
         kind = str(call.get("kind") or "other")
-        self.translator.note_permission(call)
+        self.translator.note_permission(call)  # the call's name and target, for later
         if self.executor.approves(self.request.approvals, kind):
             choice = _pick(options, ("allow_once", "allow_always"))
             if choice is not None:
                 return {"outcome": {"outcome": "selected", "optionId": choice}}
         what = str(call.get("title") or kind)
+        hint = self.executor.allow_hint(kind)
         self.emit([*self.translator.flush_text(), {
             "kind": EntryKind.SYSTEM.value,
-            "text": f"refused the agent's request: {what} ({kind}); "
-                    f"{self.executor.allow_hint(kind)}",
-            "data": {"toolCallId": call.get("toolCallId"), "kind": kind}}])
+            "text": f"refused the agent's request: {what} ({kind}); {hint}",
+            "data": {"toolCallId": call.get("toolCallId"), "kind": kind}},
+            *self.translator.refused(call, f"permission refused by aura; {hint}")])
         choice = _pick(options, ("reject_once", "reject_always"))
         if choice is None:
             return {"outcome": {"outcome": "cancelled"}}

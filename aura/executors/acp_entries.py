@@ -89,6 +89,7 @@ class UpdateTranslator:
         self._buffer: list[str] = []
         self._message_id: Any = None
         self._tools: dict[str, _Tool] = {}
+        self._closed: set[str] = set()  # refused calls, already recorded as failed
         self._usage: dict[str, float] = {}
         self._plans = 0
 
@@ -160,6 +161,8 @@ class UpdateTranslator:
 
     def _tool_call(self, update: dict[str, Any]) -> list[Entry]:
         call_id = str(update.get("toolCallId") or f"acp-tool-{len(self._tools) + 1}")
+        if call_id in self._closed:
+            return []
         tool = self._tools.get(call_id)
         if tool is None:
             tool = self._tools[call_id] = _Tool(call_id)
@@ -186,6 +189,19 @@ class UpdateTranslator:
         if call_id:
             tool = self._tools.setdefault(str(call_id), _Tool(str(call_id)))
             self._refine(tool, call)
+
+    def refused(self, call: dict[str, Any], why: str) -> list[Entry]:
+        """A call aura refused permission for: a finished, failed tool call. Whatever the
+        agent reports about it afterwards is not recorded again."""
+        call_id = call.get("toolCallId")
+        if not call_id:
+            return []
+        tool = self._tools.pop(str(call_id), None) or _Tool(str(call_id))
+        self._refine(tool, call)
+        self._closed.add(tool.id)
+        out = [] if tool.started else [self._entry(tool, "running")]
+        out.append(self._entry(tool, "error", why))
+        return out
 
     def _refine(self, tool: _Tool, update: dict[str, Any]) -> None:
         """Learn name, action and target from whatever this update carries. Once the
