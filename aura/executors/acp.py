@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -58,6 +59,8 @@ METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 AUTH_REQUIRED = -32000  # ACP's "authentication required"
 _AUTH_WORDS = ("auth", "api key", "log in", "login", "credential")
+_ERROR_WORDS = re.compile(r"error|fatal|exception|not found|denied|invalid|unknown|missing",
+                          re.IGNORECASE)
 # stopReason values that end a turn normally (ACP: end_turn, max_tokens,
 # max_turn_requests, refusal, cancelled).
 STOP_OK = {"end_turn", "max_tokens", "max_turn_requests"}
@@ -309,8 +312,11 @@ class _Turn:
         return code
 
     def _stderr_hint(self) -> str:
+        # The last line that reads like an error (npx ends with "npm notice" chatter).
         tail = [line.strip() for line in self.stderr_tail if line.strip()]
-        return f" ({tail[-1][:200]})" if tail else ""
+        errors = [line for line in tail if _ERROR_WORDS.search(line)]
+        said = (errors or tail)[-1:]
+        return f" ({said[0][:200]})" if said else ""
 
     async def open_session(self, init: dict[str, Any]) -> str:
         """session/load the stored native id where possible, else session/new (seeding
