@@ -239,3 +239,35 @@ def test_ctrl_c_interrupts_the_agent_with_sigint(fakes: Fakes, agent: str) -> No
     summary = json.loads(out.splitlines()[-1]) if out.strip() else None
     if summary is not None and summary.get("kind") == "summary":
         assert summary["state"] == "cancelled"
+
+
+def test_refused_resume_falls_back_to_a_seeded_fresh_session(fakes: Fakes) -> None:
+    # The first turn is the recording of another copilot session; the fake copilot only
+    # knows how to resume the session of its resume recording, so it refuses this one the
+    # way copilot does, and aura starts a fresh copilot session seeded with the transcript.
+    proc, lines = fakes.run("--executor", "copilot", "--prompt", PROMPT, "--yolo",
+                            env={"FAKE_AGENT_RUN": "copilot-anthropic-write"})
+    assert proc.returncode == 0, proc.stderr
+    stored = lines[-1]["native_session_id"]
+    assert stored == meta("copilot-anthropic-write")["session_id"]
+    proc, lines = fakes.run("--session", lines[-1]["session"], "--prompt", FOLLOW_UP, "--yolo")
+    assert proc.returncode == 0, proc.stderr
+    _, refused, fresh = fakes.calls()
+    assert f"--resume={stored}" in refused["argv"]
+    assert not any(arg.startswith("--resume") for arg in fresh["argv"])
+    seeded = fresh["argv"][fresh["argv"].index("-p") + 1]
+    assert "Create a file hello.txt" in seeded and seeded.endswith(FOLLOW_UP)
+    assert any(e["kind"] == "system" and "fresh agent session" in e["text"] for e in lines)
+    # the fresh session's id replaces the one copilot would not resume
+    assert lines[-1]["native_session_id"] == meta("copilot-write")["session_id"]
+
+
+def test_version_is_reported_by_aura_executors(fakes: Fakes) -> None:
+    shown = run_aura("executors", "--json", env=fakes.env)
+    assert shown.returncode == 0, shown.stderr
+    rows = {row["name"]: row for row in json.loads(shown.stdout)}
+    for agent in ("codex", "opencode", "copilot"):
+        row = rows[agent]
+        assert (row["found"], row["via"]) == (True, "PATH")
+        assert row["version"] == meta(f"{agent}-write")["version"]
+        assert row["supports"]["resume"] is True

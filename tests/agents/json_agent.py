@@ -10,8 +10,9 @@ resume of the recorded session replays ``AGENT-resume``, anything else ``AGENT-w
 (``$FAKE_AGENT_RUN`` picks another recording), byte for byte, stdout and stderr, with the
 recorded exit code. With ``$FAKE_AGENT_HANG`` set it then waits to be interrupted and notes
 a SIGINT in the log before exiting 130. A resume of an unknown session fails the way the
-agents do: a line on stderr and exit 1. codex reads stdin to EOF before starting, as the
-real one does (so a caller that leaves stdin open hangs, and the test times out).
+agents do: a line on stderr and exit 1. ``--version`` prints the recorded version. codex
+reads stdin to EOF before starting, as the real one does (so a caller that leaves stdin
+open hangs, and the test times out).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def resumed_id(agent: str, args: list[str]) -> str | None:
 
 def main() -> int:
     agent, args = sys.argv[1], sys.argv[2:]
+    if args in (["--version"], ["-V"]):
+        print(json.loads((FIXTURES / f"{agent}-write.meta.json").read_text())["version"])
+        return 0
     stdin = sys.stdin.read() if agent == "codex" else ""
     record = {"agent": agent, "argv": args, "stdin": stdin, "cwd": os.getcwd(),
               "env": {k: os.environ[k] for k in WATCHED_ENV if k in os.environ}}
