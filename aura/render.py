@@ -51,6 +51,8 @@ def format_usage(usage: dict[str, Any]) -> str:
         parts.append(f"cached {int(usage['cached_input_tokens'])}")
     if usage.get("cost_usd"):
         parts.append(f"${usage['cost_usd']:.4f}")
+    if "premium_requests" in usage:  # copilot counts these instead of dollars
+        parts.append(f"premium requests {usage['premium_requests']:g}")
     return " ".join(parts) or "-"
 
 

@@ -271,3 +271,14 @@ def test_version_is_reported_by_aura_executors(fakes: Fakes) -> None:
         assert (row["found"], row["via"]) == (True, "PATH")
         assert row["version"] == meta(f"{agent}-write")["version"]
         assert row["supports"]["resume"] is True
+
+
+def test_plain_output_shows_the_work_and_copilots_premium_requests(fakes: Fakes) -> None:
+    proc = run_aura("run", "--executor", "copilot", "--prompt", PROMPT, "--yolo", "--no-tui",
+                    env=fakes.env, cwd=fakes.work)
+    assert proc.returncode == 0, proc.stderr
+    assert "→ file_write hello.txt ok" in proc.stdout
+    assert proc.stdout.rstrip().endswith("Done.")
+    # the streamed pieces of the reply are not printed besides the reply
+    assert proc.stdout.splitlines().count("Done.") == 1
+    assert "premium requests 0" in proc.stderr
