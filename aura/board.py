@@ -25,6 +25,7 @@ from typing import Any
 from . import engine
 from .contracts import FINAL_STATES, State
 from .errors import AuraError, UsageError
+from .store import DEFAULT_BOARD_COLUMNS
 
 CODING_FAMILY = frozenset({State.PREPARE_WORKSPACE, State.SETUP, State.CODING_INITIAL,
                            State.CODING_FOLLOW_UP, State.CLEANUP})
@@ -48,13 +49,7 @@ class Column:
                    data.get("wip_limit"))
 
 
-DEFAULT_COLUMNS = (
-    Column("Todo", 1, State.QUEUED.value),
-    Column("In progress", 2, State.CODING_INITIAL.value),
-    Column("In review", 3, State.REVIEW.value),
-    Column("Done", 4, State.DONE.value),
-    Column("Failed", 5, State.FAILED.value),
-)
+DEFAULT_COLUMNS = tuple(Column.from_json(c) for c in DEFAULT_BOARD_COLUMNS)
 
 
 class MoveRefused(AuraError):

@@ -80,7 +80,30 @@ class Store(Protocol):
     def appender(self, session_id: str) -> EntryAppender:
         """Where a recorder sends its batches (a writer thread for SQLite)."""
         ...
+    def board_columns(self) -> list[dict[str, Any]]:
+        """The board's columns ({name, position, state, wip_limit}) by position."""
+        ...
+    def put_board_column(self, column: dict[str, Any]) -> None:
+        """Add a column, or replace the one of the same name (case-insensitive)."""
+        ...
+    def delete_board_column(self, name: str) -> None:
+        """Remove a column (case-insensitive name); NotFound if there is none."""
+        ...
     def close(self) -> None: ...
+
+
+# The board a new store starts with (board.py has the rules; the user edits the columns).
+DEFAULT_BOARD_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "Todo", "position": 1, "state": "queued", "wip_limit": None},
+    {"name": "In progress", "position": 2, "state": "coding_initial", "wip_limit": None},
+    {"name": "In review", "position": 3, "state": "review", "wip_limit": None},
+    {"name": "Done", "position": 4, "state": "done", "wip_limit": None},
+    {"name": "Failed", "position": 5, "state": "failed", "wip_limit": None},
+)
+
+
+def column_not_found(name: str) -> NotFound:
+    return NotFound(f"no board column {name!r}; see `aura board columns`")
 
 
 def session_history(store: Store, session_id: str) -> dict[str, Any]:
@@ -113,6 +136,8 @@ class MemoryStore:
         self._executions: dict[str, Execution] = {}
         self._transitions: list[Transition] = []
         self._entries: dict[str, dict[int, str]] = {}
+        self._columns: dict[str, dict[str, Any]] = {
+            c["name"].lower(): dict(c) for c in DEFAULT_BOARD_COLUMNS}
 
     def create_session(self, session: Session) -> None:
         self._sessions[session.id] = session
@@ -191,3 +216,15 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+    def board_columns(self) -> list[dict[str, Any]]:
+        return sorted((dict(c) for c in self._columns.values()),
+                      key=lambda c: (c["position"], c["name"]))
+
+    def put_board_column(self, column: dict[str, Any]) -> None:
+        self._columns[column["name"].lower()] = {k: column.get(k) for k in
+                                                 ("name", "position", "state", "wip_limit")}
+
+    def delete_board_column(self, name: str) -> None:
+        if self._columns.pop(name.lower(), None) is None:
+            raise column_not_found(name)

@@ -22,7 +22,14 @@ from typing import Any
 
 from .contracts import Entry, Execution, ExecutionStatus, Session, Transition
 from .errors import NotFound, StoreError
-from .store import EntryAppender, EntryRow, SyncAppender, session_not_found
+from .store import (
+    DEFAULT_BOARD_COLUMNS,
+    EntryAppender,
+    EntryRow,
+    SyncAppender,
+    column_not_found,
+    session_not_found,
+)
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -73,8 +80,23 @@ def _migration_1(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_2(db: sqlite3.Connection) -> None:
+    """The board's user columns, starting with the default set."""
+    _script(
+        db,
+        """
+        CREATE TABLE board_columns (
+            name TEXT PRIMARY KEY COLLATE NOCASE, position INTEGER NOT NULL,
+            state TEXT NOT NULL, wip_limit INTEGER
+        )
+        """
+    )
+    db.executemany("INSERT INTO board_columns (name, position, state, wip_limit) "
+                   "VALUES (:name, :position, :state, :wip_limit)", DEFAULT_BOARD_COLUMNS)
+
+
 # Append new migrations; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
 
 
 def _session(row: sqlite3.Row) -> Session:
@@ -277,6 +299,27 @@ class SQLiteStore:
         if os.environ.get("AURA_SYNC_WRITES"):
             return SyncAppender(self, session_id)
         return ThreadedAppender(self._target, session_id)
+
+    # board ----------------------------------------------------------------------------
+
+    def board_columns(self) -> list[dict[str, Any]]:
+        rows = self._read("SELECT name, position, state, wip_limit FROM board_columns "
+                          "ORDER BY position, name")
+        return [dict(r) for r in rows]
+
+    def put_board_column(self, column: dict[str, Any]) -> None:
+        with self._write():
+            self._db.execute("DELETE FROM board_columns WHERE name = ?", (column["name"],))
+            self._db.execute("INSERT INTO board_columns (name, position, state, wip_limit) "
+                             "VALUES (?, ?, ?, ?)", (column["name"], column["position"],
+                                                     column["state"], column.get("wip_limit")))
+
+    def delete_board_column(self, name: str) -> None:
+        with self._write():
+            deleted = self._db.execute("DELETE FROM board_columns WHERE name = ?",
+                                       (name,)).rowcount
+        if not deleted:
+            raise column_not_found(name)
 
     def close(self) -> None:
         self._db.close()

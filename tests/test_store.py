@@ -199,3 +199,35 @@ def test_two_processes_opening_a_new_database_at_once_both_succeed(tmp_path: Pat
     for proc in procs:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
+
+
+def test_board_columns_start_with_the_defaults_and_can_be_edited(store: Store) -> None:
+    names = [c["name"] for c in store.board_columns()]
+    assert names == ["Todo", "In progress", "In review", "Done", "Failed"]
+    store.put_board_column({"name": "Blocked", "position": 3, "state": "review",
+                            "wip_limit": 2})
+    store.put_board_column({"name": "in progress", "position": 2, "state": "coding_follow_up",
+                            "wip_limit": 3})  # same name, other case: replaced
+    columns = {c["name"].lower(): c for c in store.board_columns()}
+    assert columns["blocked"] == {"name": "Blocked", "position": 3, "state": "review",
+                                  "wip_limit": 2}
+    assert columns["in progress"]["wip_limit"] == 3 and len(columns) == 6
+    store.delete_board_column("BLOCKED")
+    with pytest.raises(NotFound, match="aura board columns"):
+        store.delete_board_column("Blocked")
+    assert len(store.board_columns()) == 5
+
+
+def test_migration_2_adds_the_board_to_a_schema_1_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert [c["state"] for c in store.board_columns()] == ["queued", "coding_initial",
+                                                           "review", "done", "failed"]
+    store.close()
