@@ -10,7 +10,8 @@ cleanup — is one family; failed, cancelled and worker_lost another), else in n
 - ``same-column``: the session already shows in that column.
 - ``running``: a session whose process still runs cannot be moved at all.
 - ``transition``: the engine's table must allow the move. Moving into a coding column from
-  review or a final state means ``coding_follow_up``; from anywhere else the column's state.
+  review or a final state means ``coding_follow_up`` (from anywhere else it is refused:
+  coding means a running agent); any other column means its state.
 - ``prompt``: a move that starts a follow-up needs the follow-up's prompt.
 - ``wip-limit``: the target column must have room.
 - ``git``: moving to done needs every repo of the workspace clean or its work saved.
@@ -143,6 +144,11 @@ def check_move(state: str, target: Column, columns: Sequence[Column], *,
     follow_up = False
     if dst in CODING_FAMILY and (src is State.REVIEW or src in FINAL_STATES):
         dst, follow_up = State.CODING_FOLLOW_UP, True
+    elif dst in CODING_FAMILY:
+        # A coding state means a running agent: the board only starts one as a follow-up.
+        raise MoveRefused("transition", f"{src} cannot be moved to {target.name!r}: the "
+                          "board starts coding only as a follow-up of a reviewed or "
+                          "finished session")
     if not engine.allowed(src, dst):
         raise MoveRefused("transition", f"the pipeline does not go from {src} to {dst}")
     if follow_up and not (prompt and prompt.strip()):

@@ -436,6 +436,7 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
 
 # commands in their own modules (one line each) --------------------------------------------
 
+from .cli_board import board_command  # noqa: E402
 from .cli_executors import executors_command  # noqa: E402
 from .cli_models import models_command  # noqa: E402
 
@@ -449,6 +450,11 @@ from .cli_remote import serve_command, worker_command, workers_command  # noqa: 
 cli.add_command(serve_command)
 cli.add_command(worker_command)
 cli.add_command(workers_command)
+
+from .cli_workspace import workspace_command  # noqa: E402
+
+cli.add_command(workspace_command)
+cli.add_command(board_command)
 
 
 # entry point --------------------------------------------------------------------------------

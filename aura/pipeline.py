@@ -334,6 +334,8 @@ class Orchestrator:
         if plan.review is not None:
             verdict = await self._review(plan)
             if verdict != "approve":
+                # The session rests in review: its work is saved like a finished one's.
+                await self._save(f"aura: saved after review of session {self.session.id}")
                 self._finish(ExecutionStatus.DONE, 0, f"verdict: {verdict or 'none'}")
                 return State.REVIEW
         await self._save(f"aura: saved when session {self.session.id} was done")

@@ -187,6 +187,11 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
                 raise UsageError(f"{flag} applies to a new session; a follow-up works in "
                                  f"the session's own workspace")
         ws_request, subdir = None, ""
+        stored_ws = session.options.get("workspace")
+        if isinstance(stored_ws, dict) and stored_ws.get("removed"):
+            raise AuraError(f"the workspace of session {session.id[:8]} was removed (its "
+                            f"work is on its branch and refs/aura/saved/{session.id}); "
+                            "start a new session")
     else:
         ws_request, subdir = _workspace_request(options, cwd_hint)
     name = registry.canonical(options.executor or (session.executor if session else

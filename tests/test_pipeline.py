@@ -290,3 +290,31 @@ def test_follow_up_flags_that_only_fit_a_new_session_are_refused(tmp_path: Path)
     again = run_aura("run", "--session", sid, "--repo", str(repo), "--prompt", "b")
     assert again.returncode == 2 and "--repo applies to a new session" in again.stderr
     assert sys.executable  # the agent ran with this interpreter
+
+
+def test_workspace_cli_list_diff_remove(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    agent = agent_base_command(tmp_path / "agent.py")
+    first = run_aura("run", "-e", "custom", "--base-command", agent, "--repo", str(repo),
+                     "--prompt", "work", "--json")
+    sid = summary(first.stdout)["session"]
+    listed = json.loads(run_aura("workspace", "list", "--json").stdout)
+    assert [w["session"] for w in listed] == [sid] and listed[0]["unsaved"] == []
+    assert sid[:8] in run_aura("workspace", "list").stdout
+    diff = run_aura("workspace", "diff", sid[:8])
+    assert diff.returncode == 0 and "+work" in diff.stdout and "notes.txt" in diff.stdout
+    root = Path(listed[0]["root"])
+    (root / "extra.txt").write_text("unsaved\n")
+    refused = run_aura("workspace", "remove", sid[:8])
+    assert refused.returncode == 1 and "uncommitted work" in refused.stderr
+    assert root.exists()
+    removed = run_aura("workspace", "remove", sid[:8], "--force")
+    assert removed.returncode == 0, removed.stderr
+    assert f"refs/aura/saved/{sid}" in removed.stderr and not root.exists()
+    assert git(repo, "show", f"refs/aura/saved/{sid}:extra.txt") == "unsaved"
+    assert git(repo, "show", f"refs/aura/saved/{sid}:notes.txt") == "uncommitted by the agent"
+    assert json.loads(run_aura("workspace", "list", "--json").stdout) == []
+    again = run_aura("run", "--session", sid, "--prompt", "more")
+    assert again.returncode == 1 and "was removed" in again.stderr
+    missing = run_aura("workspace", "diff", "nope")
+    assert missing.returncode == 1 and "no session" in missing.stderr

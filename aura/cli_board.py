@@ -1,0 +1,169 @@
+"""`aura board [--json]`, `aura board columns [list|add|edit|remove]`,
+`aura board move SESSION COLUMN [--prompt TEXT]`.
+
+A move is applied only if the pipeline allows it and its guards pass (board.py); a
+refused move names the rule. Moving a session in review (or finished) to a coding column
+starts a follow-up with --prompt, exactly like `aura run --session ID --prompt …`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _store() -> Any:
+    from .liveness import sweep_orphans
+    from .store_sqlite import open_store
+
+    store = open_store()
+    sweep_orphans(store)
+    return store
+
+
+@click.group("board", invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
+@click.option("--json", "as_json", is_flag=True, help="The board as one JSON object.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Newest sessions to place on the board.")
+@click.pass_context
+def board_command(ctx: click.Context, as_json: bool, limit: int) -> None:
+    """Sessions grouped in columns (each column maps to a pipeline state)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    from .service_board import view
+
+    data = view(_store(), limit)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    from .render import Painter, use_color
+
+    paint = Painter(use_color(sys.stdout))
+    sections = list(data["columns"])
+    if data["other"]:
+        sections.append({"name": "(no column)", "state": "", "wip_limit": None,
+                         "sessions": data["other"]})
+    for column in sections:
+        count = len(column["sessions"])
+        limit_text = f"/{column['wip_limit']}" if column["wip_limit"] else ""
+        state = f"  [{column['state']}]" if column["state"] else ""
+        click.echo(paint(f"{column['name']} ({count}{limit_text})", "bold") +
+                   paint(state, "dim"))
+        for card in column["sessions"]:
+            prompt = " ".join(card["prompt"].split())
+            prompt = prompt[:59] + "…" if len(prompt) > 60 else prompt
+            branch = f"  {', '.join(card['branches'])}" if card["branches"] else ""
+            click.echo(f"  {card['id'][:8]}  {card['state']:<16} {card['executor']:<12} "
+                       f"{prompt}" + paint(branch, "dim"))
+
+
+@board_command.group("columns", invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of columns.")
+@click.pass_context
+def columns_command(ctx: click.Context, as_json: bool) -> None:
+    """List the columns (name, order, canonical state, WIP limit); edit them with
+    `add`, `edit`, `remove`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _list_columns(as_json)
+
+
+def _list_columns(as_json: bool) -> None:
+    import json
+
+    from .service_board import columns
+
+    cols = sorted(columns(_store()), key=lambda c: c.position)
+    if as_json:
+        click.echo(json.dumps([c.to_json() for c in cols], ensure_ascii=False, indent=2))
+        return
+    rows = [("POS", "NAME", "STATE", "WIP")]
+    rows += [(str(c.position), c.name, c.state, str(c.wip_limit or "-")) for c in cols]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@columns_command.command("list", context_settings=CONTEXT_SETTINGS)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of columns.")
+def columns_list(as_json: bool) -> None:
+    """The columns in board order."""
+    _list_columns(as_json)
+
+
+@columns_command.command("add", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.option("--state", required=True, metavar="STATE",
+              help="Canonical pipeline state of the column (e.g. review).")
+@click.option("--wip", "wip_limit", type=int, metavar="N", help="WIP limit.")
+@click.option("--position", type=int, metavar="N", help="Order (default: last).")
+def columns_add(name: str, state: str, wip_limit: int | None, position: int | None) -> None:
+    """Add a column."""
+    from .service_board import add_column
+
+    column = add_column(_store(), name, state, wip_limit=wip_limit, position=position)
+    click.echo(f"added column {column.name!r} ({column.state})")
+
+
+@columns_command.command("edit", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.option("--rename", metavar="NEW", help="New name.")
+@click.option("--state", metavar="STATE", help="New canonical state.")
+@click.option("--wip", "wip_limit", type=int, metavar="N", help="New WIP limit.")
+@click.option("--no-wip", "no_limit", is_flag=True, help="Remove the WIP limit.")
+@click.option("--position", type=int, metavar="N", help="New order.")
+def columns_edit(name: str, rename: str | None, state: str | None, wip_limit: int | None,
+                 no_limit: bool, position: int | None) -> None:
+    """Change a column."""
+    from .service_board import edit_column
+
+    column = edit_column(_store(), name, new_name=rename, state=state, wip_limit=wip_limit,
+                         no_limit=no_limit, position=position)
+    click.echo(f"column {column.name!r}: position {column.position}, state {column.state}, "
+               f"WIP limit {column.wip_limit or 'none'}")
+
+
+@columns_command.command("remove", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+def columns_remove(name: str) -> None:
+    """Remove a column (its sessions show in a column of the same family, or none)."""
+    from .service_board import remove_column
+
+    remove_column(_store(), name)
+    click.echo(f"removed column {name!r}")
+
+
+@board_command.command("move", context_settings=CONTEXT_SETTINGS)
+@click.argument("session_id", metavar="SESSION")
+@click.argument("column")
+@click.option("--prompt", "-p", metavar="TEXT",
+              help="The follow-up's request, when the move starts one.")
+@click.pass_context
+def board_move(ctx: click.Context, session_id: str, column: str, prompt: str | None
+               ) -> int:
+    """Move a session to a column, if the pipeline and the board's rules allow it."""
+    from .service_board import move
+
+    store = _store()
+    decided = move(store, session_id, column, prompt)
+    session = store.get_session(session_id)
+    store.close()
+    if not decided.follow_up:
+        click.echo(f"moved {session.id[:8]} to {decided.column.name!r} "
+                   f"({decided.src} → {decided.dst})")
+        return 0
+    from .cli import run as run_command
+
+    click.echo(f"moving {session.id[:8]} to {decided.column.name!r}: starting a follow-up",
+               err=True)
+    # Parsed like a typed `aura run` so every option gets its default and callback.
+    args = ["--session", session.id, "--prompt", prompt or "", "--no-tui"]
+    with run_command.make_context("run", args, parent=ctx) as sub:
+        code: int = run_command.invoke(sub)
+    return code

@@ -1,0 +1,105 @@
+"""`aura workspace list | diff ID | save ID | remove ID [--force]`: the worktrees aura made.
+
+A workspace's id is its session's id (a unique prefix is enough). `remove` refuses
+uncommitted work that is not saved unless --force, and even then saves it first on
+``refs/aura/saved/<session>`` and says so; a branch holding commits is always kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _store() -> Any:
+    from .liveness import sweep_orphans
+    from .store_sqlite import open_store
+
+    store = open_store()
+    sweep_orphans(store)
+    return store
+
+
+@click.group("workspace", context_settings=CONTEXT_SETTINGS)
+def workspace_command() -> None:
+    """Workspaces (git worktrees) of sessions run with --repo."""
+
+
+@workspace_command.command("list", context_settings=CONTEXT_SETTINGS)
+@click.option("--all", "include_removed", is_flag=True, help="Include removed workspaces.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of workspaces.")
+def workspace_list(include_removed: bool, as_json: bool) -> None:
+    """Workspaces, newest first, with their branches and unsaved work."""
+    import json
+
+    from .service_workspace import list_workspaces
+
+    store = _store()
+    found = list_workspaces(store, include_removed=include_removed)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    if not found:
+        click.echo("no workspaces; `aura run --repo PATH --prompt …` makes one", err=True)
+        return
+    from .render import short_path
+
+    rows = [("ID", "STATE", "BRANCH", "WORK", "PATH")]
+    for w in found:
+        branches = sorted({r["branch"] or r["base_name"] for r in w["repos"]})
+        work = "removed" if w["removed"] else "missing" if w["missing"] else \
+            ("unsaved" if w["unsaved"] else "saved/clean")
+        rows.append((w["session"][:8], w["state"], ", ".join(branches), work,
+                     short_path(w["root"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) +
+                   "  " + row[-1])
+
+
+@workspace_command.command("diff", context_settings=CONTEXT_SETTINGS)
+@click.argument("session_id", metavar="ID")
+def workspace_diff(session_id: str) -> None:
+    """The patch of every repo from its base to the work tree (commits and uncommitted
+    work, untracked files included)."""
+    from .service_workspace import diff
+
+    text = diff(_store(), session_id)
+    if text:
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
+        click.echo("no changes", err=True)
+
+
+@workspace_command.command("save", context_settings=CONTEXT_SETTINGS)
+@click.argument("session_id", metavar="ID")
+def workspace_save(session_id: str) -> None:
+    """Save uncommitted work on refs/aura/saved/<session> (the work tree is untouched)."""
+    from .service_workspace import save
+
+    saves = save(_store(), session_id)
+    for s in saves:
+        click.echo(f"saved uncommitted work of {s['repo']} on {s['ref']} "
+                   f"(commit {s['commit'][:12]})")
+    if not saves:
+        click.echo("nothing to save: the work tree matches HEAD or is already saved",
+                   err=True)
+
+
+@workspace_command.command("remove", context_settings=CONTEXT_SETTINGS)
+@click.argument("session_id", metavar="ID")
+@click.option("--force", is_flag=True,
+              help="Remove even with unsaved work (it is saved on refs/aura/saved first).")
+def workspace_remove(session_id: str, force: bool) -> None:
+    """Remove a session's worktrees (branches with commits are kept)."""
+    from .service_workspace import remove
+
+    saves = remove(_store(), session_id, force=force)
+    for s in saves:
+        click.echo(f"saved uncommitted work of {s['repo']} on {s['ref']} "
+                   f"(commit {s['commit'][:12]}); see it with "
+                   f"`git -C '{s['repo']}' show --stat {s['ref']}`", err=True)
+    click.echo(f"removed the workspace of session {session_id}")
