@@ -256,3 +256,16 @@ def test_ctrl_c_stops_the_stream_and_cancels(server: FakeOpenAI) -> None:
     assert "word199" not in reply["text"]
 
 
+
+
+def test_run_uses_the_cached_list_until_refreshed(server: FakeOpenAI) -> None:
+    assert custom(server).returncode == 0
+    server.models = ["newer-model", "alpha-model"]
+    cached = custom(server)
+    assert "using alpha-model" in cached.stderr
+    assert server.model_requests == 1
+    fresh = custom(server, "--refresh-model-cache")
+    assert fresh.returncode == 0, fresh.stderr
+    assert "using newer-model" in fresh.stderr
+    assert server.requests[-1]["model"] == "newer-model"
+    assert server.model_requests == 2

@@ -216,3 +216,52 @@ def test_chat_stream_byte_by_byte_keeps_utf8_and_roles() -> None:
                        "streamed": True}]
     assert out.entries[-1] == {"kind": "usage", "usage": {
         "input_tokens": 3, "output_tokens": 4, "cached_input_tokens": 2}}
+
+
+def test_error_event_mid_stream_keeps_the_text() -> None:
+    import asyncio
+
+    from aura.errors import ExecutorError
+    from aura.executors.openai_http import ChatStream
+
+    body = (b'data: {"choices": [{"delta": {"content": "partial"}}]}\n\n'
+            b'event: error\ndata: {"error": {"message": "CUDA out of memory"}}\n\n')
+    out = Collect()
+    stream = ChatStream(out, "vllm", idle_timeout=5)  # type: ignore[arg-type]
+    with pytest.raises(ExecutorError, match="CUDA out of memory"):
+        asyncio.run(stream.read(ByteByByte(body)))  # type: ignore[arg-type]
+    stream.finalize()
+    final = [e for e in out.entries if e.get("streamed")]
+    assert final == [{"kind": "assistant_message", "text": "partial", "streamed": True,
+                      "incomplete": True}]
+
+
+def test_connect_timeout() -> None:
+    import asyncio
+    import socket
+
+    from aura.executors.openai_http import open_request
+
+    # A listener whose accept queue is full: the kernel drops further SYNs, so a connect
+    # neither succeeds nor fails until the client gives up.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(4):
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+                fillers.append(filler)
+
+            async def attempt() -> None:
+                await open_request("GET", f"http://127.0.0.1:{port}/v1/models",
+                                   connect_timeout=0.3)
+
+            with pytest.raises(TimeoutError):
+                asyncio.run(attempt())
+        finally:
+            for filler in fillers:
+                filler.close()
