@@ -111,3 +111,14 @@ def test_endpoint_prompt_on_a_terminal(tmux: Tmux, server: FakeOpenAI) -> None:
     assert follow.returncode == 0, follow.stderr
     assert server.requests[-1]["model"] == "alpha-model"
     assert len(server.requests[-1]["messages"]) == 3
+
+
+def test_ctrl_c_in_the_picker_cancels(tmux: Tmux, server: FakeOpenAI) -> None:
+    tmux.start(aura_argv("run", "--executor", "lms", "--openai-endpoint", server.root,
+                         "--prompt", "never mind", "--no-tui"))
+    tmux.wait_for("Model for lms")
+    tmux.keys("C-c")
+    assert tmux.exit_code() == 130, tmux.screen()
+    session = json.loads(run_aura("session", "latest", "--json").stdout)
+    assert session["state"] == "cancelled"
+    assert server.requests == []  # nothing was sent to the model
