@@ -243,8 +243,8 @@ class Coordinator:
         try:
             await conn.peer.run()
         finally:
-            code = getattr(ws, "close_code", None)
-            why = " (message too big)" if code == 1009 else ""
+            sent = getattr(getattr(ws, "protocol", None), "close_sent", None)
+            why = " (message too big)" if getattr(sent, "code", None) == 1009 else ""
             for session in conn.following:
                 self.followers.get(session, set()).discard(conn)
             if conn.worker is not None:

@@ -1,0 +1,166 @@
+"""The JSON-RPC 2.0 codec (sans-I/O) and the Peer over a real WebSocket on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from aura import rpc
+from aura.errors import UsageError
+
+
+def test_invalid_json_is_a_parse_error_with_a_null_id() -> None:
+    items, batch = rpc.parse('{"jsonrpc": "2.0", "method"')
+    assert not batch
+    assert items[0]["error"]["code"] == rpc.PARSE_ERROR and items[0]["id"] is None
+
+
+def test_requests_notifications_and_responses_are_told_apart() -> None:
+    (req,), _ = rpc.parse(rpc.request("a.b", {"x": 1}, 7))
+    (note,), _ = rpc.parse(rpc.notification("a.c", [1]))
+    (res,), _ = rpc.parse(json.dumps(rpc.result(7, {"ok": True})))
+    (err,), _ = rpc.parse(json.dumps(rpc.error(8, rpc.NOT_FOUND, "gone", {"k": 1})))
+    assert (req.kind, req.method, req.params, req.id) == ("request", "a.b", {"x": 1}, 7)
+    assert (note.kind, note.method) == ("notification", "a.c")
+    assert (res.kind, res.id, res.result) == ("response", 7, {"ok": True})
+    assert err.error == {"code": rpc.NOT_FOUND, "message": "gone", "data": {"k": 1}}
+
+
+@pytest.mark.parametrize("obj", [
+    {"method": "x", "id": 1},  # no jsonrpc member
+    {"jsonrpc": "1.0", "method": "x", "id": 1},
+    {"jsonrpc": "2.0", "method": 5, "id": 1},
+    {"jsonrpc": "2.0", "method": "rpc.internal", "id": 1},
+    {"jsonrpc": "2.0", "method": "x", "params": "text", "id": 1},
+    {"jsonrpc": "2.0", "method": "x", "id": {"a": 1}},
+    {"jsonrpc": "2.0", "id": 1},
+    {"jsonrpc": "2.0", "result": 1, "error": {"code": 1, "message": ""}, "id": 1},
+    1,
+])
+def test_invalid_requests_get_invalid_request(obj: Any) -> None:
+    (item,), _ = rpc.parse(json.dumps(obj))
+    assert isinstance(item, dict) and item["error"]["code"] == rpc.INVALID_REQUEST
+
+
+def test_batches_classify_each_element_and_an_empty_batch_is_invalid() -> None:
+    items, batch = rpc.parse(json.dumps([
+        {"jsonrpc": "2.0", "method": "a", "id": 1}, 1,
+        {"jsonrpc": "2.0", "method": "b"}]))
+    assert batch and [getattr(i, "kind", "error") for i in items] == \
+        ["request", "error", "notification"]
+    (empty,), batch = rpc.parse("[]")
+    assert not batch and empty["error"]["code"] == rpc.INVALID_REQUEST
+
+
+def test_need_and_params_object_raise_invalid_params() -> None:
+    with pytest.raises(rpc.RpcError) as info:
+        rpc.params_object([1, 2])
+    assert info.value.code == rpc.INVALID_PARAMS
+    with pytest.raises(rpc.RpcError):
+        rpc.need({"n": True}, "n", int)
+    assert rpc.need({"n": 3}, "n", int) == 3
+
+
+def test_notification_raw_splices_params_text() -> None:
+    text = rpc.notification_raw("execution.log", '{"entries":[{"seq":1}]}')
+    assert json.loads(text) == {"jsonrpc": "2.0", "method": "execution.log",
+                                "params": {"entries": [{"seq": 1}]}}
+
+
+def test_aura_codes_are_in_the_implementation_range() -> None:
+    assert all(-32099 <= code <= -32000 for code in rpc.AURA_CODES)
+
+
+async def _pair(handlers: dict[str, Any]) -> tuple[rpc.Peer, rpc.Peer, Any, list[Any]]:
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import serve
+
+    server_peers: list[rpc.Peer] = []
+    ready = asyncio.Event()
+
+    async def handle(ws: Any) -> None:
+        peer = rpc.Peer(ws, handlers.get, name="server")
+        server_peers.append(peer)
+        ready.set()
+        await peer.run()
+
+    server = await serve(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ws = await connect(f"ws://127.0.0.1:{port}", proxy=None)
+    client = rpc.Peer(ws, lambda _m: None, name="client", request_timeout=0.5)
+    tasks = [asyncio.create_task(client.run())]
+    await ready.wait()
+    return client, server_peers[0], server, tasks
+
+
+def test_peer_round_trips_errors_timeouts_and_batches() -> None:
+    seen: list[Any] = []
+
+    async def slow(params: dict[str, Any]) -> Any:
+        await asyncio.sleep(params.get("delay", 0))
+        return params.get("value")
+
+    def boom(_params: Any) -> Any:
+        raise UsageError("bad flag")
+
+    def crash(_params: Any) -> Any:
+        raise RuntimeError("oops")
+
+    handlers = {"echo": lambda p: p, "slow": slow, "boom": boom, "crash": crash,
+                "note": seen.append}
+
+    async def main() -> None:
+        client, _server_peer, server, tasks = await _pair(handlers)
+        try:
+            assert await client.request("echo", {"a": 1}) == {"a": 1}
+            # A slow handler does not hold up a quick one behind it.
+            slow_call = asyncio.ensure_future(client.request("slow", {"delay": 0.3,
+                                                                      "value": 2}))
+            assert await client.request("echo", [3]) == [3]
+            assert await slow_call == 2
+            with pytest.raises(rpc.RpcError) as info:
+                await client.request("nope", {})
+            assert info.value.code == rpc.METHOD_NOT_FOUND
+            with pytest.raises(rpc.RpcError) as info:
+                await client.request("boom", {})
+            assert info.value.code == rpc.AURA_ERROR and info.value.exit_code == 2
+            with pytest.raises(rpc.RpcError) as info:
+                await client.request("crash", {})
+            assert info.value.code == rpc.INTERNAL_ERROR
+            with pytest.raises(TimeoutError):
+                await client.request("slow", {"delay": 2}, timeout=0.1)
+            client.notify("note", {"n": 1})
+            assert await client.request("echo", {}) == {}
+            assert seen == [{"n": 1}]
+            # A batch over a raw socket: one array answering the requests only.
+            from websockets.asyncio.client import connect
+
+            port = server.sockets[0].getsockname()[1]
+            async with connect(f"ws://127.0.0.1:{port}", proxy=None) as raw:
+                await raw.send(json.dumps([
+                    {"jsonrpc": "2.0", "method": "echo", "params": {"x": 1}, "id": 101},
+                    {"jsonrpc": "2.0", "method": "note", "params": {"n": 2}},
+                    {"jsonrpc": "2.0", "method": "slow", "params": {"value": 5}, "id": 102},
+                    {"jsonrpc": "2.0", "method": "nope", "id": 103}]))
+                answer = json.loads(await asyncio.wait_for(raw.recv(), 5))
+                assert sorted((a["id"], a.get("result"), a.get("error", {}).get("code"))
+                              for a in answer) == [(101, {"x": 1}, None), (102, 5, None),
+                                                   (103, None, rpc.METHOD_NOT_FOUND)]
+                # Notifications only: no answer at all (the next answer is the echo's).
+                await raw.send(json.dumps([{"jsonrpc": "2.0", "method": "note",
+                                            "params": {"n": 3}}]))
+                await raw.send(rpc.request("echo", [9], 104))
+                assert json.loads(await asyncio.wait_for(raw.recv(), 5))["id"] == 104
+            assert seen[-2:] == [{"n": 2}, {"n": 3}]
+            await client.close()
+            with pytest.raises(rpc.ConnectionLost):
+                await client.request("echo", {})
+        finally:
+            server.close()
+            for task in tasks:
+                task.cancel()
+
+    asyncio.run(main())
