@@ -237,7 +237,8 @@ def worker_command(url: str | None, name: str | None, labels: str, capacity: int
 
 # client side ----------------------------------------------------------------------------------
 
-async def _client(url: str, token: str, ca: str | None, route: Any = None) -> Any:
+async def _client(url: str, token: str, ca: str | None, route: Any = None,
+                  batches: dict[str, Any] | None = None) -> Any:
     """A connected, greeted Peer to the coordinator (its reader runs in a task)."""
     import asyncio
 
@@ -250,7 +251,7 @@ async def _client(url: str, token: str, ca: str | None, route: Any = None) -> An
         raise AuraError(f"cannot reach the coordinator at {url}: "
                         f"{getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
                         ) from None
-    peer = Peer(ws, route or (lambda _m: None), name="coordinator")
+    peer = Peer(ws, route or (lambda _m: None), name="coordinator", batches=batches)
     peer.reader = asyncio.create_task(peer.run())  # type: ignore[attr-defined]
     await peer.request("client.hello", {"protocol": PROTOCOL_VERSION, "version": __version__})
     return peer
@@ -360,28 +361,36 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
 
     from .recorder import encode
     from .render import JsonPrinter, StreamPrinter
+    from .rpc import seq_of
 
     url = coordinator_url(kw.get("coordinator"))
     token = read_token(None)
     ca = ca_setting(None)
     options = _remote_options(kw, prompt)
-    printer = JsonPrinter() if kw.get("as_json") else StreamPrinter()
+    as_json = bool(kw.get("as_json"))
+    printer = JsonPrinter() if as_json else StreamPrinter()
     state: dict[str, Any] = {"last": 0, "execution": None, "session": None,
                              "interrupts": 0}
     summaries: dict[str, dict[str, Any]] = {}
 
-    def on_entries(params: dict[str, Any]) -> None:
+    def on_texts(_header: dict[str, Any], texts: list[str]) -> None:
         records = []
-        for item in params.get("entries") or []:
-            seq = item.get("seq", 0)
+        for text in texts:
+            seq = seq_of(text)
             if seq > state["last"]:
                 state["last"] = seq
-                records.append((seq, item, encode(item)))
+                # --json prints the text as stored; only the human view needs the entry.
+                records.append((seq, None if as_json else json.loads(text), text))
         if records:
             try:
                 printer(records)
             except BrokenPipeError:
                 pass
+
+    def on_entries(params: dict[str, Any]) -> None:
+        entries = params.get("entries")
+        if isinstance(entries, list):
+            on_texts(params, [encode(e) for e in entries if isinstance(e, dict)])
 
     def on_finished(params: dict[str, Any]) -> None:
         summary = params.get("summary") or {}
@@ -395,7 +404,7 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     async def main() -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         state["wake"] = asyncio.Event()
-        peer = await _client(url, token, ca, route)
+        peer = await _client(url, token, ca, route, {"session.entries": on_texts})
         state["peer"] = peer
 
         def on_signal() -> None:
@@ -418,7 +427,8 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
         state["execution"], state["session"] = started["execution"], started["session"]
         while started["execution"] not in summaries:
             if state["peer"].closed.is_set():
-                state["peer"] = await _reconnect(url, token, ca, route, state)
+                state["peer"] = await _reconnect(url, token, ca, route, state,
+                                                 {"session.entries": on_texts})
             state["wake"].clear()
             closed = asyncio.ensure_future(state["peer"].closed.wait())
             woke = asyncio.ensure_future(state["wake"].wait())
@@ -451,7 +461,7 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
 
 
 async def _reconnect(url: str, token: str, ca: str | None, route: Any,
-                     state: dict[str, Any]) -> Any:
+                     state: dict[str, Any], batches: dict[str, Any]) -> Any:
     """The line to the coordinator dropped mid-run: follow the session again from the last
     seq printed (the coordinator may be restarting: retry for a minute)."""
     import asyncio
@@ -459,7 +469,7 @@ async def _reconnect(url: str, token: str, ca: str | None, route: Any,
     delay = 0.2
     for _attempt in range(40):
         try:
-            peer = await _client(url, token, ca, route)
+            peer = await _client(url, token, ca, route, batches)
             await peer.request("session.follow", {"session": state["session"],
                                                   "after_seq": state["last"],
                                                   "execution": state["execution"]})

@@ -30,9 +30,12 @@ import asyncio
 import hmac
 import json
 import logging
+import queue
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -57,11 +60,13 @@ from .rpc import (
     VERSION_MISMATCH,
     Peer,
     RpcError,
+    entries_message,
     need,
     notification_raw,
     params_object,
+    seq_of,
 )
-from .store import Store
+from .store import EntryRow, Store
 
 log = logging.getLogger("aura.coordinator")
 
@@ -122,7 +127,12 @@ class Connection:
         self.remote = _address(ws)
         self.following: set[str] = set()  # sessions whose entries this client receives
         self.peer = Peer(ws, self.route, name=f"connection from {self.remote}",
-                         on_message=self.seen)
+                         on_message=self.seen, batches={"execution.log": self.log_batch})
+
+    def log_batch(self, header: dict[str, Any], texts: list[str]) -> None:
+        if self.role != "worker":
+            raise RpcError(HELLO_REQUIRED, "execution.log is for workers after worker.hello")
+        self.coordinator.log_batch(self, header, texts)
 
     def seen(self) -> None:
         # Any message from a worker is a sign of life, not only heartbeats.
@@ -194,7 +204,12 @@ class Coordinator:
         self.exec_worker: dict[str, str] = {}
         self.finished: dict[str, dict[str, Any]] = {}  # execution → summary (recent)
         self.followers: dict[str, set[Connection]] = {}
-        self.high_water: dict[str, int] = {}  # session → highest seq stored and fanned out
+        self.high_water: dict[str, int] = {}  # session → highest seq received and fanned out
+        # Batches received and not yet committed, per session (a new follower gets them).
+        self.inflight: dict[str, deque[list[str]]] = {}
+        path = getattr(store, "path", None)
+        self.writer: EntryWriter | SyncWriter = \
+            EntryWriter(path) if path is not None else SyncWriter(store)
         self._adopt_running()
 
     # startup ----------------------------------------------------------------------------
@@ -427,38 +442,74 @@ class Coordinator:
         return {"ok": True}
 
     def m_execution_log(self, conn: Connection, params: dict[str, Any]) -> None:
+        """The general form: entries as JSON objects (any JSON-RPC client may send it)."""
+        entries = need(params, "entries", list)
+        if not all(isinstance(e, dict) for e in entries):
+            raise RpcError(INVALID_PARAMS, "invalid params: entries must be objects")
+        self.log_batch(conn, params, [_encode(e) for e in entries])
+
+    def log_batch(self, conn: Connection, params: dict[str, Any], texts: list[str]) -> None:
+        """execution.log with the entries as JSON texts (the fast path hands them over
+        without decoding them)."""
         session_id = need(params, "session")
         execution_id = need(params, "execution")
-        entries = need(params, "entries", list)
-        rows = []
-        try:
-            for item in entries:
-                # The pipeline runs several executions per run; each entry names its own.
-                rows.append((int(item["seq"]), str(item.get("execution") or execution_id),
-                             str(item.get("kind", "raw")), _encode(item)))
-        except (TypeError, KeyError, ValueError):
-            raise RpcError(INVALID_PARAMS, "invalid params: entries must be objects "
-                           "with a seq") from None
-        if not rows:
+        if not texts:
             return
-        self.store.append_entries(session_id, rows)
-        top = max(r[0] for r in rows)
-        conn.peer.notify("execution.ack", {"execution": execution_id, "seq": top})
-        high = self.high_water.get(session_id)
-        if high is None:
-            high = 0
-        fresh = [r[3] for r in rows if r[0] > high]
+        first = seq_of(texts[0])
+        top = seq_of(texts[-1])
+        if top - first + 1 == len(texts):
+            seqs: Any = range(first, top + 1)  # a batch's seqs are consecutive
+        else:
+            seqs = [seq_of(t) for t in texts]
+        top = max(seqs)
+        # Followers get the batch now; the worker's ack waits for the commit (until then
+        # the worker keeps the batch and would resend it; clients drop seqs they have).
+        high = self.high_water.get(session_id, 0)
         self.high_water[session_id] = max(high, top)
-        if fresh and self.followers.get(session_id):
+        if top > high and self.followers.get(session_id):
+            fresh = texts if seqs[0] > high else [t for q, t in zip(seqs, texts, strict=True)
+                                                   if q > high]
             self._fanout_text(session_id, _entries_message(session_id, fresh))
+        inflight = self.inflight.setdefault(session_id, deque())
+        inflight.append(texts)
+
+        def stored(error: BaseException | None) -> None:
+            inflight.popleft()
+            if not inflight:
+                self.inflight.pop(session_id, None)
+            if error is not None:
+                # Not acknowledged: the worker resends it after reconnecting.
+                log.error("cannot store entries of session %s: %s", session_id[:8], error)
+                conn.peer.close_soon(1011, "store error")
+                return
+            conn.peer.notify("execution.ack", {"execution": execution_id, "seq": top})
+
+        # Rows carry (seq, execution, kind, body); the store keeps the bodies, which hold
+        # every field (each entry names its own execution: a run has one per stage).
+        self.writer.submit(session_id, [(q, execution_id, "", t)
+                                        for q, t in zip(seqs, texts, strict=True)], stored)
 
     def m_execution_state(self, conn: Connection, params: dict[str, Any]) -> None:
         execution_id = need(params, "execution")
         snapshot = need(params, "snapshot", dict)
         final = bool(params.get("final"))
         summary = params.get("summary") if final else None
-        session_id = self._apply(conn.worker or "?", snapshot, summary)
         if not final:
+            self._apply(conn.worker or "?", snapshot)
+            return
+        session_id = need(params, "session")
+        # The outcome is recorded once every entry before it is committed.
+        self.writer.submit(session_id, [], lambda error: self._final(
+            conn, execution_id, snapshot, summary, error))
+
+    def _final(self, conn: Connection, execution_id: str, snapshot: dict[str, Any],
+               summary: Any, error: BaseException | None) -> None:
+        if error is not None:
+            return
+        try:
+            session_id = self._apply(conn.worker or "?", snapshot, summary)
+        except RpcError as exc:
+            log.warning("worker %s sent a bad final state: %s", conn.worker, exc)
             return
         worker = self.workers.get(conn.worker or "")
         if worker is not None:
@@ -615,9 +666,14 @@ class Coordinator:
             page, more = self._page(session_id, after, 5000)
             if page:
                 conn.peer.send_text(_entries_message(session_id, page))
-                after = json.loads(page[-1])["seq"]
+                after = seq_of(page[-1])
             if not more:
                 break
+        for texts in self.inflight.get(session_id, ()):
+            fresh = [t for t in texts if seq_of(t) > after]
+            if fresh:
+                conn.peer.send_text(_entries_message(session_id, fresh))
+                after = seq_of(fresh[-1])
         self.followers.setdefault(session_id, set()).add(conn)
         conn.following.add(session_id)
         if execution_id is not None and execution_id in self.finished:
@@ -692,9 +748,82 @@ class Coordinator:
         return [w.info() for w in sorted(self.workers.values(), key=lambda w: w.name)]
 
 
+StoredCallback = Callable[[BaseException | None], None]
+
+
+class EntryWriter:
+    """Commits relayed batches on a thread with its own connection, in arrival order, so
+    SQLite's work (it releases the GIL) overlaps with the event loop; each batch's
+    callback runs on the loop once it is committed (or failed)."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name="aura-entry-writer",
+                                        daemon=True)
+        self._started = False
+
+    def submit(self, session_id: str, rows: Sequence[EntryRow],
+               callback: StoredCallback) -> None:
+        if not self._started:
+            self._loop = asyncio.get_running_loop()
+            self._thread.start()
+            self._started = True
+        self._queue.put((session_id, rows, callback))
+
+    def _run(self) -> None:
+        from .store_sqlite import SQLiteStore
+
+        store = SQLiteStore(self.path)
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                session_id, rows, callback = item
+                error: BaseException | None = None
+                if rows:
+                    try:
+                        store.append_entries(session_id, rows)
+                    except Exception as exc:
+                        error = exc
+                assert self._loop is not None
+                try:
+                    self._loop.call_soon_threadsafe(callback, error)
+                except RuntimeError:  # the loop is closed: shutting down
+                    return
+        finally:
+            store.close()
+
+    def close(self) -> None:
+        if self._started:
+            self._queue.put(None)
+            self._thread.join(10)
+
+
+class SyncWriter:
+    """The same for a store without a file (tests): commit at once, call back at once."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def submit(self, session_id: str, rows: Sequence[EntryRow],
+               callback: StoredCallback) -> None:
+        error: BaseException | None = None
+        if rows:
+            try:
+                self.store.append_entries(session_id, rows)
+            except Exception as exc:
+                error = exc
+        callback(error)
+
+    def close(self) -> None:
+        pass
+
+
 def _entries_message(session_id: str, texts: list[str]) -> str:
-    return notification_raw("session.entries",
-                            f'{{"session":{_encode(session_id)},"entries":[{",".join(texts)}]}}')
+    return entries_message("session.entries", {"session": session_id}, texts)
 
 
 async def serve(coordinator: Coordinator, host: str, port: int, *, ssl_context: Any = None,
@@ -719,6 +848,7 @@ async def serve(coordinator: Coordinator, host: str, port: int, *, ssl_context: 
     finally:
         watcher.cancel()
         server.close()
+        coordinator.writer.close()
 
 
 def _host_for_url(host: str) -> str:

@@ -107,6 +107,48 @@ def encode(message: Any) -> str:
     return _encode(message)
 
 
+_ENTRIES_KEY = ',"entries":[\n'
+
+
+def entries_message(method: str, header: dict[str, Any], texts: list[str]) -> str:
+    """A notification carrying a batch of entries: ``params`` is ``header`` plus
+    ``"entries": [...]``, the entries' stored JSON texts spliced in as they are and
+    separated by ``,\n`` (an entry's JSON never holds a raw newline). It is ordinary
+    JSON, and a receiver that recognises this layout (``split_entries``) takes the texts
+    back without decoding and re-encoding every entry."""
+    head = _encode(header)[:-1]
+    return (f'{{"jsonrpc":"2.0","method":{_encode(method)},"params":{head}{_ENTRIES_KEY}'
+            + ",\n".join(texts) + "]}}")
+
+
+def split_entries(text: str, method: str) -> tuple[dict[str, Any], list[str]] | None:
+    """(header, entry texts) of a message laid out by ``entries_message``, else None
+    (the message then goes through the ordinary parser)."""
+    prefix = f'{{"jsonrpc":"2.0","method":{_encode(method)},"params":'
+    if not text.startswith(prefix) or not text.endswith("]}}"):
+        return None
+    cut = text.find(_ENTRIES_KEY, len(prefix))
+    if cut < 0:
+        return None
+    try:
+        header = json.loads(text[len(prefix):cut] + "}")
+    except ValueError:
+        return None
+    if not isinstance(header, dict):
+        return None
+    body = text[cut + len(_ENTRIES_KEY):-3]
+    return header, body.split(",\n") if body else []
+
+
+def seq_of(text: str) -> int:
+    """The seq of an entry text. The recorder writes it first: ``{"seq":12,…``."""
+    if text.startswith('{"seq":'):
+        end = text.find(",", 7)
+        if end > 7 and text[7:end].isdigit():
+            return int(text[7:end])
+    raise RpcError(INVALID_PARAMS, "invalid params: an entry line must start with its seq")
+
+
 # decoding ------------------------------------------------------------------------------------
 
 class Message:
@@ -200,9 +242,13 @@ class Peer:
 
     def __init__(self, ws: Any, route: Route, *, name: str = "peer",
                  request_timeout: float = 30.0,
-                 on_message: Callable[[], None] | None = None) -> None:
+                 on_message: Callable[[], None] | None = None,
+                 batches: dict[str, Callable[[dict[str, Any], list[str]], None]] | None = None
+                 ) -> None:
         self.ws = ws
         self.route = route
+        # Notifications laid out by ``entries_message``, handled without a full decode.
+        self.batches = batches or {}
         self.name = name
         self.request_timeout = request_timeout
         self.on_message = on_message
@@ -293,6 +339,15 @@ class Peer:
                 self.queued -= 1
 
     async def _receive(self, text: str | bytes) -> None:
+        if self.batches and isinstance(text, str):
+            for method, handler in self.batches.items():
+                split = split_entries(text, method)
+                if split is not None:
+                    try:
+                        handler(*split)
+                    except Exception as exc:
+                        self._failure(Message("notification", method=method), exc)
+                    return
         items, batch = parse(text)
         replies: list[Any] = []
         waiting: list[Awaitable[dict[str, Any] | None]] = []

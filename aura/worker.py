@@ -46,8 +46,8 @@ from .rpc import (
     Peer,
     RpcError,
     Unauthorized,
+    entries_message,
     need,
-    notification_raw,
     params_object,
 )
 
@@ -330,7 +330,7 @@ class Worker:
     def _pump(self, peer: Peer, out: Outgoing) -> None:
         seqs, texts = out.seqs, out.texts
         i = bisect.bisect_right(seqs, out.sent)
-        head = f'{{"session":{encode(out.session)},"execution":{encode(out.execution)},"entries":['
+        header = {"session": out.session, "execution": out.execution}
         while i < len(seqs):
             if peer.queued >= MAX_QUEUED or out.sent - out.acked >= WINDOW:
                 return  # an ack wakes us again
@@ -339,8 +339,7 @@ class Worker:
             while j < end and (j == i or size + len(texts[j]) < BATCH_BYTES):
                 size += len(texts[j]) + 1
                 j += 1
-            peer.send_text(notification_raw("execution.log",
-                                            head + ",".join(texts[i:j]) + "]}"))
+            peer.send_text(entries_message("execution.log", header, texts[i:j]))
             out.sent = seqs[j - 1]
             i = j
         if out.snapshot_due:

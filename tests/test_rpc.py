@@ -164,3 +164,18 @@ def test_peer_round_trips_errors_timeouts_and_batches() -> None:
                 task.cancel()
 
     asyncio.run(main())
+
+
+def test_entries_messages_are_plain_json_and_split_back_without_decoding() -> None:
+    texts = ['{"seq":1,"kind":"raw","text":"a,\\nb"}', '{"seq":2,"kind":"raw","text":"]}}"}']
+    message = rpc.entries_message("execution.log", {"session": "s", "execution": "e"}, texts)
+    assert json.loads(message) == {"jsonrpc": "2.0", "method": "execution.log", "params": {
+        "session": "s", "execution": "e", "entries": [json.loads(t) for t in texts]}}
+    assert rpc.split_entries(message, "execution.log") == (
+        {"session": "s", "execution": "e"}, texts)
+    assert rpc.split_entries(message, "session.entries") is None
+    assert rpc.split_entries(rpc.notification("execution.log", {"entries": []}),
+                             "execution.log") is None
+    assert rpc.seq_of(texts[1]) == 2
+    with pytest.raises(rpc.RpcError):
+        rpc.seq_of('{"kind":"raw","seq":3}')
