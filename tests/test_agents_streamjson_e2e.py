@@ -328,3 +328,25 @@ def test_aura_executors_lists_every_executor(tmp_path: Path) -> None:
     assert text.returncode == 0
     assert "droid" in text.stdout and "missing" in text.stdout
     assert "--executor-path NAME=PATH" in text.stderr
+
+
+def test_claude_refused_resume_falls_back_to_a_seeded_session(tmp_path: Path) -> None:
+    agent = Agent(tmp_path, "claude")
+    code, lines, err = agent.run("--executor", "claude", "--prompt", PROMPT)
+    assert code == 0, err
+    first = summary(lines)
+    code, lines, err = agent.run("--session", first["session"], "--prompt", "And bye.txt",
+                                 env={"FAKE_CLAUDE_RESUME": "refuse"})
+    assert code == 0, err
+    refused, fresh = agent.calls()[1:]
+    assert refused["argv"][refused["argv"].index("--resume") + 1] == \
+        first["native_session_id"]
+    assert "--resume" not in fresh["argv"]
+    new_id = fresh["argv"][fresh["argv"].index("--session-id") + 1]
+    assert fresh["argv"][1].startswith("This continues an earlier conversation.")
+    assert fresh["argv"][1].endswith("And bye.txt")
+    raw = [e["text"] for e in of_kind(lines, "raw")]
+    assert any("No conversation found with session ID" in t for t in raw)
+    assert any("fresh agent session" in e["text"] for e in of_kind(lines, "system"))
+    assert summary(lines)["native_session_id"] == new_id
+    assert summary(lines)["state"] == "done"

@@ -103,6 +103,16 @@ def test_claude_error_result_sets_the_error() -> None:
     assert parser.native_session_id == "s1"
 
 
+def test_claude_refused_resume_recording() -> None:
+    # claude 2.1.197 given a session id it does not know (recorded by hand).
+    parser = StreamJsonParser()
+    entries = parse(parser, "claude-resume-refused")
+    assert parser.error == "No conversation found with session ID: " \
+        "11111111-2222-3333-4444-555555555555"
+    assert [e["kind"] for e in entries] == ["error"]  # its all-zero usage is not kept
+    assert parser.native_session_id == meta("claude-resume-refused")["resumed_session_id"]
+
+
 def test_unknown_and_broken_lines_are_raw_never_an_exception() -> None:
     parser = StreamJsonParser()
     for line in ["not json", "{broken", "[1, 2]", '{"type": "brand_new", "x": 1}',

@@ -268,8 +268,9 @@ class StreamJsonParser(LineParser):
             out.append({"kind": "assistant_message", "text": result})
         usage = obj.get("usage")
         if isinstance(usage, Mapping):
-            out.append({"kind": "usage",
-                        "usage": normalize_usage(usage, obj.get("total_cost_usd"))})
+            normalized = normalize_usage(usage, obj.get("total_cost_usd"))
+            if any(normalized.values()):  # a turn refused before any request: no usage
+                out.append({"kind": "usage", "usage": normalized})
         elif self.message_usage:
             out.append({"kind": "usage", "usage": self._summed_message_usage(
                 obj.get("total_cost_usd"))})

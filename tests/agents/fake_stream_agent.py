@@ -7,7 +7,8 @@ check, and its cwd. Then it answers:
 
 - claude: replays the recorded claude-write run (claude-resume with ``--resume``) byte for
   byte, with the recorded session id replaced by the one aura assigned (``--session-id``)
-  or resumed — what the real claude does.
+  or resumed — what the real claude does. With FAKE_CLAUDE_RESUME=refuse a resume replays
+  claude-resume-refused (claude's answer to a session id it does not know).
 - droid: replays droid-write; with ``--session-id`` replays droid-resume (droid 0.215
   refused that resume: exit 1, no output) unless FAKE_DROID_RESUME=ok, then droid-write
   with the resumed id.
@@ -62,6 +63,9 @@ def emit(*events: dict) -> None:
 def claude(argv: list[str]) -> int:
     assigned = option(argv, "--session-id")
     resumed = option(argv, "--resume")
+    if resumed and os.environ.get("FAKE_CLAUDE_RESUME") == "refuse":
+        return replay("claude-resume-refused", "11111111-2222-3333-4444-555555555555",
+                      resumed)
     if resumed:
         return replay("claude-resume", "7a45b3f8-29fb-48d9-82bd-e0165bbf8e6a", resumed)
     return replay("claude-write", "7a45b3f8-29fb-48d9-82bd-e0165bbf8e6a", assigned)
