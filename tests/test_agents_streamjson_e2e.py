@@ -78,7 +78,9 @@ def summary(lines: list[dict]) -> dict:
 
 def test_claude_new_session_then_resume(tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("IS_SANDBOX", raising=False)  # aura sets it for root itself
+    # claude 2.1 refuses --dangerously-skip-permissions as root unless IS_SANDBOX is
+    # exactly "1" (seen with "yes" in the environment): aura sets it.
+    monkeypatch.setenv("IS_SANDBOX", "yes")
     agent = Agent(tmp_path, "claude")
     code, lines, err = agent.run("--executor", "claude", "--prompt", PROMPT, "--yolo",
                                  "--model", "sonnet", "--var", "FAKE_EXTRA=x")

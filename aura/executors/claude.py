@@ -5,7 +5,8 @@
 - New session: aura picks the id (``--session-id UUID``) and stores it before claude
   prints anything. Follow-up: ``--resume NATIVE_ID``.
 - ``--model M`` → ``--model M``; ``--yolo`` → ``--dangerously-skip-permissions`` (plus
-  ``IS_SANDBOX=1`` when running as root, which claude otherwise refuses);
+  ``IS_SANDBOX=1`` when running as root, which claude otherwise refuses; any other value,
+  even ``yes``, is refused too);
   ``--auto-approve true|false`` → ``--permission-mode acceptEdits|default``.
 - Output: stream-json (see streamjson.py).
 """
@@ -61,7 +62,7 @@ class ClaudeExecutor(CommandExecutor):
         if approvals.yolo:
             argv.append("--dangerously-skip-permissions")
             if running_as_root():
-                env.setdefault("IS_SANDBOX", "1")
+                env["IS_SANDBOX"] = "1"  # claude accepts only "1" ("yes" is refused)
         elif approvals.auto_approve is not None:
             argv += ["--permission-mode",
                      "acceptEdits" if approvals.auto_approve else "default"]
