@@ -180,6 +180,10 @@ def test_copilot_usage_session_error_and_mcp() -> None:
     assert (call["action"], call["target"]) == ("mcp", "github.get_issue")
     assert error == {"kind": "error", "text": "out of quota"}
     assert parser.error == "out of quota"
+    feed(parser, {"type": "result", "sessionId": "s", "exitCode": 1})
+    assert parser.error == "copilot reported exit code 1"
+    feed(parser, {"type": "result", "sessionId": "s", "exitCode": 0})
+    assert parser.error is None  # the final result decides
 
 
 def test_codex_items_map_to_actions() -> None:

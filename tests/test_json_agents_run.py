@@ -145,7 +145,7 @@ def test_flags_map_to_the_agents_own(fakes: Fakes, agent: str, flags: list[str],
 
 
 def test_opencode_yolo_merges_permissions_into_the_users_config(fakes: Fakes) -> None:
-    mine = {"model": "mock/mock-model", "permission": {"read": "deny"}}
+    mine = {"model": "mock/mock-model", "permission": {"*": "ask", "read": "deny"}}
     proc, _ = fakes.run("--executor", "opencode", "--prompt", PROMPT, "--yolo",
                         env={"OPENCODE_CONFIG_CONTENT": json.dumps(mine)})
     assert proc.returncode == 0, proc.stderr
@@ -156,6 +156,7 @@ def test_opencode_yolo_merges_permissions_into_the_users_config(fakes: Fakes) ->
     assert permission["*"] == permission["edit"] == permission["bash"] == "allow"
     # opencode applies the last matching rule: the wildcard comes after the user's own
     assert list(permission)[:2] == ["read", "*"]
+    assert set(permission.values()) == {"deny", "allow"}
     assert "--auto" not in call["argv"]
 
 

@@ -250,6 +250,8 @@ class CopilotParser(JsonEventParser):
         entries: list[Entry] = []
         if isinstance(code, int) and code != 0:
             self.error = f"copilot reported exit code {code}"
+        elif code == 0:
+            self.error = None  # the final result decides: an earlier error was recovered
         usage = event.get("usage")
         if isinstance(usage, dict):
             figures: dict[str, Any] = {}

@@ -166,7 +166,10 @@ def _merged_config(existing: str | None, permission: dict[str, str]) -> str:
         if isinstance(loaded, dict):
             config = loaded
     current = config.get("permission")
-    merged = dict(current) if isinstance(current, dict) else {}
+    # opencode applies the last rule that matches: the user's own rules go first, so the
+    # ones laid over them (moved to the end even where the user named them) win.
+    merged = {key: value for key, value in current.items() if key not in permission} \
+        if isinstance(current, dict) else {}
     merged.update(permission)
     config["permission"] = merged
     return json.dumps(config)
