@@ -283,3 +283,14 @@ def test_plain_output_shows_the_work_and_copilots_premium_requests(fakes: Fakes)
     # the streamed pieces of the reply are not printed besides the reply
     assert proc.stdout.splitlines().count("Done.") == 1
     assert "premium requests 0" in proc.stderr
+
+
+def test_resume_latest_continues_the_newest_session_here(fakes: Fakes) -> None:
+    proc, lines = fakes.run("--executor", "opencode", "--prompt", PROMPT, "--yolo")
+    assert proc.returncode == 0, proc.stderr
+    proc, follow = fakes.run("--executor", "opencode", "--resume-latest", "--prompt", FOLLOW_UP,
+                             "--yolo")
+    assert proc.returncode == 0, proc.stderr
+    assert follow[-1]["session"] == lines[-1]["session"]
+    argv = fakes.calls()[1]["argv"]
+    assert argv[argv.index("--session") + 1] == meta("opencode-write")["session_id"]
