@@ -26,6 +26,7 @@ import bisect
 import contextlib
 import json
 import logging
+import os
 import random
 import shutil
 from pathlib import Path
@@ -57,6 +58,9 @@ BATCH_ENTRIES = 5000
 BATCH_BYTES = 1 << 20
 WINDOW = 100_000  # entries sent and not yet acknowledged, per execution
 MAX_QUEUED = 16  # messages waiting in the connection's queue before the relay pauses
+# Unacknowledged entries kept in memory per run; older ones are dropped from memory and read
+# back from the spool when their turn comes. AURA_WORKER_MEMORY_CAP tunes it.
+MEMORY_CAP = int(os.environ.get("AURA_WORKER_MEMORY_CAP", "200000"))
 BACKOFF_FIRST = 0.2
 BACKOFF_CAP = 5.0
 # Variables that make any program run code of the caller's choosing.
@@ -84,6 +88,7 @@ class Outgoing:
         self.final: dict[str, Any] | None = None  # the outcome, once the run ended
         self.final_sent = False
         self.from_spool = False  # after a restart: memory is empty, the spool has it
+        self.spilled_upto = 0  # entries up to this seq are no longer in memory
 
     def prune(self, acked: int) -> None:
         k = bisect.bisect_right(self.seqs, acked)
@@ -156,6 +161,7 @@ class Worker:
         self.outgoing: dict[str, Outgoing] = {}
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.peer: Peer | None = None
+        self.max_message = 16 << 20  # the coordinator's, from its hello answer
         self._wake = asyncio.Event()
         self._recover()
 
@@ -257,6 +263,7 @@ class Worker:
                             "run the same aura version on both")
             log.info("connected to %s as %s (coordinator aura %s)", self.url, self.name,
                      hello.get("version"))
+            self.max_message = int(hello.get("max_message", self.max_message))
             acked = hello.get("acked") or {}
             for out in list(self.outgoing.values()):
                 self._rewind(out, int(acked.get(out.execution, out.acked)))
@@ -297,14 +304,11 @@ class Worker:
         out.final_sent = False
         out.snapshot_due = True
         if out.from_spool:
-            ours = {e.id for e in self._executions(out)}
-            stored = [e for e in self.spool.entries(out.session, after_seq=acked)
-                      if e.get("execution") in ours]
-            out.seqs = [e["seq"] for e in stored]
-            out.texts = [encode(e) for e in stored]
+            out.spilled_upto = self.spool.last_seq(out.session)
             out.from_spool = False
-        if out.seqs:
-            log.info("resending %d entries of execution %s after seq %d", len(out.seqs),
+        pending = len(out.seqs) + max(0, out.spilled_upto - acked)
+        if pending:
+            log.info("resending %d entries of execution %s after seq %d", pending,
                      out.execution[:8], acked)
 
     async def _heartbeats(self, peer: Peer, interval: float, timeout: float) -> None:
@@ -328,18 +332,24 @@ class Worker:
             await self._wake.wait()
 
     def _pump(self, peer: Peer, out: Outgoing) -> None:
+        header = {"session": out.session, "execution": out.execution}
+        if not self._pump_spool(peer, out, header):
+            return
         seqs, texts = out.seqs, out.texts
         i = bisect.bisect_right(seqs, out.sent)
-        header = {"session": out.session, "execution": out.execution}
+        limit = min(BATCH_BYTES, self.max_message - 4096)
         while i < len(seqs):
             if peer.queued >= MAX_QUEUED or out.sent - out.acked >= WINDOW:
                 return  # an ack wakes us again
             j, size = i, 0
             end = min(len(seqs), i + BATCH_ENTRIES)
-            while j < end and (j == i or size + len(texts[j]) < BATCH_BYTES):
+            while j < end and (j == i or size + len(texts[j]) < limit):
                 size += len(texts[j]) + 1
                 j += 1
-            peer.send_text(entries_message("execution.log", header, texts[i:j]))
+            batch = texts[i:j]
+            if len(batch) == 1 and len(batch[0]) > self.max_message - 4096:
+                batch = [_too_big(batch[0])]
+            peer.send_text(entries_message("execution.log", header, batch))
             out.sent = seqs[j - 1]
             i = j
         if out.snapshot_due:
@@ -351,6 +361,28 @@ class Worker:
         if out.final is not None and not out.final_sent:
             out.final_sent = True
             peer.notify("execution.state", dict(out.final, snapshot=self._snapshot(out)))
+
+    def _pump_spool(self, peer: Peer, out: Outgoing, header: dict[str, Any]) -> bool:
+        """Send what memory no longer holds (a restart, or more than MEMORY_CAP entries
+        unacknowledged) from the spool. True once nothing of it is left to send."""
+        ours: set[str] | None = None
+        while out.spilled_upto > out.sent:
+            if peer.queued >= MAX_QUEUED or out.sent - out.acked >= WINDOW:
+                return False
+            stored = [e for e in self.spool.entries(out.session, after_seq=out.sent,
+                                                    limit=BATCH_ENTRIES)
+                      if e["seq"] <= out.spilled_upto]
+            if not stored:
+                # Not written to the spool yet (it trails by a fraction of a second).
+                asyncio.get_running_loop().call_later(0.5, self._wake.set)
+                return False
+            if ours is None:
+                ours = {e.id for e in self._executions(out)}
+            texts = [encode(e) for e in stored if e.get("execution") in ours]
+            if texts:
+                peer.send_text(entries_message("execution.log", header, texts))
+            out.sent = stored[-1]["seq"]
+        return True
 
     # methods the coordinator calls --------------------------------------------------------------
 
@@ -444,6 +476,13 @@ class Worker:
                     out.texts.append(text)
                     if entry.get("kind") == "state":
                         out.snapshot_due = True
+                if len(out.seqs) > MEMORY_CAP:
+                    # The coordinator is away or slow: the oldest half stays in the spool
+                    # only, and is read back from there when it is its turn.
+                    k = len(out.seqs) // 2
+                    out.spilled_upto = max(out.spilled_upto, out.seqs[k - 1])
+                    del out.seqs[:k]
+                    del out.texts[:k]
                 self._wake.set()
             except Exception:
                 log.exception("relay watcher failed")
@@ -593,6 +632,17 @@ class Worker:
 
     def close(self) -> None:
         self.spool.close()
+
+
+def _too_big(text: str) -> str:
+    """An entry larger than the coordinator accepts: relayed as a system entry with the
+    same envelope saying so (the whole entry stays in the worker's spool)."""
+    entry = json.loads(text)
+    small = {k: entry[k] for k in ("seq", "ts", "session", "execution", "stage") if k in entry}
+    small.update(kind="system", text=f"a {entry.get('kind', 'raw')} entry of {len(text)} "
+                                     "bytes exceeds the coordinator's message limit; it is "
+                                     "kept in the worker's spool")
+    return encode(small)
 
 
 def _why(exc: BaseException) -> str:

@@ -108,7 +108,8 @@ class Cluster:
         return self.root / "coord-home"
 
     def start_worker(self, name: str, *extra: str, url: str | None = None,
-                     allow_command: bool = True, wait: bool = True) -> Proc:
+                     allow_command: bool = True, wait: bool = True,
+                     env: dict[str, str] | None = None) -> Proc:
         home = self.root / f"{name}-home"
         home.mkdir(exist_ok=True)
         args = ["worker", "--connect", url or self.url, "--name", name, *extra]
@@ -116,8 +117,8 @@ class Cluster:
             args.append("--allow-command")
         if self.cafile:
             args += ["--cafile", self.cafile]
-        proc = Proc(name, aura_argv(*args), self.env(home), self.root / f"{name}.log",
-                    self.root)
+        proc = Proc(name, aura_argv(*args), self.env(home, **(env or {})),
+                    self.root / f"{name}.log", self.root)
         self.procs.append(proc)
         if wait:
             self.wait_online(name)

@@ -28,6 +28,7 @@ class Proxy:
         self.pairs: list[tuple[socket.socket, socket.socket]] = []
         self.lock = threading.Lock()
         self.accepted = 0
+        self.paused = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -36,6 +37,9 @@ class Proxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.paused:  # the far end is unreachable
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
@@ -67,6 +71,14 @@ class Proxy:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
                 s.close()
+
+    def pause(self) -> None:
+        """Cut every connection and refuse new ones until resume()."""
+        self.paused = True
+        self.drop()
+
+    def resume(self) -> None:
+        self.paused = False
 
     def close(self) -> None:
         self.listener.close()
@@ -223,4 +235,83 @@ def test_frozen_worker_is_lost_then_its_late_output_is_kept(tmp_path: Path) -> N
         assert "done" in stored["executions"][0]["reason"]
         assert "worker_lost" in c.procs[1].log()  # the worker was told (lease_expired)
     finally:
+        c.close()
+
+
+def _spool_last_seq(cluster: Cluster, worker: str, session: str) -> int:
+    from aura.store_sqlite import SQLiteStore
+
+    store = SQLiteStore(cluster.root / f"{worker}-home" / "workers" / worker / "spool.db")
+    try:
+        return store.last_seq(session)
+    finally:
+        store.close()
+
+
+def test_entries_beyond_the_memory_cap_come_back_from_the_spool(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, offline=30)
+    proxy = None
+    try:
+        c.start_coordinator()
+        proxy = Proxy(_port(c.url))
+        c.start_worker("thrifty", url=f"ws://127.0.0.1:{proxy.port}",
+                       env={"AURA_WORKER_MEMORY_CAP": "500"})
+        total = 6000
+        client = c.aura_bg("run", "--on", "thrifty", "--coordinator", c.url, "--executor",
+                           "custom", "--base-command",
+                           agent_command("lines_agent.py", str(total), "200", "0.1"),
+                           "--prompt", "x", "--json")
+        client.wait_log(r'"text":"line 400"', timeout=60)
+        proxy.pause()  # the worker cannot reach the coordinator while most lines come out
+        wait_for(lambda: (c.root / "thrifty.log").read_text()
+                 .count("cannot reach") >= 2, 30, "worker retrying")
+        time.sleep(2)
+        proxy.resume()
+        assert client.popen.wait(120 * TIMEOUT_FACTOR) == 0, client.log()[-2000:]
+        printed = json_lines(client.log())
+        summary = printed.pop()
+        assert summary["state"] == "done"
+        assert _contiguous(printed) == list(range(1, total + 6))
+        stored = c.stored(summary["session"])
+        assert _contiguous(stored["entries"]) == list(range(1, total + 6))
+    finally:
+        if proxy is not None:
+            proxy.close()
+        c.close()
+
+
+def test_a_restarted_worker_resends_what_its_spool_holds(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, offline=30)
+    proxy = None
+    try:
+        c.start_coordinator()
+        proxy = Proxy(_port(c.url))
+        worker = c.start_worker("phoenix", url=f"ws://127.0.0.1:{proxy.port}")
+        client = c.aura_bg("run", "--on", "phoenix", "--coordinator", c.url, "--executor",
+                           "custom", "--base-command",
+                           agent_command("lines_agent.py", "100000", "100", "0.05"),
+                           "--prompt", "x", "--json")
+        client.wait_log(r'"text":"line 300"', timeout=60)
+        session = json_lines(client.log())[0]["session"]
+        proxy.pause()
+        wait_for(lambda: _spool_last_seq(c, "phoenix", session) > 1000, 30,
+                 "entries in the spool the coordinator has not got")
+        worker.stop(signal.SIGKILL)
+        spooled = _spool_last_seq(c, "phoenix", session)
+        assert c.stored(session)["entries"][-1]["seq"] < spooled
+        proxy.resume()
+        c.start_worker("phoenix", url=f"ws://127.0.0.1:{proxy.port}")
+
+        def caught_up() -> dict | None:
+            stored = c.stored(session)
+            return stored if stored["entries"][-1]["seq"] >= spooled and \
+                stored["state"] != "coding_initial" else None
+
+        stored = wait_for(caught_up, 30, "the spool resent")
+        assert _contiguous(stored["entries"]) == list(range(1, len(stored["entries"]) + 1))
+        assert stored["state"] == "failed"  # the run died with its worker
+        assert "produced before the restart" in c.procs[-1].log()
+    finally:
+        if proxy is not None:
+            proxy.close()
         c.close()
