@@ -161,7 +161,9 @@ def executor_check(row: dict[str, Any]) -> Check:
                      f"{install}, or: {point}", row)
     via = row.get("via")
     if via == "built-in":
-        return Check("executor", name, OK, "built in (runs the command you give it)", None, row)
+        # Built in: no program of its own to find (a command you give, or a model server).
+        detail = row.get("description") or "no program of its own to find"
+        return Check("executor", name, OK, f"built in: {detail}", None, row)
     if via == "npx":
         return Check("executor", name, OK,
                      f"via npx -y {npx_package} (not installed; `npm install -g "
