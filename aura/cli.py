@@ -75,6 +75,11 @@ def _parse_paths(_ctx: click.Context, _param: click.Parameter, values: tuple[str
         name, sep, path = value.partition("=")
         if not sep or not name or not path:
             raise click.BadParameter(f"{value!r} is not NAME=PATH")
+        if "/" in path or path.startswith("~"):
+            # Remembered and used from other directories (--cwd): never relative.
+            import os
+
+            path = os.path.abspath(os.path.expanduser(path))
         parsed[name] = path
     return parsed
 

@@ -352,3 +352,15 @@ def test_claude_refused_resume_falls_back_to_a_seeded_session(tmp_path: Path) ->
     assert any("fresh agent session" in e["text"] for e in of_kind(lines, "system"))
     assert summary(lines)["native_session_id"] == new_id
     assert summary(lines)["state"] == "done"
+
+
+def test_relative_executor_path_is_remembered_absolute(tmp_path: Path,
+                                                       aura_home: Path) -> None:
+    agent = Agent(tmp_path, "amp")
+    install(tmp_path / "tools", "amp")
+    result = run_aura("run", "--executor", "amp", "--prompt", "x", "--json", "--cwd",
+                      str(agent.work), "--executor-path", "amp=tools/amp", cwd=tmp_path,
+                      env={"PATH": str(tmp_path / "empty"), "FAKE_AGENT_LOG": str(agent.log)})
+    assert result.returncode == 0, result.stderr
+    assert f'amp = "{tmp_path / "tools" / "amp"}"' in (aura_home / "config.toml").read_text()
+    assert agent.calls()[0]["argv"][:2] == ["-x", "x"]
