@@ -230,6 +230,32 @@ def test_codex_items_map_to_actions() -> None:
     assert (closed["id"], closed["status"]) == ("t", "error")
 
 
+def test_codex_todo_list_ticks_along() -> None:
+    parser = CodexParser()
+    todo = {"id": "t", "type": "todo_list", "items": [{"text": "a", "completed": False},
+                                                      {"text": "b", "completed": False}]}
+    ticked = {**todo, "items": [{"text": "a", "completed": True},
+                                {"text": "b", "completed": False}]}
+    done = {**todo, "items": [{"text": "a", "completed": True}, {"text": "b", "completed": True}]}
+    entries = feed(parser, {"type": "item.started", "item": todo},
+                   {"type": "item.updated", "item": ticked},
+                   {"type": "item.completed", "item": done})
+    assert [(e["id"], e["target"], e["status"]) for e in entries] == [
+        ("t", "0/2 done", "running"), ("t", "1/2 done", "running"), ("t", "2/2 done", "ok")]
+    assert entries[-1]["output"] == "[x] a\n[x] b"
+
+
+def test_codex_web_search_target_known_only_at_the_end() -> None:
+    parser = CodexParser()
+    start, end = feed(
+        parser,
+        {"type": "item.started", "item": {"id": "w", "type": "web_search", "query": ""}},
+        {"type": "item.completed", "item": {"id": "w", "type": "web_search",
+                                            "query": "asyncio timeout"}})
+    assert (start["target"], start["status"]) == ("", "running")
+    assert (end["action"], end["target"], end["status"]) == ("web_fetch", "asyncio timeout", "ok")
+
+
 def test_codex_failed_turn_sets_the_error_and_a_retried_one_clears_it() -> None:
     parser = CodexParser()
     feed(parser, {"type": "error", "message": "stream disconnected; retrying"})

@@ -170,6 +170,8 @@ class CodexParser(JsonEventParser):
             if output:
                 entry["output"] = output
             return entry
+        if item_type == "todo_list" and item_id in self.open_calls:
+            self.open_calls[item_id]["target"] = target  # the final tally, not the first
         return self.tool_end(item_id, "ok" if ok else "error", tool=item_type,
                              action=action.value, target=target, output=output, data=data)
 

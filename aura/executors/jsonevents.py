@@ -128,12 +128,13 @@ class JsonEventParser(LineParser):
 
     def tool_end(self, call_id: str, status: str, *, tool: str = "", action: str = "other",
                  target: str = "", output: str | None = None, **extra: Any) -> Entry:
-        """Close a call; identity comes from its start when there was one."""
+        """Close a call; identity comes from its start when there was one (a target the
+        start did not know yet, like a web search's query, is filled in)."""
         started = self.open_calls.pop(call_id, None)
         entry: Entry = {"kind": TOOL_CALL, "id": call_id,
                         "tool": started["tool"] if started else tool,
                         "action": started["action"] if started else action,
-                        "target": started["target"] if started else target,
+                        "target": (started["target"] or target) if started else target,
                         "status": status}
         if output is not None:
             entry["output"] = output
