@@ -88,7 +88,7 @@ async def _one(name: str, endpoint: str | None, refresh: bool, interactive: bool
                          openai_endpoint=endpoint, settings=settings,
                          refresh_model_cache=refresh, interactive=interactive)
     base = executor.base_url(request)
-    result: dict[str, Any] = {"executor": name, "endpoint": base, "models": [],
+    result: dict[str, Any] = {"executor": name, "endpoint": executor.where(base), "models": [],
                               "cached": False, "fetched_at": None, "note": None,
                               "error": None}
     try:
@@ -97,7 +97,7 @@ async def _one(name: str, endpoint: str | None, refresh: bool, interactive: bool
         result["error"] = str(exc)
         return result, ""
     result.update(listing.to_json())
-    result["endpoint"] = base
+    result["endpoint"] = executor.where(base)
     return result, "" if listing.models else executor.no_models_hint(base)
 
 

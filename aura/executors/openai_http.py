@@ -382,10 +382,12 @@ def usage_entry(usage: dict[str, Any]) -> Entry:
 class ChatStream:
     """Reads one streamed chat completion into entries (see the module docstring)."""
 
-    def __init__(self, output: Output, label: str, *, idle_timeout: float) -> None:
+    def __init__(self, output: Output, label: str, *, idle_timeout: float,
+                 settings_table: str = "[executors.NAME]") -> None:
         self.output = output
         self.label = label
         self.idle_timeout = idle_timeout
+        self.settings_table = settings_table  # where idle_timeout is set, for the error
         self.state = StreamState([], [])
 
     def flush_deltas(self) -> None:
@@ -492,8 +494,8 @@ class ChatStream:
                         break
         except TimeoutError:
             raise ExecutorError(f"{self.label} sent nothing for {idle:g} s (idle timeout; "
-                                "raise it with idle_timeout in [executors.NAME] of the "
-                                "config)") from None
+                                f"raise it with idle_timeout in {self.settings_table} of "
+                                "the config)") from None
         except ConnectionError as exc:
             raise ExecutorError(f"{self.label}: {exc}") from None
         if not state.done and state.finish_reason is None:
@@ -707,7 +709,8 @@ class EndpointExecutor(Executor):
                     raise ExecutorError(f"{label} answered HTTP {response.status}"
                                         f"{' ' + response.reason if response.reason else ''}"
                                         f": {message}")
-                stream = ChatStream(output, label, idle_timeout=idle_timeout)
+                stream = ChatStream(output, label, idle_timeout=idle_timeout,
+                                    settings_table=f"[executors.{self.name}]")
                 try:
                     await self._consume(stream, response)
                 finally:
