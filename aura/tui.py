@@ -187,6 +187,12 @@ class LogView(UIControl):
         self.tool_index: dict[str, int] = {}  # tool call id → absolute line number
         self.load_before = load_before  # (seq) -> list[(seq, entry)], older entries
         self.complete_history = True  # nothing older than lines[0] exists in the store
+        # Streamed text (model endpoints send it in pieces marked "delta", then the whole
+        # message marked "streamed"): the pieces grow one block of lines in place.
+        self.stream_at: int | None = None  # absolute line number where the block starts
+        self.stream_kind: str | None = None
+        self.stream_text: list[str] = []
+        self.streamed_kinds: set[str] = set()  # kinds shown piecewise since the last turn
 
     # content -------------------------------------------------------------------------
 
@@ -197,10 +203,14 @@ class LogView(UIControl):
         self.follow = True
         self.top = 0
         self.complete_history = True
+        self.stream_at = None
+        self.streamed_kinds.clear()
 
     def add(self, seq: int, entry: Entry) -> None:
         """Append one entry (a tool call's end replaces its start line)."""
-        if entry.get("kind") == "tool_call":
+        if entry.get("delta") or entry.get("streamed"):
+            self._add_streamed(seq, entry)
+        elif entry.get("kind") == "tool_call":
             call_id = entry.get("id")
             if call_id:
                 at = self.tool_index.get(call_id)
@@ -212,8 +222,30 @@ class LogView(UIControl):
             self.lines.append((seq, tool_fragments(entry)))
         else:
             self.lines.extend(entry_lines(entry, seq))
+        if not (entry.get("delta") or entry.get("streamed")):
+            self.stream_at = None
+            if entry.get("kind") == "user_message":
+                self.streamed_kinds.clear()
         if len(self.lines) > self.max_lines + self.max_lines // 10:
             self._trim()
+
+    def _add_streamed(self, seq: int, entry: Entry) -> None:
+        kind = str(entry.get("kind"))
+        if entry.get("streamed"):
+            # The whole message: already on screen if its pieces were.
+            if kind not in self.streamed_kinds:
+                self.lines.extend(entry_lines(entry, seq))
+            self.streamed_kinds.discard(kind)
+            self.stream_at = None
+            return
+        if self.stream_at is None or self.stream_kind != kind or self.stream_at < self.trimmed:
+            self.stream_at = self.trimmed + len(self.lines)
+            self.stream_kind = kind
+            self.stream_text = []
+            self.streamed_kinds.add(kind)
+        self.stream_text.append(str(entry.get("text") or ""))
+        del self.lines[self.stream_at - self.trimmed:]
+        self.lines.extend(entry_lines({"kind": kind, "text": "".join(self.stream_text)}, seq))
 
     def add_note(self, text: str, style: str = "class:notice") -> None:
         for part in text.split("\n"):
@@ -337,6 +369,8 @@ def coalesce(entries: list[tuple[int, Entry]]) -> list[Line]:
             last[str(entry["id"])] = seq
     lines: list[Line] = []
     for seq, entry in entries:
+        if entry.get("delta"):
+            continue  # a streamed piece; the whole message follows it
         call_id = entry.get("id") if entry.get("kind") == "tool_call" else None
         if call_id and last.get(str(call_id)) != seq:
             continue

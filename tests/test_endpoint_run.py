@@ -148,7 +148,8 @@ def test_idle_timeout(server: FakeOpenAI, aura_home: Path) -> None:
     server.mode = "slow"
     server.delay = 3
     (aura_home / "config.toml").write_text("[executors.custom]\nidle_timeout = 0.5\n")
-    session = assert_failed(custom(server, "--model", "m"), "sent nothing for 0.5 s", "[executors.custom]")
+    session = assert_failed(custom(server, "--model", "m"), "sent nothing for 0.5 s",
+                            "[executors.custom]")
     assert final_reply(session)["text"] == "You "
 
 
