@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from aura.executors.acp_entries import UpdateTranslator
+from aura.contracts import ENTRY_KINDS, ToolAction
+from aura.executors.acp_entries import KIND_ACTIONS, UpdateTranslator
 from tests.conftest import (
     AGENTS,
     FIXTURES,
@@ -79,8 +80,17 @@ def translate(name: str) -> list[dict[str, Any]]:
     return entries
 
 
+def assert_valid(entries: list[dict[str, Any]]) -> None:
+    """Kinds and actions (spelled as plain strings in the translator) are the contract's."""
+    actions = {a.value for a in ToolAction}
+    assert all(e["kind"] in ENTRY_KINDS for e in entries)
+    assert all(e["action"] in actions for e in entries if e["kind"] == "tool_call")
+    assert set(KIND_ACTIONS.values()) <= actions
+
+
 def assert_hello_turn(entries: list[dict[str, Any]]) -> None:
     """The write of hello.txt as a start/end pair, the reply, and usage."""
+    assert_valid(entries)
     calls = [e for e in entries if e["kind"] == "tool_call"]
     hello = [e for e in calls if e.get("target") == "hello.txt"]
     assert [e["status"] for e in hello] == ["running", "ok"], calls
@@ -138,6 +148,7 @@ def test_thoughts_plans_commands_and_unknown_updates() -> None:
     ]:
         out.extend(t.feed({"sessionId": "s", "update": update}))
     out.extend(t.finish({"stopReason": "cancelled"}, interrupted=True))
+    assert_valid(out)
     assert out[0] == {"kind": "thinking", "text": "hmm."}
     assert out[1]["action"] == "command" and out[1]["target"] == "ls -la"
     assert out[2]["status"] == "error" and out[2]["output"] == "nope"

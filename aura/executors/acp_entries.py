@@ -23,22 +23,22 @@ import os
 import re
 from typing import Any
 
-from ..contracts import Entry, EntryKind, ToolAction
+from ..contracts import Entry
 
 STATUS = {"pending": "running", "in_progress": "running", "completed": "ok", "failed": "error"}
 
 # ACP ToolKind → aura action. ``edit`` is refined to file_write for new files below.
 KIND_ACTIONS = {
-    "read": ToolAction.FILE_READ.value,
-    "edit": ToolAction.FILE_EDIT.value,
-    "delete": ToolAction.FILE_EDIT.value,
-    "move": ToolAction.FILE_EDIT.value,
-    "search": ToolAction.SEARCH.value,
-    "execute": ToolAction.COMMAND.value,
-    "think": ToolAction.OTHER.value,
-    "fetch": ToolAction.WEB_FETCH.value,
-    "switch_mode": ToolAction.OTHER.value,
-    "other": ToolAction.OTHER.value,
+    "read": "file_read",
+    "edit": "file_edit",
+    "delete": "file_edit",
+    "move": "file_edit",
+    "search": "search",
+    "execute": "command",
+    "think": "other",
+    "fetch": "web_fetch",
+    "switch_mode": "other",
+    "other": "other",
 }
 
 # Updates about the agent's own UI: nothing a session history needs.
@@ -50,6 +50,9 @@ _PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+)$", re.MULTILIN
 _WRITE_WORDS = re.compile(r"\b(write|writing|create|creating|new file)\b|write_file|WriteFile",
                           re.IGNORECASE)
 OUTPUT_CAP = 64_000
+# Entry kinds and actions are spelled as plain strings on this per-line path (enum member
+# lookups cost more than the rest of a chunk's handling); they are the values of
+# contracts.EntryKind and contracts.ToolAction, which tests/test_acp.py checks.
 
 
 def _text_of(content: Any) -> str:
@@ -70,7 +73,7 @@ class _Tool:
     def __init__(self, call_id: str) -> None:
         self.id = call_id
         self.tool = ""
-        self.action = ToolAction.OTHER.value
+        self.action = "other"
         self.target = ""
         self.status = "running"
         self.output = ""
@@ -98,15 +101,15 @@ class UpdateTranslator:
     def feed(self, params: dict[str, Any]) -> list[Entry]:
         update = params.get("update") if isinstance(params, dict) else None
         if not isinstance(update, dict):
-            return [{"kind": EntryKind.RAW.value, "text": json.dumps(params)}]
+            return [{"kind": "raw", "text": json.dumps(params)}]
         kind = update.get("sessionUpdate")
         meta = update.get("_meta")
         if isinstance(meta, dict) and isinstance(meta.get("usage"), dict):
             self._add_usage(meta["usage"])
         if kind == "agent_message_chunk":
-            return self._chunk(EntryKind.ASSISTANT_MESSAGE.value, update)
+            return self._chunk("assistant_message", update)
         if kind == "agent_thought_chunk":
-            return self._chunk(EntryKind.THINKING.value, update)
+            return self._chunk("thinking", update)
         if kind == "user_message_chunk":
             return self._chunk("user", update)
         out = self.flush_text()
@@ -115,12 +118,12 @@ class UpdateTranslator:
         elif kind == "plan":
             out.append(self._plan(update))
         elif kind == "current_mode_update":
-            out.append({"kind": EntryKind.SYSTEM.value,
+            out.append({"kind": "system",
                         "text": f"agent mode: {update.get('currentModeId')}"})
         elif kind in SILENT_UPDATES:
             pass
         else:
-            out.append({"kind": EntryKind.RAW.value, "text": json.dumps(update)})
+            out.append({"kind": "raw", "text": json.dumps(update)})
         return out
 
     def _chunk(self, kind: str, update: dict[str, Any]) -> list[Entry]:
@@ -138,7 +141,7 @@ class UpdateTranslator:
         elif isinstance(content, dict) and content.get("type") not in (None, "text"):
             # An image, audio or resource link: say what it was rather than drop it.
             out.extend(self.flush_text())
-            out.append({"kind": EntryKind.SYSTEM.value,
+            out.append({"kind": "system",
                         "text": f"agent sent {content.get('type')} content",
                         "data": content})
         return out
@@ -154,7 +157,7 @@ class UpdateTranslator:
             # The agent echoing the prompt: aura recorded it already as user_message.
             if text.strip() == self.prompt:
                 return []
-            return [{"kind": EntryKind.USER_MESSAGE.value, "text": text}]
+            return [{"kind": "user_message", "text": text}]
         return [{"kind": kind, "text": text}]
 
     # -- tool calls -------------------------------------------------------------------
@@ -218,13 +221,13 @@ class UpdateTranslator:
         kind = update.get("kind")
         raw = update.get("rawInput")
         if kind:
-            action = KIND_ACTIONS.get(str(kind), ToolAction.OTHER.value)
+            action = KIND_ACTIONS.get(str(kind), "other")
             hint = " ".join(filter(None, [str(name or ""), title,
                                           raw if isinstance(raw, str) else ""]))
             if kind == "edit" and (_WRITE_WORDS.search(hint) or "*** Add File:" in hint):
-                action = ToolAction.FILE_WRITE.value
-            if action == ToolAction.OTHER.value and "todo" in hint.lower():
-                action = ToolAction.TODO.value
+                action = "file_write"
+            if action == "other" and "todo" in hint.lower():
+                action = "todo"
             tool.action = action
         target = self._target(update, raw, title, tool.action)
         if target:
@@ -232,7 +235,7 @@ class UpdateTranslator:
 
     def _target(self, update: dict[str, Any], raw: Any, title: str, action: str) -> str:
         if isinstance(raw, dict):
-            if action == ToolAction.COMMAND.value and raw.get("command"):
+            if action == "command" and raw.get("command"):
                 command = raw["command"]
                 return " ".join(map(str, command)) if isinstance(command, list) \
                     else str(command)
@@ -251,10 +254,10 @@ class UpdateTranslator:
             found = _PATCH_FILE.search(raw)
             if found:
                 return self.relative(found.group(2).strip())
-            if action == ToolAction.COMMAND.value and raw.strip():
+            if action == "command" and raw.strip():
                 return raw.strip()
-        if action in (ToolAction.COMMAND.value, ToolAction.SEARCH.value,
-                      ToolAction.WEB_FETCH.value) and title:
+        if action in ("command", "search",
+                      "web_fetch") and title:
             return title
         return ""
 
@@ -304,7 +307,7 @@ class UpdateTranslator:
         return "\n".join(lines)
 
     def _entry(self, tool: _Tool, status: str, output: str | None = None) -> Entry:
-        out: Entry = {"kind": EntryKind.TOOL_CALL.value, "id": tool.id,
+        out: Entry = {"kind": "tool_call", "id": tool.id,
                       "tool": tool.tool or tool.action, "action": tool.action,
                       "target": tool.target, "status": status}
         if output:
@@ -318,8 +321,8 @@ class UpdateTranslator:
         lines = [f"{marks.get(i.get('status'), '[ ]')} {i.get('content', '')}"
                  for i in items if isinstance(i, dict)]
         done = sum(1 for i in items if isinstance(i, dict) and i.get("status") == "completed")
-        return {"kind": EntryKind.TOOL_CALL.value, "id": f"plan-{self._plans}", "tool": "plan",
-                "action": ToolAction.TODO.value, "target": f"{done}/{len(lines)} done",
+        return {"kind": "tool_call", "id": f"plan-{self._plans}", "tool": "plan",
+                "action": "todo", "target": f"{done}/{len(lines)} done",
                 "status": "ok", "output": "\n".join(lines)}
 
     # -- usage and the end of a turn --------------------------------------------------
@@ -339,7 +342,7 @@ class UpdateTranslator:
         usage = turn_usage(result) if result else {}
         usage = usage or self._usage
         if usage:
-            out.append({"kind": EntryKind.USAGE.value, "usage": usage})
+            out.append({"kind": "usage", "usage": usage})
         return out
 
 
