@@ -309,11 +309,15 @@ def test_permission_requests_follow_the_approval_flags(tmp_path: Path, flags: tu
     assert summary["state"] == "done"
 
 
-def test_ctrl_c_sends_session_cancel_and_leaves_no_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("behaviour", ["--hang", "--honor-cancel"])
+def test_ctrl_c_sends_session_cancel_and_leaves_no_process(tmp_path: Path,
+                                                           behaviour: str) -> None:
+    # --hang: the agent ignores session/cancel and end of stdin (SIGTERM ends it);
+    # --honor-cancel: it answers the prompt "cancelled" and exits when stdin closes.
     record = tmp_path / "record.jsonl"
     proc = subprocess.Popen(
         aura_argv("run", "--no-tui", "-e", "qwen", "--prompt", PROMPT, "--yolo",
-                  "--base-command", fake(record, "qwen-acp", flags=("--hang",))),
+                  "--base-command", fake(record, "qwen-acp", flags=(behaviour,))),
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=dict(os.environ))
     deadline = time.monotonic() + 30 * TIMEOUT_FACTOR
@@ -334,6 +338,9 @@ def test_ctrl_c_sends_session_cancel_and_leaves_no_process(tmp_path: Path) -> No
     pid = starts[0]["pid"]
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+    exited = [json.loads(line) for line in record.read_text().splitlines()
+              if '"exit"' in line]
+    assert bool(exited) == (behaviour == "--honor-cancel")
     show = run_aura("session", "latest", "--json")
     data = json.loads(show.stdout)
     assert data["state"] == "cancelled"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A fake ACP agent that replays recorded exchanges (tests/fixtures/agents/*.exchange.jsonl).
 
-usage: fake_acp_agent.py --record FILE [--hang] [--permission] EXCHANGE... [agent flags]
+usage: fake_acp_agent.py --record FILE [--hang | --honor-cancel] [--permission] EXCHANGE...
+       [agent flags]
 
 Each request the client sends is matched by method to the next recorded request of that
 method (across the given exchanges, in order); the agent messages recorded after it are
@@ -12,6 +13,8 @@ JSON-RPC error. Everything the client sent, the argv and the pid go to the recor
 
 --hang        never answer session/prompt (after the recorded updates); on session/cancel
               record it, and on end of stdin keep running until a signal ends the process.
+--honor-cancel  like --hang, but session/cancel makes the prompt return stopReason
+              "cancelled", and end of stdin ends the process (what a well-behaved agent does).
 --permission  before the first tool call of a prompt, ask session/request_permission
               (options allow_once, allow_always, reject_once); when the client rejects it,
               the tool call is reported failed instead of replayed. (The recordings ran
@@ -28,7 +31,7 @@ from collections import defaultdict, deque
 
 args = sys.argv[1:]
 record_path = None
-hang = permission = False
+hang = permission = honor_cancel = False
 exchanges: list[str] = []
 agent_flags: list[str] = []
 while args:
@@ -37,6 +40,8 @@ while args:
         record_path = args.pop(0)
     elif arg == "--hang":
         hang = True
+    elif arg == "--honor-cancel":
+        hang = honor_cancel = True
     elif arg == "--permission":
         permission = True
     elif arg.endswith(".jsonl") and not agent_flags:
@@ -145,7 +150,7 @@ def replay(request: dict, recorded: dict, recorded_cwd: str | None, messages: li
             continue
         if "method" not in msg and msg.get("id") == recorded.get("id"):
             if hang and request["method"] == "session/prompt":
-                hang_forever()
+                hang_forever(request["id"])
             answer = dict(msg, id=request["id"])
             send(answer, recorded_cwd)
             continue
@@ -166,12 +171,17 @@ def replay(request: dict, recorded: dict, recorded_cwd: str | None, messages: li
         send(msg, recorded_cwd)
 
 
-def hang_forever() -> None:
+def hang_forever(prompt_id) -> None:
     while True:
         msg = read_message()
         if msg is None:
-            break  # stdin closed: keep running until a signal ends the process
-    while True:
+            break  # stdin closed
+        if honor_cancel and msg.get("method") == "session/cancel":
+            send({"jsonrpc": "2.0", "id": prompt_id, "result": {"stopReason": "cancelled"}})
+    if honor_cancel:
+        note({"exit": "end of stdin"})
+        sys.exit(0)
+    while True:  # keep running until a signal ends the process
         time.sleep(1)
 
 
