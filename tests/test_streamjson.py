@@ -115,8 +115,9 @@ def test_claude_refused_resume_recording() -> None:
 
 def test_unknown_and_broken_lines_are_raw_never_an_exception() -> None:
     parser = StreamJsonParser()
-    for line in ["not json", "{broken", "[1, 2]", '{"type": "brand_new", "x": 1}',
-                 '{"type": "assistant", "message": 5}', '{"type": "user", "message": {}}']:
+    for line in ["not json", "{broken", "[1, 2]", '{"type": "result"} trailing', '{"a": }',
+                 '{"type": "brand_new", "x": 1}', '{"type": "assistant", "message": 5}',
+                 '{"type": "user", "message": {}}']:
         out = parser.feed(line)
         assert all(e["kind"] in {"raw", "system"} for e in out), (line, out)
     assert parser.feed("") == []

@@ -1,0 +1,137 @@
+"""Throughput of the stream-json executors (claude, droid), against a bare JSON loop.
+
+Run by hand: ``python3 bench/bench_streamjson_agents.py [--lines N]``. A recorded run
+(tests/fixtures/agents/: claude-write, claude-partial with its partial-message deltas,
+droid-write) is repeated, with fresh tool-call ids per copy, into a stream of about N
+lines (the ``system/init`` event once, as in one long session). Printed, one JSON line per
+figure:
+
+- ``parse``: the parser alone on the stream in memory, lines per second and the ratio to
+  ``json.loads`` over the same lines (the baseline, measured in the same run);
+- ``run``: ``aura run --executor AGENT --json`` end to end through a fake agent that
+  prints the stream (every entry stored in SQLite and printed), against the baseline
+  process ``python -c 'for line in pipe: json.loads(line)'`` reading the same stream from
+  the same fake agent. Both timed with ``sys.executable``; ratio = baseline time / aura
+  time (1.0: as fast as the bare loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aura.executors.base import LineParser  # noqa: E402
+from aura.executors.droid import DroidParser  # noqa: E402
+from aura.executors.streamjson import StreamJsonParser  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "agents"
+RUNS: dict[str, tuple[str, Callable[[], LineParser]]] = {
+    "claude-write": ("claude", StreamJsonParser),
+    "claude-partial": ("claude", StreamJsonParser),
+    "droid-write": ("droid", DroidParser),
+}
+
+
+def stream(recording: str, target: int) -> list[str]:
+    lines = [line for line in (FIXTURES / f"{recording}.stdout.jsonl").read_text()
+             .splitlines() if line.strip()]
+    # One session: its init event once, then the turns over and over.
+    head, body = lines[:1], lines[1:]
+    out: list[str] = list(head)
+    copy = 0
+    while len(out) < target:
+        for line in body:
+            out.append(line.replace('"toolu_', f'"toolu_{copy}_')
+                       .replace('"call_', f'"call_{copy}_'))
+        copy += 1
+    return out
+
+
+def best_of(runs: int, func: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_parse(recording: str, lines: list[str]) -> dict[str, object]:
+    loads = json.loads
+    make = RUNS[recording][1]
+
+    def baseline() -> None:
+        for line in lines:
+            loads(line)
+
+    def parse() -> None:
+        parser = make()
+        feed = parser.feed
+        for line in lines:
+            feed(line)
+        parser.finish()
+
+    base = best_of(3, baseline)
+    ours = best_of(3, parse)
+    return {"figure": "parse", "recording": recording, "lines": len(lines),
+            "lines_per_s": round(len(lines) / ours),
+            "ratio_to_json_loads": round(base / ours, 3)}
+
+
+def bench_run(recording: str, lines: list[str], tmp: Path) -> dict[str, object]:
+    agent = RUNS[recording][0]
+    data = tmp / f"{recording}.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    bin_dir = tmp / f"bin-{recording}"
+    bin_dir.mkdir()
+    fake = bin_dir / agent
+    fake.write_text(f"#!/bin/sh\nexec cat '{data}'\n")
+    fake.chmod(0o755)
+    home = tmp / f"home-{recording}"
+    home.mkdir()
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "AURA_HOME": str(home), "NO_COLOR": "1"}
+    work = tmp / "work"
+    work.mkdir(exist_ok=True)
+    aura = [sys.executable, str(ROOT / "aura.py"), "run", "--executor", agent, "--prompt",
+            "bench", "--json", "--no-tui"]
+    baseline = [sys.executable, "-c",
+                "import json, subprocess, sys\n"
+                f"p = subprocess.Popen([{agent!r}], stdout=subprocess.PIPE, text=True)\n"
+                "for line in p.stdout: json.loads(line)\n"
+                "p.wait()\n"]
+
+    def run(argv: list[str]) -> None:
+        subprocess.run(argv, env=env, cwd=work, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, check=True)
+
+    base = best_of(3, lambda: run(baseline))
+    ours = best_of(3, lambda: run(aura))
+    return {"figure": "run", "recording": recording, "agent": agent, "lines": len(lines),
+            "seconds": round(ours, 3), "baseline_seconds": round(base, 3),
+            "ratio_to_bare_loop": round(base / ours, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--lines", type=int, default=200_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for recording in RUNS:
+            lines = stream(recording, args.lines)
+            print(json.dumps(bench_parse(recording, lines)), flush=True)
+            print(json.dumps(bench_run(recording, lines, Path(tmp))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
