@@ -185,13 +185,28 @@ def saved_ref(session_id: str) -> str:
     return SAVED_PREFIX + session_id
 
 
-def save_work(repo: str | Path, ref: str, message: str) -> str | None:
+def work_state(repo: str | Path, ref: str) -> tuple[str, str]:
+    """("clean" | "saved" | "unsaved", tree of the work tree now): clean when it matches
+    HEAD, saved when that exact tree is already on ``ref``. One snapshot, reusable by
+    save_work."""
+    tree = snapshot_tree(repo)
+    if tree == tree_of(repo, head(repo)):
+        return "clean", tree
+    saved = rev(repo, ref)
+    if saved is not None and tree_of(repo, saved) == tree:
+        return "saved", tree
+    return "unsaved", tree
+
+
+def save_work(repo: str | Path, ref: str, message: str, tree: str | None = None
+              ) -> str | None:
     """Commit the work tree's uncommitted state onto ``ref`` without changing the work tree,
     the index or HEAD. Returns the new commit, or None when there was nothing to save.
+    ``tree``: a snapshot just taken (work_state), to avoid taking it twice.
 
     Parents: HEAD (so ``git diff REF^ REF`` is exactly the unsaved work) and the ref's
     previous value, if any (so an earlier save is never lost)."""
-    tree = snapshot_tree(repo)
+    tree = tree or snapshot_tree(repo)
     head_commit = head(repo)
     if tree == tree_of(repo, head_commit):
         return None
@@ -209,11 +224,7 @@ def save_work(repo: str | Path, ref: str, message: str) -> str | None:
 
 def work_saved(repo: str | Path, ref: str) -> bool:
     """True when the work tree is clean or its exact state is already on ``ref``."""
-    tree = snapshot_tree(repo)
-    if tree == tree_of(repo, head(repo)):
-        return True
-    saved = rev(repo, ref)
-    return saved is not None and tree_of(repo, saved) == tree
+    return work_state(repo, ref)[0] != "unsaved"
 
 
 def empty_root_commit(repo: str | Path, message: str = "aura: empty root") -> str:

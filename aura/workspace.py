@@ -273,12 +273,21 @@ def remove(ws: Workspace, *, force: bool = False) -> tuple[Workspace, list[dict[
     commits stay; a branch still at its base is deleted with its worktree."""
     if ws.removed:
         raise AuraError(f"workspace {ws.session[:8]} is already removed")
-    dirty = unsaved(ws)
+    present = [r for r in ws.repos if Path(r.path).is_dir()]
+    states = {r.repo: git.work_state(r.path, ws.ref) for r in present}
+    dirty = [repo for repo, (state, _tree) in states.items() if state == "unsaved"]
     if dirty and not force:
         raise AuraError("uncommitted work in " + ", ".join(dirty) +
                         "; commit it, or pass --force to save it on "
                         f"{ws.ref} and remove the workspace")
-    saves = save(ws, f"aura: saved before removing workspace of session {ws.session}")
+    saves = []
+    message = f"aura: saved before removing workspace of session {ws.session}"
+    for r in present:
+        state, tree = states[r.repo]
+        if state == "unsaved":
+            commit = git.save_work(r.path, ws.ref, message, tree)
+            if commit is not None:
+                saves.append({"repo": r.repo, "ref": ws.ref, "commit": commit})
     for repo in ws.repos:
         if repo.in_place or not Path(repo.path).exists():
             continue
