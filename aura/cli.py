@@ -13,7 +13,12 @@ import click
 
 from . import __version__
 from .cli_doctor import doctor_command
-from .completion import complete_executor, complete_session, completion_command
+from .completion import (
+    complete_executor,
+    complete_session,
+    complete_worker,
+    completion_command,
+)
 from .errors import AuraError, UsageError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -157,7 +162,7 @@ def run_options(func: Any) -> Any:
                      help="Print entries as JSON lines, then a summary line."),
         click.option("--no-tui", is_flag=True, help="Stream plain text instead of the TUI."),
         click.option("--debug", is_flag=True, help="Show tracebacks for errors."),
-        click.option("--on", metavar="WORKER|label:X",
+        click.option("--on", metavar="WORKER|label:X", shell_complete=complete_worker,
                      help="Run on a remote worker (via the coordinator; see `aura workers`)."),
         click.option("--coordinator", metavar="URL",
                      help="Coordinator for --on (default: AURA_COORDINATOR, config)."),

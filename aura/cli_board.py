@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from .completion import complete_column, complete_session
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -112,7 +114,7 @@ def columns_add(name: str, state: str, wip_limit: int | None, position: int | No
 
 
 @columns_command.command("edit", context_settings=CONTEXT_SETTINGS)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_column)
 @click.option("--rename", metavar="NEW", help="New name.")
 @click.option("--state", metavar="STATE", help="New canonical state.")
 @click.option("--wip", "wip_limit", type=int, metavar="N", help="New WIP limit.")
@@ -130,7 +132,7 @@ def columns_edit(name: str, rename: str | None, state: str | None, wip_limit: in
 
 
 @columns_command.command("remove", context_settings=CONTEXT_SETTINGS)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_column)
 def columns_remove(name: str) -> None:
     """Remove a column (its sessions show in a column of the same family, or none)."""
     from .service_board import remove_column
@@ -140,8 +142,8 @@ def columns_remove(name: str) -> None:
 
 
 @board_command.command("move", context_settings=CONTEXT_SETTINGS)
-@click.argument("session_id", metavar="SESSION")
-@click.argument("column")
+@click.argument("session_id", metavar="SESSION", shell_complete=complete_session)
+@click.argument("column", shell_complete=complete_column)
 @click.option("--prompt", "-p", metavar="TEXT",
               help="The follow-up's request, when the move starts one.")
 @click.pass_context

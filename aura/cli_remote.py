@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from .completion import remember_workers
 from .errors import AuraError, UsageError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -278,6 +279,7 @@ def workers_command(coordinator: str | None, token_file: str | None, as_json: bo
             await peer.close()
 
     workers = asyncio.run(main())
+    remember_workers(workers)  # what a TAB after --on offers
     if as_json:
         click.echo(json.dumps(workers, ensure_ascii=False, indent=2))
         return

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -80,8 +80,20 @@ def completion_command(shell: str, prog_name: str | None) -> None:
 # value sources ------------------------------------------------------------------------
 
 def _items(values: Iterable[tuple[str, str | None]], incomplete: str) -> list[CompletionItem]:
-    return [CompletionItem(value, help=help_) for value, help_ in values
-            if value.startswith(incomplete)]
+    typed = incomplete.replace("\\", "")  # bash hands over `In\ pro` as typed
+    return [CompletionItem(_for_shell(value), help=help_) for value, help_ in values
+            if value.startswith(typed) or value.startswith(incomplete)]
+
+
+def _for_shell(value: str) -> str:
+    # click's bash script inserts a value as is, so `In progress` would become two words:
+    # escape it for bash, twice, because that script's `read` (without -r) eats one level.
+    # The other shells quote what they insert themselves.
+    if os.environ.get(COMPLETE_VAR) == "bash_complete" and any(c in value for c in " '\"$`"):
+        import re
+
+        return re.sub(r"([ '\"$`\\])", lambda m: "\\\\" + m.group(1), value)
+    return value
 
 
 def complete_executor(_ctx: click.Context, _param: click.Parameter, incomplete: str
@@ -132,50 +144,78 @@ def complete_session(_ctx: click.Context, _param: click.Parameter, incomplete: s
     return _items(session_values(), incomplete)
 
 
-# Worker names and board columns come from whichever store method their commands add;
-# until one exists these complete nothing rather than guess at a schema.
-WORKER_SOURCES: tuple[str, ...] = ("list_workers", "workers")
-COLUMN_SOURCES: tuple[str, ...] = ("board_columns", "list_columns", "columns")
+# Board columns live in the store. Workers live on the coordinator, too far for a TAB: the
+# last `aura workers` leaves their names and labels in the cache, and --on offers those.
+
+def _workers_cache() -> Any:
+    from .paths import cache_dir
+
+    return cache_dir() / "workers.json"
 
 
-def _store_names(methods: tuple[str, ...]) -> list[str]:
-    from .paths import db_path
+def remember_workers(workers: Iterable[dict[str, Any]]) -> None:
+    """Keep the names and labels of ``workers`` (`aura workers`' objects) for completion."""
+    import json
+    import tempfile
 
-    if not db_path().exists():
-        return []
-    from .store_sqlite import open_store
+    names = sorted({str(w["name"]) for w in workers if w.get("name")})
+    labels = sorted({str(label) for w in workers for label in w.get("labels") or ()})
+    path = _workers_cache()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".workers-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"names": names, "labels": labels}, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # completion without worker names; nothing else depends on this file
+
+
+def worker_values() -> list[tuple[str, str | None]]:
+    """(name or label:X, description) from the last `aura workers`."""
+    import json
 
     try:
-        store = open_store()
-    except Exception:
+        data = json.loads(_workers_cache().read_text(encoding="utf-8"))
+        names, labels = list(data["names"]), list(data["labels"])
+    except (OSError, ValueError, KeyError, TypeError):
         return []
-    try:
-        for method in methods:
-            fetch: Callable[[], Iterable[Any]] | None = getattr(store, method, None)
-            if callable(fetch):
-                return [_name_of(item) for item in fetch()]
-        return []
-    except Exception:
-        return []
-    finally:
-        store.close()
-
-
-def _name_of(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    if isinstance(item, dict):
-        return str(item.get("name"))
-    return str(getattr(item, "name", item))
+    return [(str(n), "worker") for n in names] + \
+        [(f"label:{label}", "any worker with this label") for label in labels]
 
 
 def complete_worker(_ctx: click.Context, _param: click.Parameter, incomplete: str
                     ) -> list[CompletionItem]:
-    """Worker names known to the store (for `--on`, `aura workers …`)."""
-    return _items(((name, None) for name in _store_names(WORKER_SOURCES)), incomplete)
+    """Worker names and label:X for `--on` (as of the last `aura workers`)."""
+    return _items(worker_values(), incomplete)
+
+
+def column_values() -> list[tuple[str, str | None]]:
+    """(name, state it maps to) of the board's columns, in board order."""
+    from .paths import db_path
+
+    if not db_path().exists():  # no database yet: the columns it will start with
+        from .store import DEFAULT_BOARD_COLUMNS
+
+        columns = list(DEFAULT_BOARD_COLUMNS)
+    else:
+        from .store_sqlite import open_store
+
+        try:
+            store = open_store()
+        except Exception:
+            return []
+        try:
+            columns = list(store.board_columns())
+        except Exception:
+            return []
+        finally:
+            store.close()
+    columns.sort(key=lambda c: c.get("position", 0))
+    return [(str(c["name"]), f"→ {c.get('state')}") for c in columns if c.get("name")]
 
 
 def complete_column(_ctx: click.Context, _param: click.Parameter, incomplete: str
                     ) -> list[CompletionItem]:
-    """Board column names known to the store (for `aura board …`)."""
-    return _items(((name, None) for name in _store_names(COLUMN_SOURCES)), incomplete)
+    """Board column names (`aura board move SESSION COLUMN`, `columns edit|remove`)."""
+    return _items(column_values(), incomplete)

@@ -331,3 +331,32 @@ def test_powershell_completes_in_pwsh(tmp_path: Path, pyz_file: Path,
     result = inst.shell(["pwsh", "-NoProfile", "-NonInteractive", "-Command", script])
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == sessions
+
+
+# board columns and workers ----------------------------------------------------------------
+
+def test_board_columns_complete_in_board_order_quoted_for_bash(
+        tmp_path: Path, pyz_file: Path, sessions: list[str]) -> None:
+    need("bash")
+    need("fish")
+    inst = Install("pip", tmp_path, pyz_file)
+    reply = bash_complete(inst, ["aura", "board", "move", NEW_ID[:8], "In"])
+    assert reply == ["In\\ progress", "In\\ review"]  # one word each once inserted
+    assert bash_complete(inst, ["aura", "board", "columns", "remove", "D"]) == ["Done"]
+    assert fish_complete(inst, f"aura board move {NEW_ID[:8]} In") == \
+        ["In progress", "In review"]
+    assert fish_complete(inst, "aura board move eb") == [NEW_ID]
+
+
+def test_on_completes_the_workers_and_labels_aura_workers_saw(
+        tmp_path: Path, pyz_file: Path) -> None:
+    from aura.completion import remember_workers
+
+    need("bash")
+    inst = Install("pip", tmp_path, pyz_file)
+    assert bash_complete(inst, ["aura", "run", "--on", ""]) == []  # nothing seen yet
+    remember_workers([{"name": "box2", "labels": ["gpu", "linux"]},
+                      {"name": "box1", "labels": ["linux"]}])
+    assert bash_complete(inst, ["aura", "run", "--on", ""]) == \
+        ["box1", "box2", "label:gpu", "label:linux"]
+    assert bash_complete(inst, ["aura", "run", "--on", "label:g"]) == ["label:gpu"]

@@ -39,6 +39,11 @@ def test_run_on_named_worker_and_by_label(cluster: Cluster) -> None:
     assert set(workers) == {"w1", "w2"}
     assert workers["w1"]["state"] == "online" and workers["w1"]["labels"] == ["gpu", "linux"]
     assert workers["w2"]["capacity"] == 2 and "custom" in workers["w2"]["executors"]
+    # `aura workers` left the names and labels behind for a TAB after --on.
+    tab = cluster.aura(_AURA_COMPLETE="bash_complete", COMP_WORDS="aura run --on ",
+                       COMP_CWORD="3")
+    assert tab.stdout.split() == ["plain,w1", "plain,w2", "plain,label:cpu", "plain,label:gpu",
+                                  "plain,label:linux"]
 
     done = cluster.run_on("w1", agent_command("lines_agent.py", "50"))
     assert done.returncode == 0, done.stderr
