@@ -267,8 +267,8 @@ class _Turn:
         if method == "session/request_permission" and isinstance(params, dict):
             return self._permission(params)
         self.emit([{"kind": EntryKind.SYSTEM.value,
-                           "text": f"agent asked for {method}, which aura does not offer "
-                                   "(answered with an error)"}])
+                    "text": f"agent asked for {method}, which aura does not offer "
+                            "(answered with an error)"}])
         raise AcpError(method, f"aura does not implement {method}", METHOD_NOT_FOUND)
 
     def _permission(self, params: dict[str, Any]) -> dict[str, Any]:
