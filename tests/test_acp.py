@@ -447,3 +447,18 @@ def test_missing_credentials_say_how_to_log_in(tmp_path: Path) -> None:
     assert summary["state"] == "failed"
     assert "session/new failed: Gemini API key is missing" in summary["error"]
     assert "GEMINI_API_KEY" in summary["error"]
+
+
+def test_a_program_that_never_answers_initialize_times_out(tmp_path: Path,
+                                                            aura_home: Path) -> None:
+    (aura_home / "config.toml").write_text("[executors.gemini]\nstartup_timeout = 1\n")
+    script = write_agent(tmp_path / "silent.py", ["import time", "time.sleep(60)"])
+    proc, _, summary = run_json("-e", "gemini", "--prompt", "hi", "--base-command",
+                                agent_command_for(script), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert summary["state"] == "failed"
+    assert "initialize failed: no answer within 1 s" in summary["error"]
+    (aura_home / "config.toml").write_text("[executors.gemini]\nstartup_timeout = \"x\"\n")
+    proc = run_aura("run", "-e", "gemini", "--prompt", "hi", "--base-command", "true",
+                    cwd=tmp_path)
+    assert proc.returncode == 2 and "startup_timeout" in proc.stderr

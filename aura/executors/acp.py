@@ -55,6 +55,7 @@ from .base import (
 PROTOCOL_VERSION = 1
 CLIENT_CAPABILITIES: dict[str, Any] = {
     "fs": {"readTextFile": False, "writeTextFile": False}, "terminal": False}
+DEFAULT_STARTUP_TIMEOUT = 300.0  # seconds for initialize (see startup_timeout)
 METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 AUTH_REQUIRED = -32000  # ACP's "authentication required"
@@ -198,6 +199,17 @@ class Connection:
                 await self._writer
 
 
+def startup_timeout(request: RunRequest, name: str) -> float:
+    """Seconds to wait for the answer to initialize: long enough for a first
+    ``npx -y`` download, short enough that a program that is no ACP agent does not hang
+    the run. ``[executors.NAME] startup_timeout`` in the config changes it."""
+    value = request.settings.get("startup_timeout", DEFAULT_STARTUP_TIMEOUT)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise UsageError(f"[executors.{name}] startup_timeout "
+                         f"must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
 def _pick(options: list[Any], kinds: tuple[str, ...]) -> str | None:
     """The optionId of the first option whose kind comes first in ``kinds``."""
     for kind in kinds:
@@ -301,9 +313,16 @@ class _Turn:
                                        line_cap=self.request.line_cap)
         self.conn.attach(self.child)
         self._watch = asyncio.create_task(self._watch_exit(self.child))
-        init = await self.conn.request("initialize", {
-            "protocolVersion": PROTOCOL_VERSION, "clientCapabilities": CLIENT_CAPABILITIES,
-            "clientInfo": {"name": "aura", "version": __version__}})
+        timeout = startup_timeout(self.request, self.executor.name)
+        try:
+            init = await asyncio.wait_for(self.conn.request("initialize", {
+                "protocolVersion": PROTOCOL_VERSION,
+                "clientCapabilities": CLIENT_CAPABILITIES,
+                "clientInfo": {"name": "aura", "version": __version__}}), timeout)
+        except TimeoutError:
+            raise AcpError("initialize", f"no answer within {timeout:g} s (is this an ACP "
+                           f"agent? raise [executors.{self.executor.name}] startup_timeout "
+                           "if it is just slow to start)") from None
         return init if isinstance(init, dict) else {}
 
     async def _watch_exit(self, child: Child) -> int:
@@ -509,3 +528,4 @@ class AcpExecutor(Executor):
         approvals = request.approvals
         if approvals.yolo and approvals.auto_approve is False:
             raise UsageError("--yolo and --auto-approve false contradict each other")
+        startup_timeout(request, self.name)
