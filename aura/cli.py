@@ -185,6 +185,9 @@ def tui_command(**kwargs: Any) -> int:
     """Open the terminal UI: logs, queue, model, prompt (--prompt starts a turn at once)."""
     if kwargs["as_json"] or kwargs["no_tui"]:
         raise UsageError("--json and --no-tui belong to `aura run`; `aura tui` is the TUI")
+    if kwargs.get("on"):
+        raise UsageError("the TUI runs sessions on this machine; for a worker use "
+                         "`aura run --on WORKER --prompt …`")
     return _run(kwargs, tui=True)
 
 
@@ -207,9 +210,9 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
     if tui is None:
         tui = not kw["no_tui"] and not kw["as_json"] and sys.stdin.isatty() and \
             sys.stdout.isatty()
-    if not prompt and not tui:
+    if not prompt and (not tui or kw.get("on")):
         raise UsageError("--prompt is required (the task for the agent)")
-    if kw.get("on"):
+    if kw.get("on"):  # remote runs stream as plain text; the TUI runs local sessions
         from .cli_remote import run_remote
 
         return run_remote(kw, prompt)

@@ -66,6 +66,9 @@ def main() -> None:
             "complete `aura run --session `": (
                 aura, dict(base_env, _AURA_COMPLETE="bash_complete",
                            COMP_WORDS="aura run --session ", COMP_CWORD="3")),
+            "complete `aura board move ID ` (columns)": (
+                aura, dict(base_env, _AURA_COMPLETE="bash_complete",
+                           COMP_WORDS="aura board move 00000001 ", COMP_CWORD="4")),
             "complete elvish `aura run --session `": (
                 aura, dict(base_env, _AURA_COMPLETE="elvish_complete",
                            _AURA_ELVISH_WORDS='["run", "--session", ""]')),

@@ -249,3 +249,5 @@ def test_without_a_terminal_run_streams_plain_text(tmp_path: Path) -> None:
     refused = run_aura("tui", "--executor", "custom", "--base-command", AGENT, cwd=tmp_path)
     assert refused.returncode == 2
     assert "needs a terminal" in refused.stderr
+    remote = run_aura("tui", "--on", "box1", cwd=tmp_path)
+    assert remote.returncode == 2 and "aura run --on" in remote.stderr
