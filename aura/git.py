@@ -201,7 +201,8 @@ def work_state(repo: str | Path, ref: str) -> tuple[str, str]:
 def save_work(repo: str | Path, ref: str, message: str, tree: str | None = None
               ) -> str | None:
     """Commit the work tree's uncommitted state onto ``ref`` without changing the work tree,
-    the index or HEAD. Returns the new commit, or None when there was nothing to save.
+    the index or HEAD. Returns the new commit, or None when there was nothing to save (a
+    clean tree, or this exact state already on ``ref``).
     ``tree``: a snapshot just taken (work_state), to avoid taking it twice.
 
     Parents: HEAD (so ``git diff REF^ REF`` is exactly the unsaved work) and the ref's
@@ -212,7 +213,7 @@ def save_work(repo: str | Path, ref: str, message: str, tree: str | None = None
         return None
     previous = rev(repo, ref)
     if previous is not None and tree_of(repo, previous) == tree:
-        return previous  # this exact state is already saved
+        return None  # this exact state is already saved
     args = ["commit-tree", tree, "-m", message]
     for parent in (head_commit, previous):
         if parent:

@@ -318,3 +318,34 @@ def test_workspace_cli_list_diff_remove(tmp_path: Path) -> None:
     assert again.returncode == 1 and "was removed" in again.stderr
     missing = run_aura("workspace", "diff", "nope")
     assert missing.returncode == 1 and "no session" in missing.stderr
+
+
+def test_cancel_during_setup_stops_the_script_group(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    agent = agent_base_command(tmp_path / "agent.py", "print('never')\n")
+    pidfile = tmp_path / "setup.pid"
+    script = f"echo partial > partial.txt; sleep 60 & echo $! > '{pidfile}'; wait"
+    proc = subprocess.Popen(aura_argv("run", "-e", "custom", "--base-command", agent,
+                                      "--repo", str(repo), "--setup", script,
+                                      "--prompt", "x", "--json"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, env=dict(os.environ))
+    deadline = time.monotonic() + 30 * TIMEOUT_FACTOR
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the setup script never started")
+        time.sleep(0.05)
+    sleeper = int(pidfile.read_text())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30 * TIMEOUT_FACTOR)
+    assert proc.returncode == 130, err
+    data = show(summary(out)["session"])
+    assert path_of(data) == ["queued", "prepare_workspace", "setup", "cancelled"]
+    assert [e["state"] for e in data["executions"]] == ["done", "cancelled"]
+    assert not any(e["stage"] == "coding_initial" for e in data["executions"])
+    # The script's whole process group is gone (a background child included).
+    with pytest.raises(ProcessLookupError):
+        os.kill(sleeper, 0)
+    ref = f"refs/aura/saved/{data['id']}"
+    assert git(repo, "show", f"{ref}:partial.txt") == "partial"
