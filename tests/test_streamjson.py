@@ -201,6 +201,9 @@ def test_cursor_documented_events() -> None:
     entries = [e for line in lines for e in parser.feed(json.dumps(line))]
     entries += parser.finish()
     assert parser.native_session_id == sid
+    echoed = kinds(entries, "system")[1]
+    assert echoed["data"] == {"role": "user", "text": "make hello.txt"}
+    assert echoed["text"] == "user message received (14 characters)"
     assert [e["text"] for e in kinds(entries, "thinking")] == ["I should write it."]
     assert [e["text"] for e in kinds(entries, "assistant_message")] == ["Writing it.", "Done."]
     calls = [(e["id"], e["action"], e["target"], e["status"])

@@ -24,7 +24,7 @@ from ..contracts import Entry
 from ..errors import ConfigError
 from .base import CommandExecutor, Invocation, LineParser, RunRequest
 from .claude import prompt_on_stdin
-from .streamjson import StreamJsonParser, normalize_usage, result_text
+from .streamjson import StreamJsonParser, echo, normalize_usage, result_text
 
 AUTONOMY_LEVELS = ("low", "medium", "high")
 
@@ -51,7 +51,7 @@ class DroidParser(StreamJsonParser):
                 return []
             self.turn_text = True
             return [{"kind": "assistant_message", "text": text}]
-        return [{"kind": "system", "text": f"{obj.get('role', 'message')}: {text}"}]
+        return [echo(text, str(obj.get("role") or "user"))]
 
     def on_reasoning(self, obj: dict[str, Any], line: str) -> list[Entry]:
         text = obj.get("text") or obj.get("reasoning") or ""

@@ -11,7 +11,7 @@ Events understood (claude 2.1's ``--output-format stream-json --verbose``):
   (``tool_action`` and ``tool_target`` map the agent's tool name and input).
 - ``user``: ``tool_result`` blocks close their ``tool_use`` (paired by id: same id, tool,
   action and target, status ``ok``/``error``, the output); text blocks are the agent
-  echoing a user turn → ``system``.
+  echoing a user turn → ``system`` (the text in ``data``).
 - ``result``: ``usage`` + ``total_cost_usd`` → one ``usage`` entry per turn (agents that
   report usage only per message, like amp, get the per-message figures summed instead);
   ``is_error`` or an ``error_*`` subtype → an ``error`` entry and ``parser.error``; its
@@ -157,6 +157,13 @@ def normalize_usage(usage: Mapping[str, Any], cost: Any = None) -> dict[str, Any
     return out
 
 
+def echo(text: str, role: str = "user") -> Entry:
+    """The agent repeating a message it was given (already stored as the user_message):
+    kept, shown as one short line."""
+    return {"kind": "system", "text": f"{role} message received ({len(text)} characters)",
+            "data": {"role": role, "text": text}}
+
+
 class StreamJsonParser(LineParser):
     """Parses claude-style stream-json. Subclasses add or replace event handlers in
     ``handlers`` (keyed by the event's ``type``)."""
@@ -250,13 +257,13 @@ class StreamJsonParser(LineParser):
     def on_user(self, obj: dict[str, Any], line: str) -> list[Entry]:
         content = (obj.get("message") or {}).get("content")
         if isinstance(content, str):
-            return [{"kind": "system", "text": f"user: {content}"}]
+            return [echo(content)]
         out: list[Entry] = []
         for block in content or ():
             if block.get("type") == "tool_result":
                 out.extend(self.tool_result(block))
             elif block.get("type") == "text":
-                out.append({"kind": "system", "text": f"user: {block.get('text', '')}"})
+                out.append(echo(str(block.get("text", ""))))
             else:
                 out.append({"kind": "raw", "text": json.dumps(block, ensure_ascii=False)})
         return out
