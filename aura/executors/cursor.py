@@ -139,8 +139,10 @@ class CursorAgentExecutor(CommandExecutor):
         super().validate(request)
         approvals = request.approvals
         if not (approvals.force or approvals.trust or approvals.yolo):
+            again = " (approval flags apply to one run: give it on follow-ups too)" \
+                if request.history else ""
             raise UsageError("cursor-agent runs headless only with --force (allow every "
-                             "command) or --trust (trust this workspace); add one")
+                             f"command) or --trust (trust this workspace); add one{again}")
 
     def build_command(self, request: RunRequest) -> Invocation:
         argv = [*self.base_argv(request), "-p", "--output-format", "stream-json"]
