@@ -149,6 +149,17 @@ def test_copilot_deltas_without_a_final_message_are_kept() -> None:
     assert tail["data"] == {"partial": True}
 
 
+def test_copilot_interrupted_by_ctrl_c() -> None:
+    # Real copilot 1.0.102 output, interrupted while waiting for the model.
+    entries, parser, _ = replay("copilot-interrupt")
+    assert [e["text"] for e in entries] == [
+        "interrupted during model_call", "model call: cancelled", "aborted by the user",
+        "cancellation: Operation cancelled by user"]
+    assert {e["kind"] for e in entries} == {"system"}
+    assert parser.error is None
+    assert parser.native_session_id is None  # no result event: nothing to resume
+
+
 def test_copilot_denied_tool_is_identified_from_the_request() -> None:
     parser = CopilotParser("/w")
     entries = feed(parser, {
@@ -254,6 +265,18 @@ def test_codex_web_search_target_known_only_at_the_end() -> None:
                                             "query": "asyncio timeout"}})
     assert (start["target"], start["status"]) == ("", "running")
     assert (end["action"], end["target"], end["status"]) == ("web_fetch", "asyncio timeout", "ok")
+
+
+def test_codex_without_network_reports_its_retries() -> None:
+    # Real codex 0.169.0 output with no network (stopped by a timeout while retrying).
+    entries, parser, meta = replay("codex-offline")
+    assert parser.native_session_id == meta["session_id"]
+    kinds = [e["kind"] for e in entries]
+    assert kinds.count("system") == 1 + 9  # the thread, then nine "Reconnecting..."
+    (warning,) = of_kind(entries, "error")  # the transport fallback, an error item
+    assert warning["text"].startswith("Falling back from WebSockets")
+    assert not of_kind(entries, "raw")
+    assert parser.error is not None and parser.error.startswith("Reconnecting")
 
 
 def test_codex_failed_turn_sets_the_error_and_a_retried_one_clears_it() -> None:

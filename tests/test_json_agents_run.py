@@ -216,9 +216,12 @@ def test_flags_without_meaning_are_usage_errors(fakes: Fakes, agent: str,
     assert fakes.calls() == []  # the agent never ran
 
 
-@pytest.mark.parametrize("agent", ["codex", "opencode", "copilot"])
-def test_ctrl_c_interrupts_the_agent_with_sigint(fakes: Fakes, agent: str) -> None:
-    env = {**os.environ, **fakes.env, "FAKE_AGENT_HANG": "1"}
+@pytest.mark.parametrize(("agent", "sigints"), [
+    ("codex", 1), ("opencode", 1), ("copilot", 1), ("copilot", 2)])
+def test_ctrl_c_interrupts_the_agent_with_sigint(fakes: Fakes, agent: str,
+                                                 sigints: int) -> None:
+    # sigints=2: an agent that only aborts its turn on the first SIGINT gets a second.
+    env = {**os.environ, **fakes.env, "FAKE_AGENT_HANG": str(sigints)}
     proc = subprocess.Popen(aura_argv("run", "--executor", agent, "--prompt", PROMPT,
                                       "--json", "--no-tui"),
                             cwd=fakes.work, env=env, stdin=subprocess.DEVNULL,
@@ -236,7 +239,7 @@ def test_ctrl_c_interrupts_the_agent_with_sigint(fakes: Fakes, agent: str) -> No
             proc.kill()
             proc.communicate()
     assert proc.returncode == 130, err
-    assert any(c.get("signal") == "SIGINT" for c in fakes.calls())
+    assert [c.get("signal") for c in fakes.calls() if "signal" in c] == ["SIGINT"] * sigints
     summary = json.loads(out.splitlines()[-1]) if out.strip() else None
     if summary is not None and summary.get("kind") == "summary":
         assert summary["state"] == "cancelled"

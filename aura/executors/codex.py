@@ -82,7 +82,11 @@ class CodexParser(JsonEventParser):
             return [{"kind": ERROR, "text": message}]
         if kind == "error":
             message = event.get("message") or "error"
+            # Kept as the reason should the run end here; cleared by a turn that completes.
             self.error = message
+            if message.startswith("Reconnecting"):
+                # codex retrying the model connection: news, not (yet) a failure.
+                return [{"kind": SYSTEM, "text": message}]
             return [{"kind": ERROR, "text": message}]
         return [raw_entry(line)]
 

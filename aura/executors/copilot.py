@@ -145,9 +145,15 @@ class CopilotParser(JsonEventParser):
             self.error = message
             return [{"kind": ERROR, "text": message}]
         if kind == "abort":
-            message = f"aborted: {data.get('reason', '')}".rstrip(": ")
+            reason = data.get("reason") or ""
+            if reason == "user_abort":  # our own Ctrl-C: the run is cancelled, not failed
+                return [{"kind": SYSTEM, "text": "aborted by the user"}]
+            message = f"aborted: {reason}".rstrip(": ")
             self.error = message
             return [{"kind": ERROR, "text": message}]
+        if kind == "agent.interrupted":
+            return [{"kind": SYSTEM, "text": f"interrupted during {data.get('activity', 'work')}",
+                     "data": data}]
         return [raw_entry(line)]
 
     def _message(self, data: dict[str, Any]) -> list[Entry]:

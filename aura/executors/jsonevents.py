@@ -152,13 +152,17 @@ class JsonEventParser(LineParser):
 
 
 async def interrupt_then_stop(child: Child, grace: float = 2.0) -> None:
-    """Ctrl-C for an agent in its own process group: SIGINT to the agent (what a terminal
-    would send), a moment to wind down, then the usual stop ladder."""
-    if child.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            child.proc.send_signal(signal.SIGINT)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
+    """Ctrl-C for an agent in its own process group: SIGINT to the group, as a terminal
+    sends it (an npm launcher and the agent binary it started both get it); a second one
+    halfway through ``grace`` (agents that abort the turn on the first and exit on the
+    second, like copilot); then the usual stop ladder."""
+    loop = asyncio.get_running_loop()
+    for wait in (grace / 2, grace / 2):
+        if child.returncode is not None:
+            break
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGINT)
+        deadline = loop.time() + wait
         while child.returncode is None and loop.time() < deadline:
             await asyncio.sleep(0.02)
     await child.stop(grace=0.5)

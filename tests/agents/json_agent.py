@@ -8,8 +8,8 @@ It appends what it received to ``$FAKE_AGENT_LOG`` (one JSON object per run: arg
 cwd and the environment variables tests look at), then behaves like the recording: a
 resume of the recorded session replays ``AGENT-resume``, anything else ``AGENT-write``
 (``$FAKE_AGENT_RUN`` picks another recording), byte for byte, stdout and stderr, with the
-recorded exit code. With ``$FAKE_AGENT_HANG`` set it then waits to be interrupted and notes
-a SIGINT in the log before exiting 130. A resume of an unknown session fails the way the
+recorded exit code. With ``$FAKE_AGENT_HANG=N`` it then waits to be interrupted, notes each
+SIGINT in the log and exits 130 at the Nth. A resume of an unknown session fails the way the
 agents do: a line on stderr and exit 1. ``--version`` prints the recorded version. codex
 reads stdin to EOF before starting, as the real one does (so a caller that leaves stdin
 open hangs, and the test times out).
@@ -63,12 +63,19 @@ def main() -> int:
     stderr = FIXTURES / f"{run}.stderr.txt"
     if stderr.exists():
         sys.stderr.buffer.write(stderr.read_bytes())
-    if os.environ.get("FAKE_AGENT_HANG"):
+    hang = os.environ.get("FAKE_AGENT_HANG")
+    if hang:
+        # "1": exit on the first SIGINT; "2": only abort the turn on the first, exit on
+        # the second (copilot does this).
+        needed = [int(hang)]
+
         def interrupted(_signum: int, _frame: object) -> None:
             if log:
                 with open(log, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps({"agent": agent, "signal": "SIGINT"}) + "\n")
-            sys.exit(130)
+            needed[0] -= 1
+            if needed[0] <= 0:
+                sys.exit(130)
 
         signal.signal(signal.SIGINT, interrupted)
         sys.stdout.flush()
