@@ -145,6 +145,9 @@ def test_thoughts_plans_commands_and_unknown_updates() -> None:
         {"sessionUpdate": "tool_call", "toolCallId": "c2", "title": "Reading a.py",
          "kind": "read", "status": "in_progress", "locations": [{"path": "/w/src/a.py"}]},
         {"sessionUpdate": "something_new", "x": 1},
+        {"sessionUpdate": "tool_call", "toolCallId": "c3", "kind": "other",
+         "title": "search_issues (github MCP Server)", "status": "completed",
+         "rawInput": {"query": "acp"}},
     ]:
         out.extend(t.feed({"sessionId": "s", "update": update}))
     out.extend(t.finish({"stopReason": "cancelled"}, interrupted=True))
@@ -155,7 +158,9 @@ def test_thoughts_plans_commands_and_unknown_updates() -> None:
     assert out[3]["action"] == "todo" and out[3]["output"] == "[x] write\n[ ] test"
     assert out[4]["action"] == "file_read" and out[4]["target"] == "src/a.py"
     assert out[5]["kind"] == "raw" and "something_new" in out[5]["text"]
-    assert out[6]["id"] == "c2" and out[6]["status"] == "error"  # unfinished at the end
+    assert out[6]["action"] == "mcp" and out[6]["target"] == "acp"
+    assert [e["status"] for e in out[6:8]] == ["running", "ok"]
+    assert out[8]["id"] == "c2" and out[8]["status"] == "error"  # unfinished at the end
 
 
 # end to end ------------------------------------------------------------------------------

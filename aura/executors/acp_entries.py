@@ -49,6 +49,7 @@ _PATH_KEYS = ("file_path", "filePath", "absolute_path", "path", "notebook_path",
 _PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+)$", re.MULTILINE)
 _WRITE_WORDS = re.compile(r"\b(write|writing|create|creating|new file)\b|write_file|WriteFile",
                           re.IGNORECASE)
+_MCP = re.compile(r"\bMCP\b|^mcp__")
 OUTPUT_CAP = 64_000
 # Entry kinds and actions are spelled as plain strings on this per-line path (enum member
 # lookups cost more than the rest of a chunk's handling); they are the values of
@@ -228,6 +229,8 @@ class UpdateTranslator:
                 action = "file_write"
             if action == "other" and "todo" in hint.lower():
                 action = "todo"
+            elif action == "other" and _MCP.search(hint):
+                action = "mcp"  # gemini titles MCP tools "tool (server MCP Server)"
             tool.action = action
         target = self._target(update, raw, title, tool.action)
         if target:
