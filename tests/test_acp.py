@@ -467,3 +467,13 @@ def test_a_program_that_never_answers_initialize_times_out(tmp_path: Path,
     proc = run_aura("run", "-e", "gemini", "--prompt", "hi", "--base-command", "true",
                     cwd=tmp_path)
     assert proc.returncode == 2 and "startup_timeout" in proc.stderr
+
+
+@pytest.mark.parametrize("new", ["hi", "a\nb\n", "x\n\ny", ""])
+def test_new_file_diff_matches_difflib(new: str) -> None:
+    import difflib
+
+    ours = UpdateTranslator("/w")._diff({"path": "/w/f.txt", "oldText": "", "newText": new})
+    expected = "\n".join(difflib.unified_diff([], new.splitlines(), "/dev/null", "b/f.txt",
+                                              lineterm=""))
+    assert ours == expected

@@ -304,6 +304,14 @@ class UpdateTranslator:
         path = self.relative(str(item.get("path") or ""))
         old = item.get("oldText") or ""
         new = item.get("newText") or ""
+        if not old:
+            # A new file (the common case): the diff is the new text, without difflib.
+            added = str(new).splitlines()
+            if not added:
+                return ""
+            span = "1" if len(added) == 1 else f"1,{len(added)}"  # as difflib writes it
+            return "\n".join([f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +{span} @@",
+                              *(f"+{line}" for line in added)])
         lines = difflib.unified_diff(str(old).splitlines(), str(new).splitlines(),
                                      f"a/{path}" if old else "/dev/null", f"b/{path}",
                                      lineterm="")
