@@ -177,7 +177,8 @@ class MemoryStore:
 
     def list_executions(self, session_id: str) -> list[Execution]:
         found = [e for e in self._executions.values() if e.session == session_id]
-        return sorted(found, key=lambda e: (e.started_at, e.id))
+        # Creation order breaks ties: stages often start in the same millisecond.
+        return sorted(found, key=lambda e: e.started_at)
 
     def running_executions(self) -> list[Execution]:
         return [e for e in self._executions.values()

@@ -220,7 +220,7 @@ class SQLiteStore:
 
     def list_executions(self, session_id: str) -> list[Execution]:
         rows = self._read("SELECT * FROM executions WHERE session = ? "
-                          "ORDER BY started_at, id", (session_id,))
+                          "ORDER BY started_at, rowid", (session_id,))
         return [_execution(r) for r in rows]
 
     def running_executions(self) -> list[Execution]:

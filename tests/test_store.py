@@ -231,3 +231,10 @@ def test_migration_2_adds_the_board_to_a_schema_1_database(tmp_path: Path) -> No
     assert [c["state"] for c in store.board_columns()] == ["queued", "coding_initial",
                                                            "review", "done", "failed"]
     store.close()
+
+
+def test_executions_started_in_the_same_millisecond_keep_creation_order(store: Store) -> None:
+    store.create_session(make_session("s1"))
+    for eid in ("z", "m", "a"):
+        store.create_execution(Execution(eid, "s1", "setup", started_at="2026-01-01T00:00:00.000Z"))
+    assert [e.id for e in store.list_executions("s1")] == ["z", "m", "a"]
