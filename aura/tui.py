@@ -156,7 +156,8 @@ def tool_fragments(entry: Entry) -> StyleAndTextTuples:
 
 
 def wrap(fragments: StyleAndTextTuples, width: int) -> list[StyleAndTextTuples]:
-    """Cut one logical line into rows of at most ``width`` characters."""
+    """Cut one logical line into rows of at most ``width`` characters, at a space where
+    one is near the end of the row."""
     width = max(width, 1)
     rows: list[StyleAndTextTuples] = [[]]
     used = 0
@@ -166,9 +167,16 @@ def wrap(fragments: StyleAndTextTuples, width: int) -> list[StyleAndTextTuples]:
             if room <= 0:
                 rows.append([])
                 used, room = 0, width
-            piece, text = text[:room], text[room:]
-            rows[-1].append((style, piece))
-            used += len(piece)
+            if len(text) <= room:
+                rows[-1].append((style, text))
+                used += len(text)
+                break
+            cut = text.rfind(" ", 0, room + 1)
+            if cut < room // 2:  # no space worth breaking at: cut the word
+                cut = room
+            rows[-1].append((style, text[:cut]))
+            text = text[cut:].lstrip(" ")
+            used = width  # this row is full
     return rows
 
 
@@ -415,12 +423,12 @@ class Tui:
         self.order = [self.prompt.window, self.logs_window, self.queue_window,
                       self.model_window]
         body = VSplit([
-            Frame(self.logs_window, title="Logs"),
+            Frame(self.logs_window, title="Logs", width=Dimension(min=30, weight=3)),
             HSplit([Frame(self.queue_window, title="Queue"),
                     Frame(self.model_window, title="Model", height=Dimension(max=14))],
-                   width=Dimension(preferred=46, max=60)),
+                   width=Dimension(min=24, preferred=34, max=48, weight=1)),
         ])
-        footer = Window(FormattedTextControl(self._footer), height=2, style="class:footer")
+        footer = Window(FormattedTextControl(self._footer), height=3, style="class:footer")
         root = HSplit([body, Frame(self.prompt, title="Prompt"), footer])
         self.app: Application[int] = Application(
             layout=Layout(root, focused_element=self.prompt), key_bindings=self._keys(),
@@ -540,12 +548,16 @@ class Tui:
     def _footer(self) -> StyleAndTextTuples:
         running = self.task is not None and not self.task.done()
         keys = [("Enter", "send"), ("Alt-Enter", "newline"), ("Esc", "cancel"),
-                ("^C^C", "quit"), ("Tab", "pane"), ("PgUp/PgDn", "scroll")]
+                ("^C^C", "quit"), ("Tab", "pane"), ("PgUp/Dn", "scroll")]
         out: StyleAndTextTuples = []
         for key, what in keys:
             out += [("class:footer.key", f" {key}"), ("class:footer", f" {what} ")]
-        out.append(("class:footer", " /executor /model /session /new /review /cancel /quit "
-                                    "/help\n"))
+        out.append(("class:footer", "\n"))
+        for command in ("/executor NAME", "/model NAME", "/session ID", "/new", "/review",
+                        "/cancel", "/quit", "/help"):
+            name, _, arg = command.partition(" ")
+            out += [("class:footer.key", f" {name}"), ("class:footer", f" {arg}" if arg else "")]
+        out.append(("class:footer", "\n"))
         where = f"session {self.session_id[:8]}" if self.session_id else "new session"
         follow = "" if self.logs.follow else "  (scrolled: End follows)"
         out.append(("class:footer.status",

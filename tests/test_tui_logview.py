@@ -1,0 +1,91 @@
+"""The Logs pane's buffer without a terminal: wrapping, one line per tool call, the bounded
+buffer, paging older entries back in, scrolling and following the tail."""
+
+from __future__ import annotations
+
+from aura.tui import LogView, coalesce, entry_lines, wrap
+
+
+def text_of(row: list) -> str:
+    return "".join(fragment[1] for fragment in row)
+
+
+def say(text: str) -> dict:
+    return {"kind": "assistant_message", "text": text}
+
+
+def test_wrap_breaks_at_spaces_and_cuts_long_words() -> None:
+    rows = [text_of(r) for r in wrap([("", "alpha beta gamma delta")], 11)]
+    assert rows == ["alpha beta", "gamma delta"]
+    rows = [text_of(r) for r in wrap([("", "x" * 25)], 10)]
+    assert rows == ["x" * 10, "x" * 10, "x" * 5]
+    styled = wrap([("class:a", "→ "), ("class:b", "file_edit  some/long/path.py")], 12)
+    assert all(len(text_of(r)) <= 12 for r in styled)
+    assert "".join(text_of(r) for r in styled).replace(" ", "") == \
+        "→file_editsome/long/path.py"
+
+
+def test_a_tool_call_is_one_line_with_its_last_status() -> None:
+    view = LogView()
+    call = {"kind": "tool_call", "id": "c1", "action": "command", "target": "make test"}
+    view.add(1, {**call, "status": "running"})
+    view.add(2, say("working"))
+    view.add(3, {**call, "status": "error"})
+    assert [text_of(line) for _seq, line in view.lines] == ["→ command    make test  error",
+                                                            "working"]
+
+
+def test_thinking_is_folded_and_errors_stand_out() -> None:
+    (line,) = entry_lines({"kind": "thinking", "text": "a\nb\nc"}, 1)
+    assert text_of(line[1]) == "▸ thinking: a b c  (3 lines)"
+    (error,) = entry_lines({"kind": "error", "text": "boom"}, 2)
+    assert error[1][0][0] == "class:error"
+
+
+def test_the_buffer_is_bounded_and_pages_older_entries_back_in() -> None:
+    stored = [(seq, say(f"line {seq}")) for seq in range(1, 1001)]
+
+    def load_before(seq: int) -> list:
+        return [item for item in stored if seq - 100 <= item[0] < seq]
+
+    view = LogView(load_before=load_before, max_lines=200)
+    for seq, entry in stored:
+        view.add(seq, entry)
+    assert len(view.lines) <= 220
+    assert view.lines[-1][0] == 1000
+    view.width, view.height = 40, 10
+    view.home()  # the top of the buffer, plus one page from the store
+    first = view.lines[0][0]
+    assert first < 1000 - 200
+    for _ in range(20):
+        view.home()
+    assert view.lines[0][0] == 1
+    assert text_of(view.rows(40, 10)[0]) == "line 1"
+    assert view.follow is False
+    view.end()
+    assert text_of(view.rows(40, 10)[-1]) == "line 1000"
+
+
+def test_scrolling_up_stops_following_and_reaching_the_bottom_follows_again() -> None:
+    view = LogView()
+    for seq in range(1, 101):
+        view.add(seq, say(f"line {seq}"))
+    view.rows(40, 10)
+    view.scroll(-5)
+    assert view.follow is False
+    assert text_of(view.rows(40, 10)[-1]) == "line 95"
+    view.add(101, say("line 101"))  # new entries do not move a scrolled view
+    assert text_of(view.rows(40, 10)[-1]) == "line 95"
+    view.scroll(100)
+    assert view.follow is True
+    assert text_of(view.rows(40, 10)[-1]) == "line 101"
+
+
+def test_coalesce_shows_each_stored_tool_call_once() -> None:
+    entries = [(1, {"kind": "tool_call", "id": "a", "action": "file_read", "target": "x",
+                    "status": "running"}),
+               (2, say("hi")),
+               (3, {"kind": "tool_call", "id": "a", "action": "file_read", "target": "x",
+                    "status": "ok"})]
+    assert [text_of(line) for _seq, line in coalesce(entries)] == \
+        ["hi", "→ file_read  x  ok"]
