@@ -650,8 +650,10 @@ class Coordinator:
         able = [w for w in candidates if executor in w.executors]
         if not able:
             offers = ", ".join(sorted({n for w in candidates for n in w.executors})) or "none"
+            hint = ("; the command executor needs `aura worker --allow-command`"
+                    if executor == "custom" else "")
             raise RpcError(UNAVAILABLE, f"no worker {what} offers executor {executor} "
-                           f"(offered: {offers})")
+                           f"(offered: {offers}){hint}")
         free = [w for w in able if w.load < w.capacity]
         if not free:
             raise RpcError(UNAVAILABLE, f"every worker {what} is busy (at capacity); "

@@ -449,6 +449,10 @@ async def connect(url: str, token: str, *, cafile: str | None = None,
         return await ws_connect(url, additional_headers={"Authorization": f"Bearer {token}"},
                                 ssl=context, max_size=max_size, compression=None,
                                 open_timeout=open_timeout, proxy=None)
+    except ssl.SSLCertVerificationError as exc:
+        raise Unauthorized(f"cannot trust the certificate of {url}: {exc.verify_message}; "
+                           "for a self-signed coordinator pass its certificate with "
+                           "--cafile (or AURA_CAFILE)") from None
     except InvalidStatus as exc:
         status = exc.response.status_code
         if status == 401:
@@ -460,4 +464,5 @@ async def connect(url: str, token: str, *, cafile: str | None = None,
 
 
 class Unauthorized(AuraError):
-    """The coordinator refused our token: retrying will not help."""
+    """The coordinator refused our token, or its certificate is not trusted: retrying
+    will not help."""

@@ -159,6 +159,7 @@ def test_worker_without_allow_command_refuses_commands(tmp_path: Path) -> None:
         refused = c.run_on("safe", "true")
         assert refused.returncode == 1
         assert "offers executor custom" in refused.stderr
+        assert "--allow-command" in refused.stderr
     finally:
         c.close()
 
@@ -189,6 +190,10 @@ def test_tls(tmp_path: Path) -> None:
         # Without trusting the certificate the handshake fails.
         untrusted = c.aura("workers", "--coordinator", url)
         assert untrusted.returncode == 1 and "certificate" in untrusted.stderr.lower()
+        assert "--cafile" in untrusted.stderr
+        stranger = c.start_worker("stranger", wait=False)
+        assert stranger.popen.wait(30) == 1
+        assert "cannot trust the certificate" in stranger.log()
         c.cafile = str(cert)
         c.start_worker("tls1")
         done = c.run_on("tls1", agent_command("lines_agent.py", "5"))
