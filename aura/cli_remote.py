@@ -365,6 +365,8 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     from .render import JsonPrinter, StreamPrinter
     from .rpc import seq_of
 
+    if not prompt:
+        raise UsageError("--prompt is required with --on (the TUI drives local runs only)")
     url = coordinator_url(kw.get("coordinator"))
     token = read_token(None)
     ca = ca_setting(None)

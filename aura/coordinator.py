@@ -58,6 +58,7 @@ from .rpc import (
     PROTOCOL_VERSION,
     UNAVAILABLE,
     VERSION_MISMATCH,
+    ConnectionLost,
     Peer,
     RpcError,
     entries_message,
@@ -261,7 +262,11 @@ class Coordinator:
             sent = getattr(getattr(ws, "protocol", None), "close_sent", None)
             why = " (message too big)" if getattr(sent, "code", None) == 1009 else ""
             for session in conn.following:
-                self.followers.get(session, set()).discard(conn)
+                followers = self.followers.get(session)
+                if followers is not None:
+                    followers.discard(conn)
+                    if not followers:
+                        del self.followers[session]
             if conn.worker is not None:
                 state = self.workers.get(conn.worker)
                 if state is not None and state.conn is conn:
@@ -337,6 +342,7 @@ class Coordinator:
         if len(self.finished) > 10_000:
             self.finished.pop(next(iter(self.finished)))
         self.exec_session.pop(execution_id, None)
+        self.exec_worker.pop(execution_id, None)
         self._fanout_text(session_id, notification_raw(
             "execution.finished", _encode({"session": session_id, "execution": execution_id,
                                            "summary": summary})))
@@ -520,6 +526,7 @@ class Coordinator:
                                            "seq": self.store.last_seq(session_id),
                                            "final": True})
         if execution_id in self.finished:
+            self.exec_worker.pop(execution_id, None)
             return  # already finished here (worker_lost): the late outcome is on the row
         if not isinstance(summary, dict):
             summary = {}
@@ -614,6 +621,12 @@ class Coordinator:
         try:
             reply = await worker.conn.peer.request(
                 "execution.start", {"options": options, "session": snapshot}, timeout=120)
+        except ConnectionLost:
+            raise RpcError(UNAVAILABLE, f"worker {worker.name} went away before the run "
+                           "started; try again") from None
+        except TimeoutError:
+            raise RpcError(UNAVAILABLE, f"worker {worker.name} did not answer within 120 s; "
+                           "see `aura workers`") from None
         finally:
             worker.reserved -= 1
         if not isinstance(reply, dict) or not isinstance(reply.get("snapshot"), dict):
