@@ -212,3 +212,23 @@ def test_flags_without_meaning_are_usage_errors(tmp_path: Path) -> None:
         executor.validate(RunRequest(**base, approvals=Approvals(trust=True)))
     with pytest.raises(UsageError, match="--model has no meaning"):
         executor.validate(RunRequest(**base, model="m"))
+
+
+class NoResumeExecutor(FakeExecutor):
+    features: ClassVar[frozenset[str]] = frozenset()
+
+
+def test_agent_without_native_resume_always_gets_the_transcript(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT)
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "argv.log"))
+    request = RunRequest(prompt="again", cwd=str(tmp_path), session_id="s",
+                         execution_id="e", history=HISTORY)
+    out = Collect()
+    outcome = asyncio.run(NoResumeExecutor(script).run(request, out))
+    assert outcome.exit_code == 0
+    assert _systems(out) == ["fake cannot resume a session: starting a fresh agent session "
+                             "seeded with the transcript of this session"]
+    argv = json.loads((tmp_path / "argv.log").read_text())
+    assert argv[-1].startswith("This continues an earlier conversation.")

@@ -295,8 +295,9 @@ class CommandExecutor(Executor):
 
     async def run(self, request: RunRequest, output: Output) -> Outcome:
         if request.native_session_id is None and request.history and self.seed_transcript:
-            output.emit([_fresh_session_entry(
-                "no native session id was stored for this session")])
+            why = "no native session id was stored for this session" \
+                if "resume" in self.features else f"{self.name} cannot resume a session"
+            output.emit([_fresh_session_entry(why)])
             return (await self._run_once(_seeded(request), output))[0]
         outcome, attempt = await self._run_once(request, output)
         if request.native_session_id is not None and self.seed_transcript and \
