@@ -88,11 +88,33 @@ def _resolve_session(store: Store, options: RunOptions, cwd: str | None) -> Sess
 
         executor = registry.canonical(options.executor) if options.executor else None
         found = store.list_sessions(1, executor=executor, cwd=cwd)
+        in_repo = _newest_in_workspace_of(store, executor, cwd)
+        if in_repo is not None and (not found or in_repo.created_at > found[0].created_at):
+            found = [in_repo]
         if not found:
             where = f" for --executor {executor}" if executor else ""
             raise AuraError(f"no session to resume in {cwd}{where}; "
                             "start one with `aura run` or see `aura session list`")
         return found[0]
+    return None
+
+
+def _newest_in_workspace_of(store: Store, executor: str | None, cwd: str | None
+                            ) -> Session | None:
+    """The newest session whose workspace was made from the repo ``cwd`` is in (its own
+    cwd is the worktree, so `--resume-latest` from the checkout finds it this way)."""
+    if cwd is None:
+        return None
+    from . import git
+
+    try:
+        top = str(git.toplevel(cwd))
+    except AuraError:
+        return None
+    for session in store.list_sessions(200, executor=executor):
+        repos = (session.options.get("workspace") or {}).get("repos") or []
+        if any(r.get("repo") == top for r in repos if isinstance(r, dict)):
+            return session
     return None
 
 

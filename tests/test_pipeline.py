@@ -349,3 +349,15 @@ def test_cancel_during_setup_stops_the_script_group(tmp_path: Path) -> None:
         os.kill(sleeper, 0)
     ref = f"refs/aura/saved/{data['id']}"
     assert git(repo, "show", f"{ref}:partial.txt") == "partial"
+
+
+def test_resume_latest_from_the_checkout_finds_its_workspace_session(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    agent = agent_base_command(tmp_path / "agent.py", "print('turn')\n")
+    first = run_aura("run", "-e", "custom", "--base-command", agent, "--repo", str(repo),
+                     "--prompt", "one", "--json")
+    sid = summary(first.stdout)["session"]
+    again = run_aura("run", "--resume-latest", "--prompt", "two", "--json", cwd=repo)
+    assert again.returncode == 0, again.stderr
+    assert summary(again.stdout)["session"] == sid
+    assert path_of(show(sid))[-2:] == ["coding_follow_up", "done"]
