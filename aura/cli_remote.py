@@ -213,27 +213,46 @@ def worker_command(url: str | None, name: str | None, labels: str, capacity: int
     executors = discover_executors(allow, config)
     home = data_dir() / "workers" / name
     chosen_cafile = ca_setting(cafile)
-    state: dict[str, Any] = {}
-
     async def main() -> None:
         import asyncio
+        import signal
 
         worker = Worker(address, name, token, home=home, labels=label_list, capacity=capacity,
                         allow_command=allow, workdir=str(Path(workdir or os.getcwd()).resolve()),
                         cafile=chosen_cafile, executors=executors)
-        state["worker"] = worker
+        runner = asyncio.create_task(worker.run())
+        stopping: list[asyncio.Task[None]] = []
+
+        async def graceful() -> None:
+            # Stop the agents (recorded as cancelled) and let the relay deliver that,
+            # then leave; a second signal leaves at once.
+            await worker.drain(10.0)
+            runner.cancel()
+
+        def on_signal() -> None:
+            if stopping:
+                runner.cancel()
+            else:
+                stopping.append(asyncio.create_task(graceful()))
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
         try:
-            await worker.run()
+            await runner
         except asyncio.CancelledError:
-            await asyncio.shield(worker.drain(5.0))
-            raise
+            pass
         finally:
             worker.close()
 
+    import asyncio
+
     try:
-        _run_until_signal(main)
+        asyncio.run(main())
     except Fatal as exc:
         raise AuraError(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 # client side ----------------------------------------------------------------------------------

@@ -621,13 +621,15 @@ class Worker:
 
     async def drain(self, timeout: float) -> None:
         """Stop the agents (recorded as cancelled) and give the relay time to deliver."""
+        log.info("stopping: %d run(s) to cancel, %d to deliver (again to quit at once)",
+                 len(self.tasks), len(self.outgoing))
         for task in list(self.tasks.values()):
             task.cancel()
         if self.tasks:
             await asyncio.wait(list(self.tasks.values()), timeout=timeout)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.outgoing and self.peer is not None and loop.time() < deadline:
+        while self.outgoing and loop.time() < deadline:
             await asyncio.sleep(0.05)
 
     def close(self) -> None:

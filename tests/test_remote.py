@@ -201,3 +201,20 @@ def test_tls(tmp_path: Path) -> None:
         assert json_lines(done.stdout)[-1]["state"] == "done"
     finally:
         c.close()
+
+
+def test_a_worker_stopped_with_sigterm_cancels_its_runs_and_reports_them(
+        cluster: Cluster) -> None:
+    client = cluster.aura_bg("run", "--on", "w2", "--coordinator", cluster.url,
+                             "--executor", "custom", "--base-command",
+                             agent_command("lines_agent.py", "1000", "1", "0.05"),
+                             "--prompt", "long", "--json")
+    client.wait_log(r'"text":"line 3"')
+    worker = next(p for p in cluster.procs if p.name == "w2")
+    assert worker.stop(signal.SIGTERM) == 0
+    assert client.popen.wait(30) == 130
+    summary = json_lines(client.log())[-1]
+    assert summary["state"] == "cancelled"
+    stored = cluster.stored(summary["session"])
+    assert stored["state"] == "cancelled"
+    assert stored["entries"][-1]["to"] == "cancelled"
