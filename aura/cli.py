@@ -329,17 +329,26 @@ def session() -> None:
 @click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
               help="Only sessions of this executor.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of sessions.")
-def session_list(limit: int, executor: str | None, as_json: bool) -> None:
+@click.option("--coordinator", metavar="URL", help="List this coordinator's sessions.")
+def session_list(limit: int, executor: str | None, as_json: bool,
+                 coordinator: str | None) -> None:
     """Sessions, newest first."""
     import json
 
+    from .contracts import Session
     from .store import session_summary
 
-    store = _open_store()
-    sessions = store.list_sessions(limit, executor=executor)
+    if coordinator is not None:
+        from .cli_remote import fetch_sessions
+
+        summaries = fetch_sessions(coordinator, limit, executor)
+        sessions = [Session.from_json(data) for data in summaries]
+    else:
+        store = _open_store()
+        sessions = store.list_sessions(limit, executor=executor)
+        summaries = [session_summary(store, s) for s in sessions] if as_json else []
     if as_json:
-        click.echo(json.dumps([session_summary(store, s) for s in sessions],
-                              ensure_ascii=False, indent=2))
+        click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))
         return
     if not sessions:
         click.echo("no sessions yet; start one with `aura run --prompt …`", err=True)

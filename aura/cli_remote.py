@@ -346,6 +346,24 @@ def fetch_session(given_url: str | None, session_id: str) -> dict[str, Any]:
     return asyncio.run(main())
 
 
+def fetch_sessions(given_url: str | None, limit: int, executor: str | None
+                   ) -> list[dict[str, Any]]:
+    """`aura session list --json`'s array, read from the coordinator."""
+    import asyncio
+
+    url = coordinator_url(given_url)
+    token = read_token(None)
+
+    async def main() -> list[dict[str, Any]]:
+        peer = await _client(url, token, ca_setting(None))
+        try:
+            return await peer.request("session.list", {"limit": limit, "executor": executor})
+        finally:
+            await peer.close()
+
+    return asyncio.run(main())
+
+
 def _remote_options(kw: dict[str, Any], prompt: str) -> dict[str, Any]:
     if kw.get("resume_latest"):
         raise UsageError("--resume-latest does not combine with --on; pass --session ID")

@@ -83,7 +83,8 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 WORKER_METHODS = frozenset({"worker.heartbeat", "execution.log", "execution.state",
                             "session.entries"})
 CLIENT_METHODS = frozenset({"run.start", "execution.interrupt", "session.follow",
-                            "session.get", "session.entries", "workers.list"})
+                            "session.get", "session.list", "session.entries",
+                            "workers.list"})
 
 
 @dataclass
@@ -750,6 +751,21 @@ class Coordinator:
         data = session_summary(self.store, session)
         data["last_seq"] = self.store.last_seq(session.id)
         return data
+
+    def m_session_list(self, conn: Connection, params: dict[str, Any]
+                       ) -> list[dict[str, Any]]:
+        from .executors import registry
+        from .store import session_summary
+
+        limit = params.get("limit", 20)
+        executor = params.get("executor")
+        if not isinstance(limit, int) or limit < 1 or \
+                (executor is not None and not isinstance(executor, str)):
+            raise RpcError(INVALID_PARAMS, "invalid params: limit (>= 1), executor (string)")
+        if executor:
+            executor = registry.canonical(executor)
+        return [session_summary(self.store, s)
+                for s in self.store.list_sessions(min(limit, 1000), executor=executor)]
 
     def m_session_entries(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         session = self.store.get_session(need(params, "session"))

@@ -4,6 +4,7 @@ Ctrl-C, the worker's command policy, TLS."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -100,6 +101,11 @@ def test_remote_history_matches_a_local_run(cluster: Cluster, tmp_path: Path) ->
     assert json_lines(via.stdout.replace("\n", " ") + "\n")[0] == stored
     human = cluster.aura("session", "show", session, "--coordinator", cluster.url)
     assert "line 20" in human.stdout and "on w1" in human.stdout
+    listed = cluster.aura("session", "list", "--coordinator", cluster.url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [d["id"] for d in json.loads(listed.stdout)] == [session]
+    table = cluster.aura("session", "list", "--coordinator", cluster.url)
+    assert session[:8] in table.stdout and "done" in table.stdout
 
 
 def test_follow_up_on_another_worker_continues_the_session(cluster: Cluster) -> None:
