@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -270,3 +271,21 @@ def test_run_uses_the_cached_list_until_refreshed(server: FakeOpenAI) -> None:
     assert "using newer-model" in fresh.stderr
     assert server.requests[-1]["model"] == "newer-model"
     assert server.model_requests == 2
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a cert")
+def test_https_endpoint_verifies_the_certificate(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                   capture_output=True)
+    fake = FakeOpenAI()
+    fake.tls = (str(cert), str(key))
+    with fake:
+        assert fake.url.startswith("https://")
+        untrusted = custom(fake, "--model", "m")
+        assert_failed(untrusted, "TLS certificate is not trusted", "SSL_CERT_FILE")
+        trusted = custom(fake, "--model", "m", env={"SSL_CERT_FILE": str(cert)})
+        assert trusted.returncode == 0, trusted.stderr
+        assert "You said: hello there friend" in trusted.stdout

@@ -625,6 +625,13 @@ class EndpointExecutor(Executor):
                 number("idle_timeout", DEFAULT_IDLE_TIMEOUT))
 
     def unreachable(self, base: str, exc: BaseException) -> ExecutorError:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ExecutorError(f"{self.label} at {self.where(base)}: its TLS certificate "
+                                 f"is not trusted ({exc.verify_message}); point "
+                                 "SSL_CERT_FILE at the CA that signed it")
+        if isinstance(exc, ssl.SSLError):
+            return ExecutorError(f"{self.label} at {self.where(base)}: TLS failed "
+                                 f"({exc.reason or exc}); is it an https endpoint?")
         return ExecutorError(f"cannot reach {self.label} at {self.where(base)} "
                              f"({describe_connection_error(exc)}); {self.start_hint(base)}")
 
