@@ -286,7 +286,7 @@ class Orchestrator:
                 self.move(State.FAILED, reason)
             with contextlib.suppress(Exception):
                 assert self.recorder is not None
-                self.recorder.flush()
+                self.recorder.close()  # stores what is pending and stops its writer
             raise
         return self._result(state, 0)
 
