@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import board
+from . import board, engine
 from .board import Column, Move
 from .contracts import Transition
 from .errors import UsageError
@@ -90,6 +90,7 @@ def move(store: Store, session_id: str, column_name: str, prompt: str | None = N
         git_state=git_state(session) if target.state == "done" else "none",
         prompt=prompt)
     if not decided.follow_up:
+        engine.transition(session.state, decided.dst)  # the table has the last word
         store.record_transition(Transition(session.id, session.state, decided.dst.value,
                                            utc_now(), f"moved to {target.name!r} on the board"))
     return decided
