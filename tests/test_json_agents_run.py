@@ -297,3 +297,15 @@ def test_resume_latest_continues_the_newest_session_here(fakes: Fakes) -> None:
     assert follow[-1]["session"] == lines[-1]["session"]
     argv = fakes.calls()[1]["argv"]
     assert argv[argv.index("--session") + 1] == meta("opencode-write")["session_id"]
+
+
+def test_base_command_replaces_the_program(fakes: Fakes) -> None:
+    # e.g. --base-command "npx -y @openai/codex@0.169.0": the agent's own arguments follow.
+    empty_path = {"PATH": "/usr/bin:/bin"}  # no codex on PATH: only the base command runs it
+    base = f'"{sys.executable}" "{AGENTS / "json_agent.py"}" codex'
+    proc, lines = fakes.run("--prompt", PROMPT, "--base-command", base, env=empty_path)
+    assert proc.returncode == 0, proc.stderr
+    assert fakes.calls()[0]["argv"] == EXPECTED["codex"][0]
+    proc, _ = fakes.run("--session", lines[-1]["session"], "--prompt", FOLLOW_UP, env=empty_path)
+    assert proc.returncode == 0, proc.stderr  # the session remembers its base command
+    assert fakes.calls()[1]["argv"][3] == "resume"
