@@ -41,15 +41,10 @@ def raw_entry(line: str) -> Entry:
     return {"kind": RAW, "stream": "stdout", "text": line.rstrip("\r\n")}
 
 
-def relative_target(path: str, cwd: str | None) -> str:
-    """A path inside the working directory as the user would type it (``hello.txt``);
-    anything else unchanged."""
-    return _Relativizer(cwd)(path)
-
-
-class _Relativizer:
-    """relative_target with the working directory's forms worked out once (parsers call
-    it for every file a tool touches)."""
+class Relativizer:
+    """Paths inside the working directory as the user would type them (``hello.txt``),
+    anything else unchanged; the directory's forms are worked out once, since parsers call
+    this for every file a tool touches."""
 
     def __init__(self, cwd: str | None) -> None:
         bases: list[str] = []
@@ -95,7 +90,7 @@ class JsonEventParser(LineParser):
     def __init__(self, cwd: str | None = None) -> None:
         super().__init__()
         self.cwd = cwd
-        self.target = _Relativizer(cwd)
+        self.target = Relativizer(cwd)
         self.open_calls: dict[str, Entry] = {}  # tool calls started and not yet ended
 
     def feed(self, line: str) -> list[Entry]:
