@@ -265,3 +265,12 @@ def test_connect_timeout() -> None:
         finally:
             for filler in fillers:
                 filler.close()
+
+
+def test_sse_parser_one_event_larger_than_many_reads() -> None:
+    parser = SSEParser()
+    wire = "data: " + "x" * 1_000_000 + "\r\n\r\ndata: next\n\n"
+    events = []
+    for i in range(0, len(wire), 4096):
+        events += parser.feed(wire[i:i + 4096])
+    assert [len(data) for _name, data in events] == [1_000_000, 4]

@@ -319,14 +319,21 @@ class SSEParser:
     __slots__ = ("_buf", "_data", "_event")
 
     def __init__(self) -> None:
-        self._buf = ""
+        self._buf: list[str] = []  # an unfinished line, in pieces (joined once it ends)
         self._data: list[str] = []
         self._event: str | None = None
 
     def feed(self, chunk: str) -> list[tuple[str | None, str]]:
-        buf = self._buf + chunk if self._buf else chunk
-        lines = buf.split("\n")
-        self._buf = lines.pop()
+        if "\n" not in chunk:
+            if chunk:
+                self._buf.append(chunk)
+            return []
+        if self._buf:
+            self._buf.append(chunk)
+            chunk = "".join(self._buf)
+        lines = chunk.split("\n")
+        last = lines.pop()
+        self._buf = [last] if last else []
         events: list[tuple[str | None, str]] = []
         data = self._data
         for line in lines:
