@@ -61,6 +61,7 @@ PAGE_ENTRIES = 1000  # entries read from the store per page when scrolling up
 HISTORY_ENTRIES = 500  # entries shown when a session is opened
 LINE_CHARS = 4000  # one logical line is cut here (the store keeps the whole text)
 QUEUE_REFRESH = 1.0  # seconds between reads of the queue from the store
+QUEUE_SESSIONS = 10  # sessions listed in the Queue pane
 QUIT_WINDOW = 5.0  # a second Ctrl-C within this many seconds quits
 
 Line = tuple[int, StyleAndTextTuples]  # (seq of its entry, fragments)
@@ -68,6 +69,7 @@ Line = tuple[int, StyleAndTextTuples]  # (seq of its entry, fragments)
 HELP = """\
 keys: Enter send · Alt-Enter newline · Esc/Ctrl-C cancel the run · Ctrl-C twice quit
       Tab/Shift-Tab next/previous pane · PgUp/PgDn/Home/End scroll logs (End follows)
+      Queue pane: ↑/↓ and Enter open a session
       Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
 /executor NAME   run the next new session with this executor
 /model NAME      use this model from the next turn on
@@ -178,6 +180,12 @@ def wrap(fragments: StyleAndTextTuples, width: int) -> list[StyleAndTextTuples]:
             text = text[cut:].lstrip(" ")
             used = width  # this row is full
     return rows
+
+
+def _state_style(state: str) -> str:
+    if state in {"done", "failed", "cancelled"}:
+        return f"class:queue.{state}"
+    return "class:dim" if state == "worker_lost" else "class:queue.running"
 
 
 class LogView(UIControl):
@@ -406,7 +414,10 @@ class Tui:
         self.armed_at = 0.0  # when Ctrl-C was pressed with nothing to cancel
         self.dirty = True
         self.queue_due = True
-        self.queue: StyleAndTextTuples = []
+        self.queue_sessions: list[Any] = []
+        self.queue_executions: list[Any] = []
+        self.queue_error = ""
+        self.queue_cursor = 0
         self.models: list[str] = []
         self.models_note = ""
         self.model_cursor = 0
@@ -414,7 +425,7 @@ class Tui:
 
         self.logs = LogView(load_before=self._load_before)
         self.logs_window = Window(self.logs, wrap_lines=False)
-        self.queue_window = Window(FormattedTextControl(lambda: self.queue, focusable=True),
+        self.queue_window = Window(FormattedTextControl(self._queue_text, focusable=True),
                                    wrap_lines=False)
         self.model_control = FormattedTextControl(self._model_text, focusable=True)
         self.model_window = Window(self.model_control, wrap_lines=False)
@@ -473,32 +484,36 @@ class Tui:
         self.dirty = True
 
     def _refresh_queue(self) -> None:
-        from .contracts import FINAL_STATES
-
-        final = {s.value for s in FINAL_STATES}
-        out: StyleAndTextTuples = [("class:dim", "sessions (newest first)\n")]
+        """Read the queue from the store (the ticker calls this about once a second)."""
         try:
-            sessions = self.store.list_sessions(8)
-            for s in sessions:
-                mark = "▶ " if s.id == self.session_id else "  "
-                state_style = f"class:queue.{s.state}" if s.state in {
-                    "done", "failed", "cancelled"} else (
-                    "class:queue.running" if s.state not in final else "")
-                out.append(("class:queue.current" if s.id == self.session_id else "",
-                            f"{mark}{s.id[:8]} {s.executor[:12]:<12} "))
-                out.append((state_style, f"{s.state}\n"))
-            if self.session_id:
-                out.append(("class:dim", "\nexecutions of this session\n"))
-                for e in self.store.list_executions(self.session_id)[-8:]:
-                    style = f"class:queue.{e.status}" if e.status != "running" \
-                        else "class:queue.running"
-                    out.append(("", f"  {e.id[:8]} {e.stage[:18]:<18} "))
-                    out.append((style, f"{e.status}\n"))
+            self.queue_sessions = self.store.list_sessions(QUEUE_SESSIONS)
+            self.queue_executions = self.store.list_executions(self.session_id)[-8:] \
+                if self.session_id else []
+            self.queue_error = ""
         except AuraError as exc:
-            out.append(("class:status.error", f"cannot read the store: {exc}\n"))
-        self.queue = out
+            self.queue_error = str(exc)
+        self.queue_cursor = min(self.queue_cursor, max(0, len(self.queue_sessions) - 1))
         self.queue_due = False
         self.dirty = True
+
+    def _queue_text(self) -> StyleAndTextTuples:
+        focused = self.app.layout.has_focus(self.queue_window)
+        hint = "  ↑/↓, Enter opens" if focused else ""
+        out: StyleAndTextTuples = [("class:dim", f"sessions (newest first){hint}\n")]
+        for i, s in enumerate(self.queue_sessions):
+            mark = "▶ " if s.id == self.session_id else "  "
+            style = "class:model.selected" if focused and i == self.queue_cursor else (
+                "class:queue.current" if s.id == self.session_id else "")
+            out.append((style, f"{mark}{s.id[:8]} {s.executor[:12]:<12} "))
+            out.append((_state_style(s.state), f"{s.state}\n"))
+        if self.queue_executions:
+            out.append(("class:dim", "\nexecutions of this session\n"))
+            for e in self.queue_executions:
+                out.append(("", f"  {e.id[:8]} {e.stage[:18]:<18} "))
+                out.append((_state_style(e.status), f"{e.status}\n"))
+        if self.queue_error:
+            out.append(("class:status.error", f"cannot read the store: {self.queue_error}\n"))
+        return out
 
     def _discover_models(self) -> None:
         name = self.executor
@@ -726,6 +741,7 @@ class Tui:
         prompt_focused = has_focus(self.prompt)
         model_focused = Condition(lambda: self.app.layout.has_focus(self.model_window))
         logs_focused = Condition(lambda: self.app.layout.has_focus(self.logs_window))
+        queue_focused = Condition(lambda: self.app.layout.has_focus(self.queue_window))
 
         @kb.add("enter", filter=prompt_focused)
         def _send(event: KeyPressEvent) -> None:
@@ -810,6 +826,21 @@ class Tui:
                 self.model = self.models[self.model_cursor]
                 self.status = f"model {self.model}"
                 self.dirty = True
+
+        @kb.add("up", filter=queue_focused)
+        def _queue_up(event: KeyPressEvent) -> None:
+            self.queue_cursor = max(0, self.queue_cursor - 1)
+            self.dirty = True
+
+        @kb.add("down", filter=queue_focused)
+        def _queue_down(event: KeyPressEvent) -> None:
+            self.queue_cursor = min(max(0, len(self.queue_sessions) - 1), self.queue_cursor + 1)
+            self.dirty = True
+
+        @kb.add("enter", filter=queue_focused)
+        def _queue_open(event: KeyPressEvent) -> None:
+            if self.queue_sessions:
+                self.command(f"/session {self.queue_sessions[self.queue_cursor].id}")
 
         @kb.add("left", filter=model_focused)
         @kb.add("right", filter=model_focused)

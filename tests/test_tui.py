@@ -168,6 +168,13 @@ def test_slash_commands_and_sessions(tmux: terminal.Tmux, tmp_path: Path) -> Non
     tmux.send("Enter")
     tmux.wait_for("echo: fresh start")
     tmux.wait_for("done (exit 0)")
+    tmux.send("Tab")
+    tmux.send("Tab")  # Prompt → Logs → Queue
+    tmux.wait_for("Enter opens")
+    tmux.send("Down")  # from the newest session to the earlier one
+    tmux.send("Enter")
+    screen = tmux.wait_for("echo: and a follow-up")
+    assert "echo: fresh start" not in screen and f"session {earlier[:8]}" in screen
     tmux.send("C-c")
     tmux.wait_for("press Ctrl-C again to quit")
     tmux.send("C-c")
