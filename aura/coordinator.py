@@ -304,9 +304,12 @@ class Coordinator:
             if worker.running:
                 self._lose(worker)
 
-    def _lose(self, worker: WorkerState) -> None:
-        reason = f"worker {worker.name} silent for {self.offline_after:g} s"
-        for run_id in sorted(worker.running):
+    def _lose(self, worker: WorkerState, runs: set[str] | None = None,
+              reason: str | None = None) -> None:
+        """Declare runs of this worker (all of its running ones by default) lost."""
+        reason = reason or f"worker {worker.name} silent for {self.offline_after:g} s"
+        runs = set(worker.running) if runs is None else runs
+        for run_id in sorted(runs):
             session_id = self.exec_session.get(run_id)
             if session_id is None:
                 continue
@@ -336,7 +339,7 @@ class Coordinator:
                        "native_session_id": session.native_session_id, "usage": {},
                        "error": reason}
             self._finish(run_id, session_id, summary)
-        worker.running.clear()
+        worker.running -= runs
 
     def _finish(self, execution_id: str, session_id: str, summary: dict[str, Any]) -> None:
         self.finished[execution_id] = summary
@@ -419,6 +422,13 @@ class Coordinator:
             elif status == ExecutionStatus.RUNNING.value:
                 worker.running.add(execution_id)
                 self.exec_session[execution_id] = session_id
+        running = params.get("running") or []
+        known = set(acked) | {r for r in running if isinstance(r, str)}
+        forgotten = {r for r in worker.running if r not in known}
+        if forgotten:
+            # Back within the offline window but without these runs (its data dir was
+            # lost?): they will never report, so they are lost now rather than never.
+            self._lose(worker, forgotten, f"worker {name} came back without this run")
         log.info("worker %s online from %s (aura %s, labels %s, capacity %d, executors %s)",
                  name, conn.remote, worker.version, ",".join(worker.labels) or "-",
                  capacity, ",".join(sorted(worker.executors)) or "-")

@@ -315,3 +315,27 @@ def test_a_restarted_worker_resends_what_its_spool_holds(tmp_path: Path) -> None
         if proxy is not None:
             proxy.close()
         c.close()
+
+
+def test_a_worker_back_without_its_run_has_that_run_lost_at_once(tmp_path: Path) -> None:
+    import shutil
+
+    c = Cluster(tmp_path, heartbeat=0.25, offline=30)
+    try:
+        c.start_coordinator()
+        worker = c.start_worker("amnesiac")
+        client = c.aura_bg("run", "--on", "amnesiac", "--coordinator", c.url, "--executor",
+                           "custom", "--base-command",
+                           agent_command("lines_agent.py", "1000", "1", "0.05"),
+                           "--prompt", "x", "--json")
+        client.wait_log(r'"text":"line 2"')
+        worker.stop(signal.SIGKILL)
+        shutil.rmtree(c.root / "amnesiac-home")
+        c.start_worker("amnesiac")
+        assert client.popen.wait(20 * TIMEOUT_FACTOR) == 1
+        summary = json_lines(client.log())[-1]
+        assert summary["state"] == "worker_lost"
+        assert "came back without this run" in summary["error"]
+        assert c.stored(summary["session"])["state"] == "worker_lost"
+    finally:
+        c.close()
