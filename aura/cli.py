@@ -14,7 +14,9 @@ import click
 from . import __version__
 from .cli_doctor import doctor_command
 from .completion import (
+    complete_command,
     complete_executor,
+    complete_model,
     complete_session,
     complete_worker,
     completion_command,
@@ -116,7 +118,8 @@ def run_options(func: Any) -> Any:
                      help="Continue this session (a unique id prefix is enough)."),
         click.option("--resume-latest", is_flag=True,
                      help="Continue the newest session of this executor and directory."),
-        click.option("--model", "-m", metavar="NAME", help="Model for the agent."),
+        click.option("--model", "-m", metavar="NAME", shell_complete=complete_model,
+                     help="Model for the agent."),
         click.option("--base-command", metavar="CMD",
                      help="Program to run instead of the agent's own (shell-quoted)."),
         click.option("--param", "params", multiple=True, metavar="ARG",
@@ -440,7 +443,7 @@ def session_latest(as_json: bool) -> None:
 # help ---------------------------------------------------------------------------------------
 
 @cli.command("help", context_settings=CONTEXT_SETTINGS)
-@click.argument("command", nargs=-1)
+@click.argument("command", nargs=-1, shell_complete=complete_command)
 @click.pass_context
 def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
     """Show help for aura or for one command (`aura help run`)."""

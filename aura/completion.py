@@ -106,6 +106,46 @@ def complete_executor(_ctx: click.Context, _param: click.Parameter, incomplete: 
     return _items(values, incomplete)
 
 
+def complete_command(ctx: click.Context, _param: click.Parameter, incomplete: str
+                     ) -> list[CompletionItem]:
+    """Command names for `aura help …`, one level deeper per word already given."""
+    from .cli import cli
+
+    group: click.Command | None = cli
+    for name in ctx.params.get("command") or ():
+        group = group.commands.get(name) if isinstance(group, click.Group) else None
+    if not isinstance(group, click.Group):
+        return []
+    return [CompletionItem(name, help=command.get_short_help_str())
+            for name, command in sorted(group.commands.items())
+            if name.startswith(incomplete) and not command.hidden]
+
+
+def complete_model(ctx: click.Context, _param: click.Parameter, incomplete: str
+                   ) -> list[CompletionItem]:
+    """Models discovered earlier (the 24 h cache that aura.executors.models keeps in
+    ``cache/models/<executor>-<endpoint digest>.json``) for the chosen --executor, or for
+    every executor when none is given yet. Read from the files: a TAB never asks a server."""
+    import json
+
+    from .paths import cache_dir
+
+    executor = ctx.params.get("executor")
+    if executor:
+        from .executors import registry
+
+        executor = registry.ALIASES.get(executor, executor)
+    values: dict[str, str] = {}
+    for path in sorted((cache_dir() / "models").glob(f"{executor or '*'}-*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            for model in data.get("models", []):
+                values.setdefault(str(model), str(data.get("executor", "")))
+        except (OSError, ValueError, AttributeError):
+            continue
+    return _items(values.items(), incomplete)
+
+
 def _query(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Rows from the user's database opened read-only; nothing when there is none yet
     (completion never creates the database or runs migrations)."""

@@ -172,6 +172,8 @@ def test_bash_completes_commands_options_executors_and_sessions(
     assert bash_complete(install, [p, "run", "--session", ""]) == sessions
     assert bash_complete(install, [p, "session", "show", "29"]) == [OLD_ID]
     assert bash_complete(install, [p, "completion", "e"]) == ["elvish"]
+    assert bash_complete(install, [p, "help", "sess"]) == ["session"]
+    assert bash_complete(install, [p, "help", "session", ""]) == ["latest", "list", "show"]
 
 
 def test_bash_registers_the_name_aura_was_started_as(install: Install) -> None:
@@ -360,3 +362,19 @@ def test_on_completes_the_workers_and_labels_aura_workers_saw(
     assert bash_complete(inst, ["aura", "run", "--on", ""]) == \
         ["box1", "box2", "label:gpu", "label:linux"]
     assert bash_complete(inst, ["aura", "run", "--on", "label:g"]) == ["label:gpu"]
+
+
+def test_model_completes_from_what_aura_models_discovered(tmp_path: Path,
+                                                          pyz_file: Path) -> None:
+    from .openai_server import FakeOpenAI
+
+    need("bash")
+    inst = Install("pip", tmp_path, pyz_file)
+    assert bash_complete(inst, ["aura", "run", "--executor", "lms", "--model", ""]) == []
+    with FakeOpenAI() as server:
+        listed = run_aura("models", "--executor", "lms", "--openai-endpoint", server.root)
+        assert listed.returncode == 0, listed.stderr
+    models = ["alpha-model", "beta-model", "gamma-model"]
+    assert bash_complete(inst, ["aura", "run", "--executor", "lms", "--model", ""]) == models
+    assert bash_complete(inst, ["aura", "run", "-m", "be"]) == ["beta-model"]
+    assert bash_complete(inst, ["aura", "run", "--executor", "ollama", "--model", ""]) == []
