@@ -209,6 +209,8 @@ class Coordinator:
         self.high_water: dict[str, int] = {}  # session → highest seq received and fanned out
         # Batches received and not yet committed, per session (a new follower gets them).
         self.inflight: dict[str, deque[list[str]]] = {}
+        self.superseded: dict[str, bool] = {}  # lost runs whose session went on
+        self.dropped: set[str] = set()
         path = getattr(store, "path", None)
         self.writer: EntryWriter | SyncWriter = \
             EntryWriter(path) if path is not None else SyncWriter(store)
@@ -419,6 +421,8 @@ class Coordinator:
             status = self._status(session_id, execution_id)
             if status == ExecutionStatus.WORKER_LOST.value:
                 lost.append(execution_id)
+                if self._superseded(session_id, execution_id):
+                    self._note_dropped(execution_id, session_id)
             elif status == ExecutionStatus.RUNNING.value:
                 worker.running.add(execution_id)
                 self.exec_session[execution_id] = session_id
@@ -481,6 +485,13 @@ class Coordinator:
         else:
             seqs = [seq_of(t) for t in texts]
         top = max(seqs)
+        if execution_id not in self.exec_session and self._superseded(session_id,
+                                                                       execution_id):
+            # A lost run whose session went on elsewhere: its tail would collide with the
+            # follow-up's seqs. Acknowledge it so the worker lets go; it stays in its spool.
+            self._note_dropped(execution_id, session_id)
+            conn.peer.notify("execution.ack", {"execution": execution_id, "seq": top})
+            return
         # Followers get the batch now; the worker's ack waits for the commit (until then
         # the worker keeps the batch and would resend it; clients drop seqs they have).
         high = self.high_water.get(session_id, 0)
@@ -507,6 +518,33 @@ class Coordinator:
         # every field (each entry names its own execution: a run has one per stage).
         self.writer.submit(session_id, [(q, execution_id, "", t)
                                         for q, t in zip(seqs, texts, strict=True)], stored)
+
+    def _note_dropped(self, run_id: str, session_id: str) -> None:
+        if run_id not in self.dropped:
+            self.dropped.add(run_id)
+            log.warning("dropping late entries of lost run %s: session %s went on with a "
+                        "follow-up (they stay in the worker's spool)", run_id[:8],
+                        session_id[:8])
+
+    def _superseded(self, session_id: str, run_id: str) -> bool:
+        """Whether ``run_id`` was declared worker_lost and its session has since gone on
+        with another run (a transition out of worker_lost after the loss)."""
+        cached = self.superseded.get(run_id)
+        if cached:
+            return True
+        try:
+            executions = self.store.list_executions(session_id)
+        except NotFound:
+            return False
+        first = next((e for e in executions if e.id == run_id), None)
+        if first is None or first.status != ExecutionStatus.WORKER_LOST.value:
+            return False
+        lost_at = first.ended_at or ""
+        moved = any(t.src == State.WORKER_LOST.value and t.at >= lost_at
+                    for t in self.store.transitions(session_id))
+        if moved:
+            self.superseded[run_id] = True
+        return moved
 
     def m_execution_state(self, conn: Connection, params: dict[str, Any]) -> None:
         execution_id = need(params, "execution")

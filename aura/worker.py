@@ -432,6 +432,10 @@ class Worker:
                            f"({self.capacity} running)")
         snapshot = params.get("session")
         options = self._options(params_object(params.get("options")), snapshot is not None)
+        busy = {self.outgoing[r].session for r in self.tasks if r in self.outgoing}
+        if options.session in busy:
+            raise RpcError(UNAVAILABLE, f"worker {self.name} is still running an earlier "
+                           f"run of session {options.session[:8]}; interrupt it or wait")
         if isinstance(snapshot, dict):
             await self._import(snapshot)
         loop = asyncio.get_running_loop()

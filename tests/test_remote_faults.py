@@ -339,3 +339,46 @@ def test_a_worker_back_without_its_run_has_that_run_lost_at_once(tmp_path: Path)
         assert c.stored(summary["session"])["state"] == "worker_lost"
     finally:
         c.close()
+
+
+def test_a_follow_up_after_worker_lost_is_not_disturbed_by_the_lost_runs_tail(
+        tmp_path: Path) -> None:
+    c = Cluster(tmp_path, heartbeat=0.25, offline=1.5)
+    try:
+        c.start_coordinator()
+        lost = c.start_worker("lost")
+        c.start_worker("spare")
+        first = c.aura_bg("run", "--on", "lost", "--coordinator", c.url, "--executor",
+                          "custom", "--base-command",
+                          agent_command("lines_agent.py", "40", "1", "0.1"), "--prompt",
+                          "one", "--json")
+        first.wait_log(r'"text":"line 2"')
+        lost.popen.send_signal(signal.SIGSTOP)
+        try:
+            assert first.popen.wait(20 * TIMEOUT_FACTOR) == 1
+            session = json_lines(first.log())[-1]["session"]
+            again = c.aura("run", "--on", "spare", "--coordinator", c.url, "--session",
+                           session, "--prompt", "two", "--json")
+            assert again.returncode == 0, again.stderr
+        finally:
+            lost.popen.send_signal(signal.SIGCONT)
+        assert c.coordinator is not None
+        c.coordinator.wait_log(r"dropping late entries of lost run", timeout=30)
+
+        def settled() -> dict | None:
+            stored = c.stored(session)
+            reason = stored["executions"][0]["reason"] or ""
+            return stored if "later reported" in reason else None
+
+        stored = wait_for(settled, 30, "the lost run's outcome noted")
+        assert stored["state"] == "done"
+        assert _contiguous(stored["entries"]) == list(range(1, len(stored["entries"]) + 1))
+        # Up to the loss: the first run's entries; after it: only the follow-up's.
+        before = len(json_lines(first.log())) - 1
+        follow_up = {e["id"] for e in stored["executions"][1:]}
+        assert {e["execution"] for e in stored["entries"][before:]} <= follow_up
+        assert stored["entries"][before + 1]["text"] == "two"
+        assert [t["to"] for t in stored["transitions"]][-3:] == \
+            ["worker_lost", "coding_follow_up", "done"]
+    finally:
+        c.close()
