@@ -113,7 +113,8 @@ def run_options(func: Any) -> Any:
         click.option("--append-prompt", metavar="TEXT", default="",
                      help="Text appended to the prompt, no separator."),
         click.option("--cwd", metavar="PATH", type=click.Path(file_okay=False),
-                     help="Directory the agent runs in."),
+                     help="Directory the agent runs in (inside a git repo: in a worktree "
+                          "of it on a new aura/ branch, unless --in-place)."),
         click.option("--session", "session_id", metavar="ID", shell_complete=complete_session,
                      help="Continue this session (a unique id prefix is enough)."),
         click.option("--resume-latest", is_flag=True,
@@ -209,7 +210,7 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
 
     prompt = kw["prompt"]
     if prompt == "-":
-        prompt = sys.stdin.read()
+        prompt = sys.stdin.read().rstrip("\n")
     if tui is None:
         tui = not kw["no_tui"] and not kw["as_json"] and sys.stdin.isatty() and \
             sys.stdout.isatty()
@@ -263,6 +264,14 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
         result = asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
         return EXIT_INTERRUPTED
+    except AuraError as exc:
+        if kw["as_json"]:
+            # Scripts always get a summary line, even when the run never started.
+            click.echo(json.dumps({"kind": "summary", "session": None, "execution": None,
+                                   "state": "failed", "exit_code": exc.exit_code,
+                                   "native_session_id": None, "usage": {},
+                                   "error": str(exc)}, ensure_ascii=False))
+        raise
     finally:
         store.close()
     try:
@@ -272,8 +281,7 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
             _print_outcome(result)
     except BrokenPipeError:
         _silence_stdout()
-    if result.error and result.exit_code == 1 and not kw["as_json"]:
-        click.echo(f"aura: error: {result.error}", err=True)
+    # A failure was already shown as it happened (an `error` entry); no second line here.
     return result.exit_code
 
 
@@ -299,9 +307,19 @@ def _print_outcome(result: Any) -> None:
 
 
 def _remember_executor_paths(paths: dict[str, str]) -> None:
+    import os
+    import shutil
+
     from . import config
     from .executors import registry
 
+    for name, path in paths.items():
+        registry.canonical(name)
+        usable = os.path.isfile(path) and os.access(path, os.X_OK) if os.sep in path \
+            else shutil.which(path) is not None
+        if not usable:
+            raise UsageError(f"--executor-path {name}={path}: not an executable file "
+                             "(nothing was remembered)")
     data = config.load()
     stored = data.setdefault("executor_paths", {})
     for name, path in paths.items():
@@ -347,6 +365,10 @@ def session_list(limit: int, executor: str | None, as_json: bool,
         summaries = fetch_sessions(coordinator, limit, executor)
         sessions = [Session.from_json(data) for data in summaries]
     else:
+        if executor is not None:
+            from .executors import registry
+
+            executor = registry.canonical(executor)  # aliases, and a clear unknown-name error
         store = _open_store()
         sessions = store.list_sessions(limit, executor=executor)
         summaries = [session_summary(store, s) for s in sessions] if as_json else []
@@ -354,7 +376,8 @@ def session_list(limit: int, executor: str | None, as_json: bool,
         click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))
         return
     if not sessions:
-        click.echo("no sessions yet; start one with `aura run --prompt …`", err=True)
+        which = f"{executor} " if executor else ""
+        click.echo(f"no {which}sessions yet; start one with `aura run --prompt …`", err=True)
         return
     from .render import format_duration, parse_ts, short_path
 
@@ -414,7 +437,10 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None)
     click.echo(paint("entries", "bold"))
     usage: dict[str, float] = {}
     for entry in data["entries"]:
-        shown = format_entry(entry, paint)
+        try:
+            shown = format_entry(entry, paint)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            shown = (f"[unprintable {entry.get('kind')} entry: {type(exc).__name__}]", True)
         if shown is not None:
             click.echo(f"{paint(str(entry.get('seq', '')).rjust(5), 'dim')} {shown[0]}")
         for key, value in (entry.get("usage") or {}).items():
@@ -448,14 +474,13 @@ def session_latest(as_json: bool) -> None:
 def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
     """Show help for aura or for one command (`aura help run`)."""
     group: click.Command = cli
-    parent = ctx.parent
-    info_name = "aura"
+    # Chain the contexts so the usage line reads `aura session list`, not `aura list`.
+    sub = click.Context(cli, info_name="aura")
     for name in command:
         if not isinstance(group, click.Group) or name not in group.commands:
             raise UsageError(f"no command {' '.join(command)!r}; see `aura help`")
         group = group.commands[name]
-        info_name = name
-    sub = click.Context(group, info_name=info_name, parent=parent)
+        sub = click.Context(group, info_name=name, parent=sub)
     click.echo(group.get_help(sub))
 
 
@@ -498,6 +523,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.exceptions.Abort:
         click.echo("aura: interrupted", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # Bare `aura` / `aura session`: the help is what was asked for, not an error.
+        click.echo(exc.ctx.get_help() if exc.ctx else "")
+        sys.exit(0)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "aura"
         _fail(f"{exc.format_message()} (see `{command} --help`)", exc.exit_code)

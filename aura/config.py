@@ -29,11 +29,37 @@ def load(path: Path | None = None) -> dict[str, Any]:
     path = path or config_path()
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data = tomllib.load(fh)
     except FileNotFoundError:
         return {}
     except (tomllib.TOMLDecodeError, OSError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
+    check(data, path)
+    return data
+
+
+# The shape of the tables aura reads: name → (type of the table's values, an example).
+_TABLES: dict[str, tuple[type, str]] = {
+    "executor_paths": (str, 'claude = "/opt/claude/bin/claude"'),
+    "executors": (dict, 'codex = { sandbox = "workspace-write" }'),
+    "templates": (str, 'review = "Review {{branch}} …"'),
+    "worker": (object, "allow_command = true"),
+}
+
+
+def check(data: dict[str, Any], path: Path) -> None:
+    """Refuse a config whose known tables have the wrong shape, naming the key."""
+    for name, (value_type, example) in _TABLES.items():
+        if name not in data:
+            continue
+        table = data[name]
+        if not isinstance(table, dict) or not all(
+                isinstance(value, value_type) for value in table.values()):
+            raise ConfigError(f"config {path}: [{name}] must be a table like "
+                              f"`[{name}]` / `{example}`")
+    coordinator = data.get("coordinator")
+    if coordinator is not None and not isinstance(coordinator, str):
+        raise ConfigError(f"config {path}: coordinator must be a URL string")
 
 
 def save(data: dict[str, Any], path: Path | None = None) -> None:

@@ -151,8 +151,24 @@ class Child:
             await asyncio.wait({self._readers}, timeout=0.02)
         if not self._readers.done():
             await self._kill_group(term_timeout=0.5)
-        await self._readers
-        code = await self.proc.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._readers), 2.0)
+            if not self._readers.done():
+                # A process that left the group (setsid) still holds the pipe: the agent
+                # is over, so stop reading rather than wait for it.
+                self._readers.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._readers
+                # Close our ends of the pipes now, not when the loop is already gone.
+                transport = getattr(self.proc, "_transport", None)
+                if transport is not None:
+                    transport.close()
+        else:
+            await self._readers
+        # Process.wait() also waits for the pipes to close, which an escaped holder may
+        # never do; the leader's return code is known once it has exited.
+        code = self.proc.returncode if self.proc.returncode is not None \
+            else await self.proc.wait()
         if group_alive(self.pid):
             await self._kill_group(term_timeout=0.5)
         _live_groups.discard(self.pid)

@@ -41,7 +41,9 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def format_usage(usage: dict[str, Any]) -> str:
+def format_usage(usage: Any) -> str:
+    if not isinstance(usage, dict):
+        return "-"
     parts = []
     if "input_tokens" in usage:
         parts.append(f"in {int(usage['input_tokens'])}")
@@ -152,7 +154,7 @@ class StreamPrinter:
                                                entry.get("streamed")):
                 self._close_line()
             if entry.get("delta"):
-                text = entry.get("text") or ""
+                text = str(entry.get("text") or "")
                 self.out.write(self.paint_out(text, "dim") if kind == "thinking" else text)
                 self.open_line = kind
                 self._ended = text.endswith("\n") or (self._ended and not text)
@@ -160,7 +162,12 @@ class StreamPrinter:
         if self.open_line is not None:
             self._close_line()
         to_err = kind in {"error", "usage", "state", "raw", "system"}
-        shown = format_entry(entry, self.paint_err if to_err else self.paint_out)
+        try:
+            shown = format_entry(entry, self.paint_err if to_err else self.paint_out)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # An entry this printer cannot read (stored by another version, say) is
+            # named, not allowed to stop the stream.
+            shown = (f"[unprintable {kind} entry: {type(exc).__name__}]", True)
         if shown is not None:
             text, to_err = shown
             print(text, file=self.err if to_err else self.out)

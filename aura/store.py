@@ -121,6 +121,11 @@ def session_summary(store: Store, session: Session) -> dict[str, Any]:
     return data
 
 
+def ambiguous_prefix(prefix: str, ids: list[str]) -> NotFound:
+    shown = ", ".join(i[:12] for i in ids[:5]) + (", …" if len(ids) > 5 else "")
+    return NotFound(f"{prefix!r} matches several sessions ({shown}); type more of the id")
+
+
 def session_not_found(session_id: str) -> NotFound:
     return NotFound(
         f"no session {session_id!r}; see `aura session list` for ids "
@@ -146,6 +151,8 @@ class MemoryStore:
         if session_id in self._sessions:
             return self._sessions[session_id]
         matches = [s for sid, s in self._sessions.items() if sid.startswith(session_id)]
+        if len(matches) > 1 and session_id:
+            raise ambiguous_prefix(session_id, sorted(s.id for s in matches))
         if len(matches) != 1 or not session_id:
             raise session_not_found(session_id)
         return matches[0]

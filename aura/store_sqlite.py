@@ -28,6 +28,7 @@ from .store import (
     EntryAppender,
     EntryRow,
     SyncAppender,
+    ambiguous_prefix,
     column_not_found,
     session_not_found,
 )
@@ -102,7 +103,12 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migrati
 
 def _session(row: sqlite3.Row) -> Session:
     data = dict(row)
-    data["options"] = json.loads(data["options"] or "{}")
+    try:
+        data["options"] = json.loads(data["options"] or "{}")
+    except ValueError:
+        raise StoreError(f"session {data['id']} has damaged options in the database; "
+                         "its settings are lost, the rest is readable with "
+                         "`aura session show --json`") from None
     return Session(**data)
 
 
@@ -185,9 +191,11 @@ class SQLiteStore:
         if row is None and session_id:
             # A unique prefix is enough; escape LIKE's wildcards in what the user typed.
             pattern = session_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            rows = self._read("SELECT * FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+            rows = self._read("SELECT * FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 6",
                               (pattern + "%",)).fetchall()
-            row = rows[0] if len(rows) == 1 else None
+            if len(rows) > 1:
+                raise ambiguous_prefix(session_id, [r["id"] for r in rows])
+            row = rows[0] if rows else None
         if row is None:
             raise session_not_found(session_id)
         return _session(row)
@@ -292,7 +300,11 @@ class SQLiteStore:
         out: list[Entry] = []
         for (bodies,) in rows:
             for body in bodies.split("\n"):
-                entry = loads(body)
+                try:
+                    entry = loads(body)
+                except ValueError:
+                    raise StoreError(f"database {self.path} holds a damaged entry of session "
+                                     f"{session_id}: {body[:60]!r}") from None
                 if entry["seq"] > after_seq:
                     out.append(entry)
                     if limit is not None and len(out) >= limit:

@@ -354,3 +354,73 @@ def test_help_and_version() -> None:
     version = run_aura("--version")
     assert version.returncode == 0 and version.stdout.startswith("aura ")
     assert run_aura("help", "nope").returncode == 2
+
+
+def test_json_gets_a_summary_even_when_the_run_never_starts() -> None:
+    result = run_aura("run", "-e", "custom", "--base-command", "no-such-prog-xyz", "-p", "x",
+                      "--json")
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert summary["kind"] == "summary" and summary["state"] == "failed"
+    assert summary["session"] is None and "no-such-prog-xyz" in summary["error"]
+
+
+def test_an_agent_failing_with_code_1_is_reported_once_as_the_agents(tmp_path: Path) -> None:
+    result = run_aura("run", "-e", "custom", "--base-command", "false", "-p", "x", "--no-tui")
+    assert result.returncode == 1
+    assert result.stderr.count("error: agent exited with code 1") == 1
+    assert "aura: error" not in result.stderr
+
+
+def test_malformed_native_entries_become_raw_and_nothing_breaks(tmp_path: Path) -> None:
+    lines = tmp_path / "out.jsonl"
+    lines.write_text('{"kind":"usage","usage":5}\n{"kind":"tool_call","status":5}\n'
+                     '{"kind":"assistant_message","text":"a\\ud800b"}\nlast line\n')
+    result = run_aura("run", "-e", "custom", "--base-command", f"cat {lines}", "-p", "x",
+                      "--no-tui")
+    assert result.returncode == 0, result.stderr
+    assert "last line" in result.stdout and "done" in result.stderr
+    shown = run_aura("session", "latest")
+    assert shown.returncode == 0, shown.stderr
+    entries = latest(Path())["entries"]
+    raws = [e["text"] for e in entries if e["kind"] == "raw"]
+    assert raws == ['{"kind":"usage","usage":5}', '{"kind":"tool_call","status":5}',
+                    '{"kind":"assistant_message","text":"a\\ud800b"}']
+
+
+def test_ambiguous_prefix_and_help_paths_and_bare_commands() -> None:
+    for _ in range(12):
+        run_aura("run", "-e", "custom", "--base-command", "true", "-p", "x", "--json")
+    ids = [s["id"] for s in json.loads(run_aura("session", "list", "--json").stdout)]
+    first = ids[0][0]
+    if sum(i.startswith(first) for i in ids) > 1:
+        result = run_aura("session", "show", first)
+        assert result.returncode == 1 and "matches several sessions" in result.stderr
+    assert run_aura("help", "session", "list").stdout.startswith("Usage: aura session list")
+    bare = run_aura()
+    assert bare.returncode == 0 and bare.stdout.startswith("Usage: aura")
+    listed = run_aura("session", "list", "-e", "cursor")
+    assert listed.returncode == 0 and "no cursor-agent sessions" in listed.stderr
+
+
+def test_a_bad_executor_path_is_refused_and_not_remembered(aura_home: Path) -> None:
+    result = run_aura("run", "-e", "claude", "--executor-path", "claude=/nonexistent/claude",
+                      "-p", "x")
+    assert result.returncode == 2 and "not an executable file" in result.stderr
+    assert not (aura_home / "config.toml").exists()
+
+
+def test_a_config_with_a_wrong_shape_is_one_line(aura_home: Path) -> None:
+    (aura_home / "config.toml").write_text("executor_paths = 5\n")
+    result = run_aura("run", "-e", "custom", "--base-command", "true", "-p", "x")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"aura: error: config {aura_home}/config.toml: [executor_paths] must be a table like "
+        '`[executor_paths]` / `claude = "/opt/claude/bin/claude"`']
+
+
+def test_prompt_from_stdin_loses_its_trailing_newline(tmp_path: Path) -> None:
+    result = run_aura("run", "-e", "custom", "--base-command",
+                      "sh -c 'printf \"[%s]\" \"$AURA_PROMPT\"'", "-p", "-",
+                      "--append-prompt", "!", "--json", input="hi\n")
+    assert any(json.loads(line).get("text") == "[hi!]" for line in result.stdout.splitlines())

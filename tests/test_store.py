@@ -42,7 +42,9 @@ def test_unique_prefix_finds_a_session_and_ambiguous_or_unknown_does_not(store: 
     store.create_session(make_session("abc-1"))
     store.create_session(make_session("abd-2"))
     assert store.get_session("abc").id == "abc-1"
-    for wrong in ("ab", "zzz", ""):
+    with pytest.raises(NotFound, match="'ab' matches several sessions \\(abc-1, abd-2\\)"):
+        store.get_session("ab")
+    for wrong in ("zzz", ""):
         with pytest.raises(NotFound, match="aura session list"):
             store.get_session(wrong)
 
@@ -238,3 +240,15 @@ def test_executions_started_in_the_same_millisecond_keep_creation_order(store: S
     for eid in ("z", "m", "a"):
         store.create_execution(Execution(eid, "s1", "setup", started_at="2026-01-01T00:00:00.000Z"))
     assert [e.id for e in store.list_executions("s1")] == ["z", "m", "a"]
+
+
+def test_damaged_rows_are_store_errors_not_tracebacks(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "a.db")
+    store.create_session(make_session("s1"))
+    store.append_entries("s1", [(1, "e", "raw", body(1, "s1", "a"))])
+    store._db.execute("UPDATE entries SET bodies = '{\"seq\": 1, \"cut'")
+    with pytest.raises(StoreError, match="damaged entry of session s1"):
+        store.entries("s1")
+    store._db.execute("UPDATE sessions SET options = '{bad'")
+    with pytest.raises(StoreError, match="session s1 has damaged options"):
+        store.get_session("s1")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..contracts import ENTRY_KINDS, ENVELOPE_KEYS, Entry, EntryKind
 from ..errors import UsageError
@@ -38,6 +38,33 @@ def split_command(base_command: str) -> list[str]:
     return argv
 
 
+_TEXT_FIELDS = ("text", "output", "target", "tool", "action", "status", "stream", "id",
+                "model", "reason")
+
+
+def _well_formed(obj: dict[str, Any], text: str) -> bool:
+    """Whether an aura-native entry has the field types the contract promises."""
+    for key in _TEXT_FIELDS:
+        value = obj.get(key)
+        if value is not None and type(value) is not str:
+            return False
+    usage = obj.get("usage")
+    if usage is not None and (type(usage) is not dict or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in usage.values())):
+        return False
+    if "\\u" in text:
+        # A JSON escape may encode a lone surrogate, which no output can print.
+        try:
+            text.encode("utf-8")
+            for key in _TEXT_FIELDS:
+                value = obj.get(key)
+                if value:
+                    value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
 class NativeLineParser(LineParser):
     """Aura-native JSON entries pass through untouched; anything else is text."""
 
@@ -53,6 +80,11 @@ class NativeLineParser(LineParser):
                 obj, end = None, 0
             # end < len: valid JSON followed by more text, which makes the line text.
             if end == len(text) and type(obj) is dict and obj.get("kind") in ENTRY_KINDS:
+                if not _well_formed(obj, text):
+                    # An entry with fields of the wrong type is kept as the agent printed
+                    # it, as a raw line, rather than passed on to break whoever reads it.
+                    return {"kind": EntryKind.RAW.value, "stream": "stdout",
+                            "text": line.rstrip("\r")}, None
                 if not _ENVELOPE.isdisjoint(obj):
                     # The recorder owns the envelope; keep the agent's values aside.
                     for key in ENVELOPE_KEYS:
