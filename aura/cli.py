@@ -281,7 +281,9 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
             _print_outcome(result)
     except BrokenPipeError:
         _silence_stdout()
-    # A failure was already shown as it happened (an `error` entry); no second line here.
+    if result.aura_error and result.error and not kw["as_json"]:
+        # aura's own failure (not the agent's, which its `error` entry already showed).
+        click.echo(f"aura: error: {result.error}", err=True)
     return result.exit_code
 
 

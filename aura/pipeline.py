@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,7 @@ class Finished:
     execution_id: str
     usage: dict[str, float]
     error: str | None = None
+    aura_error: bool = False  # aura itself failed (not the agent): the CLI says so once
 
 
 class _Failed(Exception):
@@ -276,7 +278,7 @@ class Orchestrator:
         except _Failed as exc:
             return await self._end_failed(str(exc), exc.exit_code)
         except AuraError as exc:
-            return await self._end_failed(str(exc), exc.exit_code)
+            return await self._end_failed(str(exc), exc.exit_code, aura_error=True)
         except BaseException as exc:
             # A bug in aura: record it so no row stays running, then let it show.
             reason = f"aura crashed: {type(exc).__name__}: {exc}"
@@ -308,7 +310,8 @@ class Orchestrator:
             self.move(State.CANCELLED, "interrupted by the user")
         return self._result(State.CANCELLED, EXIT_INTERRUPTED)
 
-    async def _end_failed(self, error: str, code: int) -> Finished:
+    async def _end_failed(self, error: str, code: int, *, aura_error: bool = False
+                          ) -> Finished:
         if self.recorder is None:
             self._open(State(self.session.state), None)
         self.emit({"kind": EntryKind.ERROR.value, "text": error})
@@ -319,7 +322,8 @@ class Orchestrator:
             self.emit({"kind": EntryKind.ERROR.value, "text": f"could not save work: {exc}"})
         if engine.allowed(self.session.state, State.FAILED):
             self.move(State.FAILED, error.splitlines()[0] if error else "failed")
-        return self._result(State.FAILED, code, error)
+        return dataclasses.replace(self._result(State.FAILED, code, error),
+                                   aura_error=aura_error)
 
     async def _stages(self, plan: Plan) -> State:
         if plan.stage is State.CODING_INITIAL:

@@ -63,6 +63,7 @@ class RunResult:
     native_session_id: str | None
     usage: dict[str, float]
     error: str | None = None
+    aura_error: bool = False  # the failure is aura's own, not the agent's
 
     def summary(self) -> dict[str, Any]:
         """The last line of `aura run --json`."""
@@ -272,7 +273,7 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
     return RunResult(session=session, execution_id=finished.execution_id,
                      state=finished.state.value, exit_code=finished.exit_code,
                      native_session_id=session.native_session_id, usage=finished.usage,
-                     error=finished.error)
+                     error=finished.error, aura_error=finished.aura_error)
 
 
 def _reviewer(settings: dict[str, Any], options: RunOptions, config: dict[str, Any],
