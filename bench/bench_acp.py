@@ -21,14 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _replay import best_of, compare  # noqa: E402
 
 from aura.executors.acp_entries import UpdateTranslator  # noqa: E402
 
@@ -107,15 +107,6 @@ def stream(name: str, target: int) -> tuple[list[str], str]:
     return out, cwd
 
 
-def best_of(runs: int, func) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def bench_parse(agent: str, lines: list[str], cwd: str) -> dict[str, object]:
     loads = json.loads
 
@@ -153,15 +144,8 @@ def bench_run(agent: str, lines: list[str], tmp: Path) -> dict[str, object]:
             " ".join(map(str, agent_argv))]
     baseline = [sys.executable, "-c", BARE_CLIENT, *agent_argv]
 
-    def run(argv: list[str]) -> None:
-        subprocess.run(argv, env=env, cwd=work, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, check=True)
-
-    base = best_of(3, lambda: run(baseline))
-    ours = best_of(3, lambda: run(aura))
     return {"figure": "run", "agent": agent, "lines": len(lines),
-            "seconds": round(ours, 3), "baseline_seconds": round(base, 3),
-            "ratio_to_bare_loop": round(base / ours, 3)}
+            **compare(aura, baseline, env, work)}
 
 
 def main() -> None:

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _replay import best_of, replay_run  # noqa: E402
 
 from aura.executors.codex import CodexParser  # noqa: E402
 from aura.executors.copilot import CopilotParser  # noqa: E402
@@ -52,15 +51,6 @@ def stream(agent: str, target: int) -> list[str]:
     return out
 
 
-def best_of(runs: int, func) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def bench_parse(agent: str, lines: list[str]) -> dict[str, object]:
     loads = json.loads
 
@@ -82,36 +72,7 @@ def bench_parse(agent: str, lines: list[str]) -> dict[str, object]:
 
 
 def bench_run(agent: str, lines: list[str], tmp: Path) -> dict[str, object]:
-    data = tmp / f"{agent}.jsonl"
-    data.write_text("\n".join(lines) + "\n")
-    bin_dir = tmp / f"bin-{agent}"
-    bin_dir.mkdir()
-    fake = bin_dir / agent
-    fake.write_text(f"#!/bin/sh\nexec cat '{data}'\n")
-    fake.chmod(0o755)
-    home = tmp / f"home-{agent}"
-    home.mkdir()
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "AURA_HOME": str(home), "NO_COLOR": "1"}
-    work = tmp / "work"
-    work.mkdir(exist_ok=True)
-    aura = [sys.executable, str(ROOT / "aura.py"), "run", "--executor", agent, "--prompt",
-            "bench", "--json", "--no-tui"]
-    baseline = [sys.executable, "-c",
-                "import json, subprocess, sys\n"
-                f"p = subprocess.Popen([{agent!r}], stdout=subprocess.PIPE, text=True)\n"
-                "for line in p.stdout: json.loads(line)\n"
-                "p.wait()\n"]
-
-    def run(argv: list[str]) -> None:
-        subprocess.run(argv, env=env, cwd=work, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, check=True)
-
-    base = best_of(3, lambda: run(baseline))
-    ours = best_of(3, lambda: run(aura))
-    return {"figure": "run", "agent": agent, "lines": len(lines),
-            "seconds": round(ours, 3), "baseline_seconds": round(base, 3),
-            "ratio_to_bare_loop": round(base / ours, 3)}
+    return replay_run(agent, agent, lines, tmp)
 
 
 def main() -> None:

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _replay import best_of, replay_run  # noqa: E402
 
 from aura.executors.base import LineParser  # noqa: E402
 from aura.executors.droid import DroidParser  # noqa: E402
@@ -57,15 +56,6 @@ def stream(recording: str, target: int) -> list[str]:
     return out
 
 
-def best_of(runs: int, func: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def bench_parse(recording: str, lines: list[str]) -> dict[str, object]:
     loads = json.loads
     make = RUNS[recording][1]
@@ -89,37 +79,8 @@ def bench_parse(recording: str, lines: list[str]) -> dict[str, object]:
 
 
 def bench_run(recording: str, lines: list[str], tmp: Path) -> dict[str, object]:
-    agent = RUNS[recording][0]
-    data = tmp / f"{recording}.jsonl"
-    data.write_text("\n".join(lines) + "\n")
-    bin_dir = tmp / f"bin-{recording}"
-    bin_dir.mkdir()
-    fake = bin_dir / agent
-    fake.write_text(f"#!/bin/sh\nexec cat '{data}'\n")
-    fake.chmod(0o755)
-    home = tmp / f"home-{recording}"
-    home.mkdir()
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "AURA_HOME": str(home), "NO_COLOR": "1"}
-    work = tmp / "work"
-    work.mkdir(exist_ok=True)
-    aura = [sys.executable, str(ROOT / "aura.py"), "run", "--executor", agent, "--prompt",
-            "bench", "--json", "--no-tui"]
-    baseline = [sys.executable, "-c",
-                "import json, subprocess, sys\n"
-                f"p = subprocess.Popen([{agent!r}], stdout=subprocess.PIPE, text=True)\n"
-                "for line in p.stdout: json.loads(line)\n"
-                "p.wait()\n"]
-
-    def run(argv: list[str]) -> None:
-        subprocess.run(argv, env=env, cwd=work, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, check=True)
-
-    base = best_of(3, lambda: run(baseline))
-    ours = best_of(3, lambda: run(aura))
-    return {"figure": "run", "recording": recording, "agent": agent, "lines": len(lines),
-            "seconds": round(ours, 3), "baseline_seconds": round(base, 3),
-            "ratio_to_bare_loop": round(base / ours, 3)}
+    return {"recording": recording,
+            **replay_run(RUNS[recording][0], recording, lines, tmp)}
 
 
 def main() -> None:

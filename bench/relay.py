@@ -29,17 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 AURA = [PY, str(ROOT / "aura.py")]
 
-
-def make_lines(path: Path, count: int) -> None:
-    filler = "lorem ipsum dolor sit amet " * 4
-    with path.open("w") as fh:
-        for i in range(count):
-            if i % 10 == 9:
-                line = {"kind": "tool_call", "tool": "Bash", "action": "command",
-                        "target": f"pytest -k case_{i}", "status": "ok", "output": filler[:70]}
-            else:
-                line = {"kind": "assistant_message", "text": f"{i:08d} {filler}"[:150]}
-            fh.write(json.dumps(line) + "\n")
+from ingest import make_lines  # noqa: E402  (the same lines as the local ingest bench)
 
 
 def cpu_seconds(pid: int) -> float:
