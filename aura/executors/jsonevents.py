@@ -84,6 +84,11 @@ def patch_files(patch: str) -> list[tuple[str, str]]:
     return files
 
 
+# The per-line path: raw_decode skips json.loads' wrapper and whitespace regexes (the line
+# is stripped already).
+_raw_decode = json.JSONDecoder().raw_decode
+
+
 class JsonEventParser(LineParser):
     """One JSON object per line; subclasses implement ``handle(event, line)``."""
 
@@ -98,10 +103,11 @@ class JsonEventParser(LineParser):
         if not text:
             return []
         try:
-            event = json.loads(text)
+            event, end = _raw_decode(text)
         except ValueError:
             return [raw_entry(line)]
-        if not isinstance(event, dict):
+        # Trailing text after the object, or a non-object, is not an event.
+        if end != len(text) or not isinstance(event, dict):
             return [raw_entry(line)]
         try:
             return self.handle(event, line)
