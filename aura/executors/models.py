@@ -132,13 +132,7 @@ async def pick_model(models: list[str], *, title: str, interactive: bool,
 
     question = questionary.select(title, choices=models, default=models[0],
                                   input=input, output=output)
-    try:
-        answer = await question.unsafe_ask_async(patch_stdout=False)
-    except KeyboardInterrupt:
-        raise asyncio.CancelledError from None
-    if answer is None:
-        raise asyncio.CancelledError
-    return str(answer)
+    return str(await _answer(question))
 
 
 async def ask_endpoint(*, input: Any = None, output: Any = None,
@@ -163,10 +157,16 @@ async def ask_endpoint(*, input: Any = None, output: Any = None,
         "OpenAI-compatible endpoint (Enter for the example):", validate=valid,
         placeholder=FormattedText([("class:placeholder fg:ansibrightblack", placeholder)]),
         input=input, output=output)
+    answer: str = await _answer(question)
+    return answer.strip() or placeholder
+
+
+async def _answer(question: Any) -> Any:
+    """The user's answer; Ctrl-C (or no answer) in a question cancels the turn."""
     try:
         answer = await question.unsafe_ask_async(patch_stdout=False)
     except KeyboardInterrupt:
         raise asyncio.CancelledError from None
     if answer is None:
         raise asyncio.CancelledError
-    return answer.strip() or placeholder
+    return answer
