@@ -3,6 +3,7 @@ that replays recorded lines, against a bare client that only reads and parses th
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,21 @@ def best_of(runs: int, func: Callable[[], object]) -> float:
         func()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def compare_parse(lines: list[str], parse: Callable[[], object], runs: int = 3
+                  ) -> dict[str, object]:
+    """Time ``parse`` (a parser over ``lines``) against json.loads of every line alone."""
+    loads = json.loads
+
+    def baseline() -> None:
+        for line in lines:
+            loads(line)
+
+    base = best_of(runs, baseline)
+    ours = best_of(runs, parse)
+    return {"lines": len(lines), "lines_per_s": round(len(lines) / ours),
+            "ratio_to_json_loads": round(base / ours, 3)}
 
 
 def compare(aura: Sequence[str], baseline: Sequence[str], env: dict[str, str],

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _replay import best_of, compare  # noqa: E402
+from _replay import compare, compare_parse  # noqa: E402
 
 from aura.executors.acp_entries import UpdateTranslator  # noqa: E402
 
@@ -110,10 +110,6 @@ def stream(name: str, target: int) -> tuple[list[str], str]:
 def bench_parse(agent: str, lines: list[str], cwd: str) -> dict[str, object]:
     loads = json.loads
 
-    def baseline() -> None:
-        for line in lines:
-            loads(line)
-
     def parse() -> None:
         translator = UpdateTranslator(cwd)
         feed = translator.feed
@@ -121,10 +117,7 @@ def bench_parse(agent: str, lines: list[str], cwd: str) -> dict[str, object]:
             feed(loads(line)["params"])
         translator.finish(None)
 
-    base = best_of(3, baseline)
-    ours = best_of(3, parse)
-    return {"figure": "parse", "agent": agent, "lines": len(lines),
-            "lines_per_s": round(len(lines) / ours), "ratio_to_json_loads": round(base / ours, 3)}
+    return {"figure": "parse", "agent": agent, **compare_parse(lines, parse)}
 
 
 def bench_run(agent: str, lines: list[str], tmp: Path) -> dict[str, object]:

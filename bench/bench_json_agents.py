@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _replay import best_of, replay_run  # noqa: E402
+from _replay import compare_parse, replay_run  # noqa: E402
 
 from aura.executors.codex import CodexParser  # noqa: E402
 from aura.executors.copilot import CopilotParser  # noqa: E402
@@ -52,12 +52,6 @@ def stream(agent: str, target: int) -> list[str]:
 
 
 def bench_parse(agent: str, lines: list[str]) -> dict[str, object]:
-    loads = json.loads
-
-    def baseline() -> None:
-        for line in lines:
-            loads(line)
-
     def parse() -> None:
         parser = PARSERS[agent]("/tmp/agentlab/work")
         feed = parser.feed
@@ -65,10 +59,7 @@ def bench_parse(agent: str, lines: list[str]) -> dict[str, object]:
             feed(line)
         parser.finish()
 
-    base = best_of(3, baseline)
-    ours = best_of(3, parse)
-    return {"figure": "parse", "agent": agent, "lines": len(lines),
-            "lines_per_s": round(len(lines) / ours), "ratio_to_json_loads": round(base / ours, 3)}
+    return {"figure": "parse", "agent": agent, **compare_parse(lines, parse)}
 
 
 def bench_run(agent: str, lines: list[str], tmp: Path) -> dict[str, object]:

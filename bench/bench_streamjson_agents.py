@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _replay import best_of, replay_run  # noqa: E402
+from _replay import compare_parse, replay_run  # noqa: E402
 
 from aura.executors.base import LineParser  # noqa: E402
 from aura.executors.droid import DroidParser  # noqa: E402
@@ -57,12 +57,7 @@ def stream(recording: str, target: int) -> list[str]:
 
 
 def bench_parse(recording: str, lines: list[str]) -> dict[str, object]:
-    loads = json.loads
     make = RUNS[recording][1]
-
-    def baseline() -> None:
-        for line in lines:
-            loads(line)
 
     def parse() -> None:
         parser = make()
@@ -71,11 +66,7 @@ def bench_parse(recording: str, lines: list[str]) -> dict[str, object]:
             feed(line)
         parser.finish()
 
-    base = best_of(3, baseline)
-    ours = best_of(3, parse)
-    return {"figure": "parse", "recording": recording, "lines": len(lines),
-            "lines_per_s": round(len(lines) / ours),
-            "ratio_to_json_loads": round(base / ours, 3)}
+    return {"figure": "parse", "recording": recording, **compare_parse(lines, parse)}
 
 
 def bench_run(recording: str, lines: list[str], tmp: Path) -> dict[str, object]:
