@@ -37,7 +37,7 @@ FLOOR = "3.11"
 MAIN = """\
 # The entry point of aura.pyz; prog_name/complete_var keep completion working when the
 # file is called aura.pyz or renamed.
-from aura.cli import main
+from aura.cli.app import main
 
 main()
 """

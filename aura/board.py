@@ -23,10 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import engine
-from .contracts import FINAL_STATES, State
-from .errors import AuraError, UsageError
-from .store import DEFAULT_BOARD_COLUMNS
+from aura import engine
+from aura.contracts import FINAL_STATES, State
+from aura.errors import AuraError, UsageError
 
 CODING_FAMILY = frozenset({State.PREPARE_WORKSPACE, State.SETUP, State.CODING_INITIAL,
                            State.CODING_FOLLOW_UP, State.CLEANUP})
@@ -48,6 +47,16 @@ class Column:
     def from_json(cls, data: Mapping[str, Any]) -> Column:
         return cls(str(data["name"]), int(data["position"]), str(data["state"]),
                    data.get("wip_limit"))
+
+
+# The board a new store starts with (the store seeds them; the user edits them).
+DEFAULT_BOARD_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "Todo", "position": 1, "state": "queued", "wip_limit": None},
+    {"name": "In progress", "position": 2, "state": "coding_initial", "wip_limit": None},
+    {"name": "In review", "position": 3, "state": "review", "wip_limit": None},
+    {"name": "Done", "position": 4, "state": "done", "wip_limit": None},
+    {"name": "Failed", "position": 5, "state": "failed", "wip_limit": None},
+)
 
 
 DEFAULT_COLUMNS = tuple(Column.from_json(c) for c in DEFAULT_BOARD_COLUMNS)

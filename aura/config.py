@@ -20,8 +20,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .paths import config_path
+from aura.errors import ConfigError
+from aura.paths import config_path
 
 
 def load(path: Path | None = None) -> dict[str, Any]:

@@ -13,8 +13,8 @@ which is how ``aura run --session ID`` continues a finished conversation.
 
 from __future__ import annotations
 
-from .contracts import FINAL_STATES, RUNNING_STATES, State
-from .errors import InvalidTransition
+from aura.contracts import FINAL_STATES, RUNNING_STATES, State
+from aura.errors import InvalidTransition
 
 # The happy path in order; a move may skip forward over optional stages.
 _PIPELINE = (

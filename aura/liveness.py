@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .contracts import Execution
-    from .store import Store
+    from aura.contracts import Execution
+    from aura.store import Store
 
 
 def process_start_time(pid: int) -> str | None:
@@ -44,9 +44,9 @@ def sweep_orphans(store: Store) -> list[Execution]:
 
     A crashed or killed aura cannot finish its rows; the next aura that opens the store
     does, so no row stays "running" forever."""
-    from . import engine
-    from .contracts import ExecutionStatus, State, Transition
-    from .recorder import utc_now
+    from aura import engine
+    from aura.contracts import ExecutionStatus, State, Transition
+    from aura.recorder import utc_now
 
     swept = []
     for execution in store.running_executions():

@@ -23,7 +23,7 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from .errors import ExecutorNotFound
+from aura.errors import ExecutorNotFound
 
 READ_SIZE = 1 << 20
 DEFAULT_LINE_CAP = 8 << 20  # bytes; configurable per run

@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from aura.errors import ConfigError
 
 FILENAME = ".aura.toml"
 

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .contracts import Entry
-from .store import EntryRow, Store
+from aura.contracts import Entry
+from aura.store import EntryRow, Store
 
 Record = tuple[int, Entry, str]  # seq, entry (without envelope), full JSON text
 Watcher = Callable[[list[Record]], None]

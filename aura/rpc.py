@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .errors import AuraError
+from aura.errors import AuraError
 
 PROTOCOL_VERSION = 1
 """Bumped whenever a method, a parameter or a meaning changes incompatibly."""

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from .contracts import Entry, Execution, ExecutionStatus, Session, Transition
-from .errors import NotFound, StoreError
+from aura.board import DEFAULT_BOARD_COLUMNS
+from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
+from aura.errors import NotFound, StoreError
 
 EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
 
@@ -90,16 +91,6 @@ class Store(Protocol):
         """Remove a column (case-insensitive name); NotFound if there is none."""
         ...
     def close(self) -> None: ...
-
-
-# The board a new store starts with (board.py has the rules; the user edits the columns).
-DEFAULT_BOARD_COLUMNS: tuple[dict[str, Any], ...] = (
-    {"name": "Todo", "position": 1, "state": "queued", "wip_limit": None},
-    {"name": "In progress", "position": 2, "state": "coding_initial", "wip_limit": None},
-    {"name": "In review", "position": 3, "state": "review", "wip_limit": None},
-    {"name": "Done", "position": 4, "state": "done", "wip_limit": None},
-    {"name": "Failed", "position": 5, "state": "failed", "wip_limit": None},
-)
 
 
 def column_not_found(name: str) -> NotFound:

@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .contracts import Entry, Execution, ExecutionStatus, Session, Transition
-from .errors import NotFound, StoreError
-from .store import (
-    DEFAULT_BOARD_COLUMNS,
+from aura.board import DEFAULT_BOARD_COLUMNS
+from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
+from aura.errors import NotFound, StoreError
+from aura.store import (
     EntryAppender,
     EntryRow,
     SyncAppender,
@@ -470,6 +470,6 @@ class _Transaction:
 
 def open_store(path: Path | None = None) -> SQLiteStore:
     """The user's store (AURA_HOME / platformdirs location unless ``path`` is given)."""
-    from .paths import db_path
+    from aura.paths import db_path
 
     return SQLiteStore(path or db_path())

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import git
-from .errors import AuraError, UsageError
+from aura import git
+from aura.errors import AuraError, UsageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ def branch_name(session_id: str, prompt: str) -> str:
 
 
 def workspaces_dir() -> Path:
-    from .paths import data_dir
+    from aura.paths import data_dir
 
     return data_dir() / "workspaces"
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from _replay import compare, compare_parse  # noqa: E402
 
-from aura.executors.acp_entries import UpdateTranslator  # noqa: E402
+from aura.executors.acp.entries import UpdateTranslator  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "agents"
 AGENTS = {"gemini": "gemini-acp", "qwen-code": "qwen-acp", "copilot-via-qwen-code": "copilot-acp"}

@@ -35,7 +35,7 @@ sys.stdout.write("".join(f"line {i:06d} of a flooding agent, with some text\\n"
 
 
 def logview(count: int) -> dict:
-    from aura.tui import FPS, LogView
+    from aura.tui.app import FPS, LogView
 
     view = LogView()
     entries = [(i, {"kind": "assistant_message", "text": f"line {i:06d} of a flood"})

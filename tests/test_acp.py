@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from aura.contracts import ENTRY_KINDS, ToolAction
-from aura.executors.acp_entries import KIND_ACTIONS, UpdateTranslator
+from aura.executors.acp.entries import KIND_ACTIONS, UpdateTranslator
 from tests.conftest import (
     AGENTS,
     FIXTURES,

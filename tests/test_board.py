@@ -127,7 +127,7 @@ def test_git_rule_for_done() -> None:
 # stored columns ---------------------------------------------------------------------------------
 
 def test_column_editing_through_the_service() -> None:
-    from aura import service_board
+    from aura.service import board as service_board
 
     store = MemoryStore()
     service_board.add_column(store, "Blocked", "review", wip_limit=1)
@@ -144,8 +144,8 @@ def test_column_editing_through_the_service() -> None:
 
 
 def test_running_guard_sees_a_live_process() -> None:
-    from aura import service_board
     from aura.contracts import Session, Transition
+    from aura.service import board as service_board
 
     store = MemoryStore()
     store.create_session(Session("s1", "custom", "queued", "/tmp", "t", "t", prompt="p"))

@@ -57,7 +57,7 @@ def pyz_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         with zipfile.ZipFile(out, "w") as zf:
             for path in sorted((ROOT / "aura").rglob("*.py")):
                 zf.write(path, path.relative_to(ROOT).as_posix())
-            zf.writestr("__main__.py", "from aura.cli import main\nmain()\n")
+            zf.writestr("__main__.py", "from aura.cli.app import main\nmain()\n")
         data = out.read_bytes()
         out.write_bytes(f"#!{sys.executable}\n".encode() + data)
     out.chmod(0o755)
@@ -69,7 +69,7 @@ PIP_SCRIPT = """\
 # -*- coding: utf-8 -*-
 import re
 import sys
-from aura.cli import main
+from aura.cli.app import main
 if __name__ == "__main__":
     sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
     sys.exit(main())
@@ -85,7 +85,7 @@ class Install:
         self.home = tmp_path / "home"
         self.home.mkdir(exist_ok=True)
         if kind == "pip":
-            # The console script pip writes for [project.scripts] aura = "aura.cli:main".
+            # The console script pip writes for [project.scripts] aura = "aura.cli.app:main".
             self.prog = "aura"
             (self.bin / "aura").write_text(PIP_SCRIPT.format(python=sys.executable))
         else:
@@ -137,10 +137,10 @@ def test_completion_refuses_an_unknown_shell() -> None:
 
 def test_elvish_is_not_imported_outside_completion_mode() -> None:
     code = ("import sys; sys.argv=['aura','--help']\n"
-            "from aura.cli import cli\n"
+            "from aura.cli.app import cli\n"
             "try:\n    cli.main(prog_name='aura', standalone_mode=False)\n"
             "except SystemExit:\n    pass\n"
-            "print('aura._completion_elvish' in sys.modules)")
+            "print('aura.cli.completion_elvish' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False"
@@ -294,7 +294,7 @@ def test_elvish_completes_on_tab(interactive_install: Install, sessions: list[st
 def test_powershell_script_is_clicks_and_answers_in_its_protocol(sessions: list[str]) -> None:
     from click.shell_completion import PowerShellComplete
 
-    from aura.cli import cli
+    from aura.cli.app import cli
 
     script = run_aura("completion", "powershell").stdout
     assert script.rstrip("\n") == \
@@ -352,7 +352,7 @@ def test_board_columns_complete_in_board_order_quoted_for_bash(
 
 def test_on_completes_the_workers_and_labels_aura_workers_saw(
         tmp_path: Path, pyz_file: Path) -> None:
-    from aura.completion import remember_workers
+    from aura.cli.completion import remember_workers
 
     need("bash")
     inst = Install("pip", tmp_path, pyz_file)

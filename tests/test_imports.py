@@ -16,7 +16,7 @@ def imported_by(*args: str) -> set[str]:
         "import sys, json, runpy\n"
         f"sys.argv = ['aura', *{list(args)!r}]\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from aura.cli import cli\n"
+        "from aura.cli.app import cli\n"
         "try:\n"
         "    cli.main(prog_name='aura', standalone_mode=False)\n"
         "except SystemExit:\n"

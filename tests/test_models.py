@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from aura.cli.pickers import ask_endpoint, pick_model
 from aura.errors import ExecutorError
-from aura.executors import models
-from aura.executors.models import CACHE_TTL, ask_endpoint, discover, pick_model, read_cache
+from aura.executors.openai import models
+from aura.executors.openai.models import CACHE_TTL, discover, read_cache
 
 ENDPOINT = "http://127.0.0.1:1234/v1"
 

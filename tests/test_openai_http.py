@@ -10,7 +10,7 @@ import pytest
 from aura.errors import UsageError
 from aura.executors.base import transcript_prompt
 from aura.executors.ollama import ollama_root
-from aura.executors.openai_http import (
+from aura.executors.openai.http import (
     ChunkedDecoder,
     SSEParser,
     api_base,
@@ -140,7 +140,7 @@ def test_body_params() -> None:
 def test_stream_printer_prints_streamed_text_once() -> None:
     import io
 
-    from aura.render import StreamPrinter
+    from aura.cli.render import StreamPrinter
 
     out, err = io.StringIO(), io.StringIO()
     printer = StreamPrinter(out, err)
@@ -189,7 +189,7 @@ class Collect:
 def test_chat_stream_byte_by_byte_keeps_utf8_and_roles() -> None:
     import asyncio
 
-    from aura.executors.openai_http import ChatStream
+    from aura.executors.openai.http import ChatStream
 
     def event(delta: dict, finish: str | None = None) -> str:
         return "data: " + json.dumps({"choices": [{"delta": delta, "finish_reason": finish}]},
@@ -222,7 +222,7 @@ def test_error_event_mid_stream_keeps_the_text() -> None:
     import asyncio
 
     from aura.errors import ExecutorError
-    from aura.executors.openai_http import ChatStream
+    from aura.executors.openai.http import ChatStream
 
     body = (b'data: {"choices": [{"delta": {"content": "partial"}}]}\n\n'
             b'event: error\ndata: {"error": {"message": "CUDA out of memory"}}\n\n')
@@ -240,7 +240,7 @@ def test_connect_timeout() -> None:
     import asyncio
     import socket
 
-    from aura.executors.openai_http import open_request
+    from aura.executors.openai.http import open_request
 
     # A listener whose accept queue is full: the kernel drops further SYNs, so a connect
     # neither succeeds nor fails until the client gives up.

@@ -9,7 +9,7 @@ from typing import Any
 
 from aura.contracts import Session, State, Transition
 from aura.executors.base import Executor, Outcome, Output, RunRequest
-from aura.pipeline import Orchestrator, Plan, ReviewPlan, WorkspaceRequest
+from aura.service.pipeline import Orchestrator, Plan, ReviewPlan, WorkspaceRequest
 from aura.store import MemoryStore
 from aura.workspace import RepoWorkspace, Workspace
 

@@ -223,16 +223,16 @@ def test_sigterm_cancels_the_turn_and_restores_the_terminal(tmux: terminal.Tmux,
 CRASH = """\
 import sys
 sys.path.insert(0, {root!r})
-import aura.tui
+import aura.tui.app
 calls = []
-real = aura.tui.LogView.create_content
+real = aura.tui.app.LogView.create_content
 def create_content(self, width, height):
     calls.append(1)
     if len(calls) > 3:
         raise RuntimeError("boom in the renderer")
     return real(self, width, height)
-aura.tui.LogView.create_content = create_content
-from aura.cli import main
+aura.tui.app.LogView.create_content = create_content
+from aura.cli.app import main
 main(sys.argv[1:])
 """
 

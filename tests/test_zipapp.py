@@ -32,7 +32,7 @@ def test_the_pyz_is_an_executable_zip_with_a_shebang(pyz: Path) -> None:
     assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n")
     assert pyz.stat().st_mode & 0o111
     names = zipfile.ZipFile(pyz).namelist()
-    assert "__main__.py" in names and "aura/cli.py" in names and "aura/cli.pyc" in names
+    assert "__main__.py" in names and "aura/cli/app.py" in names and "aura/cli/app.pyc" in names
     for dep in ("click/", "questionary/", "prompt_toolkit/", "websockets/", "platformdirs/"):
         assert any(n.startswith(dep) for n in names), dep
     assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib"))]

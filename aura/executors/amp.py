@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import CommandExecutor, Invocation, LineParser, RunRequest
-from .claude import prompt_on_stdin
-from .streamjson import StreamJsonParser
+from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.claude import prompt_on_stdin
+from aura.executors.streamjson import StreamJsonParser
 
 
 class AmpExecutor(CommandExecutor):

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from ..contracts import Entry, EntryKind
-from ..errors import ExecutorNotFound, UsageError
-from ..process import DEFAULT_LINE_CAP, Child, resolve_program
+from aura.contracts import Entry, EntryKind
+from aura.errors import ExecutorNotFound, UsageError
+from aura.process import DEFAULT_LINE_CAP, Child, resolve_program
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,18 @@ class Approvals:
         return names
 
 
+class Asker(Protocol):
+    """A person who can be asked (a terminal picker); executors never ask on their own."""
+
+    async def choose(self, title: str, options: list[str]) -> str:
+        """One of ``options`` (the first is the default); CancelledError if refused."""
+        ...
+
+    async def endpoint(self) -> str:
+        """An OpenAI-compatible endpoint URL."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class RunRequest:
     """Everything an executor needs for one turn."""
@@ -83,8 +95,12 @@ class RunRequest:
     openai_endpoint: str | None = None
     history: tuple[Entry, ...] = ()  # earlier entries of the session (for transcripts)
     line_cap: int = DEFAULT_LINE_CAP
-    interactive: bool = False  # stdin and stdout are a terminal (pickers may ask)
+    asker: Asker | None = None  # someone to ask (a model, an endpoint), or nobody
     refresh_model_cache: bool = False  # discover models again (--refresh-model-cache)
+
+    @property
+    def interactive(self) -> bool:
+        return self.asker is not None
 
     def child_env(self) -> dict[str, str]:
         """The user's environment, plus --var, plus AURA_SESSION_ID."""

@@ -17,8 +17,8 @@ import os
 import uuid
 from typing import ClassVar
 
-from .base import CommandExecutor, Invocation, LineParser, RunRequest
-from .streamjson import StreamJsonParser
+from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.streamjson import StreamJsonParser
 
 # Longer prompts go on stdin: one argv string is capped at 128 KiB on Linux.
 ARGV_PROMPT_LIMIT = 100_000

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..contracts import Entry, ToolAction
-from ..errors import ConfigError
-from ..process import Child
-from .base import CommandExecutor, Invocation, LineParser, RunRequest
-from .jsonevents import (
+from aura.contracts import Entry, ToolAction
+from aura.errors import ConfigError
+from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.jsonevents import (
     ASSISTANT,
     ERROR,
     SYSTEM,
@@ -35,6 +34,7 @@ from .jsonevents import (
     interrupt_then_stop,
     raw_entry,
 )
+from aura.process import Child
 
 SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
 

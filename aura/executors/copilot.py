@@ -23,10 +23,9 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from ..contracts import Entry, ToolAction
-from ..process import Child
-from .base import CommandExecutor, Invocation, LineParser, RunRequest
-from .jsonevents import (
+from aura.contracts import Entry, ToolAction
+from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.jsonevents import (
     ASSISTANT,
     ERROR,
     SYSTEM,
@@ -38,6 +37,7 @@ from .jsonevents import (
     patch_files,
     raw_entry,
 )
+from aura.process import Child
 
 # tool name → (action, argument naming the target)
 TOOLS: dict[str, tuple[ToolAction, str]] = {

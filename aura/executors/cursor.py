@@ -18,10 +18,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from ..contracts import Entry
-from ..errors import UsageError
-from .base import CommandExecutor, Invocation, LineParser, RunRequest
-from .streamjson import StreamJsonParser, result_text
+from aura.contracts import Entry
+from aura.errors import UsageError
+from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.streamjson import StreamJsonParser, result_text
 
 Handler = Callable[[dict[str, Any], str], list[Entry]]
 

@@ -16,9 +16,16 @@ import json
 import shlex
 from typing import Any, ClassVar
 
-from ..contracts import ENTRY_KINDS, ENVELOPE_KEYS, Entry, EntryKind
-from ..errors import UsageError
-from .base import CommandExecutor, Executor, Invocation, LineParser, Output, RunRequest
+from aura.contracts import ENTRY_KINDS, ENVELOPE_KEYS, Entry, EntryKind
+from aura.errors import UsageError
+from aura.executors.base import (
+    CommandExecutor,
+    Executor,
+    Invocation,
+    LineParser,
+    Output,
+    RunRequest,
+)
 
 PROMPT_PLACEHOLDER = "{{prompt}}"
 # The hot path: raw_decode skips json.loads' wrapper and its two whitespace regex matches
@@ -132,7 +139,7 @@ class CustomCommandExecutor(CommandExecutor):
 
     def for_request(self, request: RunRequest) -> Executor:
         if request.base_command is None:
-            from .endpoint import CustomEndpointExecutor
+            from aura.executors.endpoint import CustomEndpointExecutor
 
             return CustomEndpointExecutor()
         return self

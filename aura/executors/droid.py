@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..contracts import Entry
-from ..errors import ConfigError
-from .base import CommandExecutor, Invocation, LineParser, RunRequest
-from .claude import prompt_on_stdin
-from .streamjson import StreamJsonParser, echo, normalize_usage, result_text
+from aura.contracts import Entry
+from aura.errors import ConfigError
+from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.claude import prompt_on_stdin
+from aura.executors.streamjson import StreamJsonParser, echo, normalize_usage, result_text
 
 AUTONOMY_LEVELS = ("low", "medium", "high")
 

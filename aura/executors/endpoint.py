@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
-from ..errors import UsageError
-from .base import Output, RunRequest
-from .openai_http import EndpointExecutor, api_base
+from aura.errors import UsageError
+from aura.executors.base import Output, RunRequest
+from aura.executors.openai.http import EndpointExecutor, api_base
 
 
 class CustomEndpointExecutor(EndpointExecutor):
@@ -35,8 +35,8 @@ class CustomEndpointExecutor(EndpointExecutor):
 
     async def prepare(self, request: RunRequest, output: Output) -> RunRequest:
         if not self._given(request):
-            from .models import ask_endpoint
-
-            request = replace(request, openai_endpoint=api_base(await ask_endpoint()))
+            if request.asker is None:  # validate() refused this already
+                raise UsageError("--executor custom needs --openai-endpoint URL")
+            request = replace(request, openai_endpoint=api_base(await request.asker.endpoint()))
             output.emit([{"kind": "system", "text": f"endpoint {request.openai_endpoint}"}])
         return await super().prepare(request, output)

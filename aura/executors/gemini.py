@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .acp import AcpExecutor
-from .base import Approvals, RunRequest
+from aura.executors.acp.client import AcpExecutor
+from aura.executors.base import Approvals, RunRequest
 
 EDIT_KINDS = frozenset({"edit", "delete", "move", "read"})
 

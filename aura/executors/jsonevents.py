@@ -18,9 +18,9 @@ import os
 import signal
 from typing import Any
 
-from ..contracts import Entry, EntryKind
-from ..process import Child
-from .base import LineParser
+from aura.contracts import Entry, EntryKind
+from aura.executors.base import LineParser
+from aura.process import Child
 
 # Entry kinds as plain strings: the parsers run once per agent line, and an enum member's
 # .value costs more than the dict it goes into.

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import RunRequest
-from .openai_http import EndpointExecutor, api_base
+from aura.executors.base import RunRequest
+from aura.executors.openai.http import EndpointExecutor, api_base
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:1234"
 

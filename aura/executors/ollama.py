@@ -16,9 +16,9 @@ import os
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from ..errors import ExecutorError
-from .base import RunRequest
-from .openai_http import EndpointExecutor, api_base, get_json
+from aura.errors import ExecutorError
+from aura.executors.base import RunRequest
+from aura.executors.openai.http import EndpointExecutor, api_base, get_json
 
 DEFAULT_HOST = "127.0.0.1:11434"
 

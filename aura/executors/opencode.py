@@ -23,11 +23,10 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from ..contracts import Entry, ToolAction
-from ..errors import ConfigError, UsageError
-from ..process import Child
-from .base import CommandExecutor, Invocation, LineParser, RunRequest
-from .jsonevents import (
+from aura.contracts import Entry, ToolAction
+from aura.errors import ConfigError, UsageError
+from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.jsonevents import (
     ASSISTANT,
     ERROR,
     THINKING,
@@ -38,6 +37,7 @@ from .jsonevents import (
     patch_files,
     raw_entry,
 )
+from aura.process import Child
 
 # tool name → (action, input field naming the target)
 TOOLS: dict[str, tuple[ToolAction, str]] = {

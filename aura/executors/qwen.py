@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .gemini import GeminiExecutor
+from aura.executors.gemini import GeminiExecutor
 
 
 class QwenExecutor(GeminiExecutor):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ..errors import UsageError
+from aura.errors import UsageError
 
 if TYPE_CHECKING:  # base imports asyncio; listing names (completion, help) must not
-    from .base import Executor
+    from aura.executors.base import Executor
 
 # name → (module, class). Modules are imported on demand.
 EXECUTORS: dict[str, tuple[str, str]] = {

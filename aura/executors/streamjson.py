@@ -30,8 +30,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..contracts import Entry, ToolAction
-from .base import LineParser
+from aura.contracts import Entry, ToolAction
+from aura.executors.base import LineParser
 
 # The C scanner straight away: json.loads adds two regex whitespace scans per line.
 _scan = json.JSONDecoder().scan_once

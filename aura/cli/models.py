@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from .errors import AuraError, UsageError
+from aura.cli.output import CONTEXT_SETTINGS
+from aura.errors import AuraError, UsageError
 
 MODEL_EXECUTORS = ("ollama", "lms", "custom")
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command("models", context_settings=CONTEXT_SETTINGS)
@@ -31,7 +31,7 @@ def models_command(executor: str | None, openai_endpoint: str | None,
     """Models offered by ollama, LM Studio or an OpenAI-compatible endpoint."""
     import asyncio
 
-    from .executors import registry
+    from aura.executors import registry
 
     if executor is not None:
         name = registry.canonical(executor)
@@ -68,25 +68,26 @@ async def _gather(names: list[str], endpoint: str | None, refresh: bool,
 async def _one(name: str, endpoint: str | None, refresh: bool, interactive: bool
                ) -> tuple[dict[str, Any], str]:
     """(JSON object, hint when empty) for one server."""
-    from . import config as config_module
-    from .executors import registry
-    from .executors.base import RunRequest
-    from .executors.models import ask_endpoint
+    from aura import config as config_module
+    from aura.cli.pickers import TerminalAsker
+    from aura.executors import registry
+    from aura.executors.base import RunRequest
 
     settings = config_module.executor_settings(config_module.load(), name)
     executor: Any = registry.load(name)()
     if name == "custom":
         # `custom` is the command executor with --base-command; here, the endpoint one.
-        from .executors.endpoint import CustomEndpointExecutor
+        from aura.executors.endpoint import CustomEndpointExecutor
 
         executor = CustomEndpointExecutor()
         if not (endpoint or settings.get("endpoint")):
             if not interactive:
                 raise UsageError("--executor custom needs --openai-endpoint URL")
-            endpoint = await ask_endpoint()
+            endpoint = await TerminalAsker().endpoint()
     request = RunRequest(prompt="", cwd=".", session_id="", execution_id="",
                          openai_endpoint=endpoint, settings=settings,
-                         refresh_model_cache=refresh, interactive=interactive)
+                         refresh_model_cache=refresh,
+                         asker=TerminalAsker() if interactive else None)
     base = executor.base_url(request)
     result: dict[str, Any] = {"executor": name, "endpoint": executor.where(base), "models": [],
                               "cached": False, "fetched_at": None, "note": None,
@@ -104,8 +105,8 @@ async def _one(name: str, endpoint: str | None, refresh: bool, interactive: bool
 def _print(results: list[tuple[dict[str, Any], str]]) -> None:
     import time
 
-    from .executors.models import describe_age
-    from .render import Painter, use_color
+    from aura.cli.render import Painter, use_color
+    from aura.executors.openai.models import describe_age
 
     paint = Painter(use_color(sys.stdout))
     for result, hint in results:

@@ -52,7 +52,7 @@ def check_python() -> Check:
 
 
 def check_paths() -> Iterator[Check]:
-    from . import paths
+    from aura import paths
 
     for name, path in (("data", paths.data_dir()), ("config", paths.config_path()),
                        ("cache", paths.cache_dir())):
@@ -74,9 +74,9 @@ def _writable(path: Path) -> bool:
 
 
 def check_config() -> tuple[dict[str, Any], Check]:
-    from . import config as config_module
-    from .errors import ConfigError
-    from .paths import config_path
+    from aura import config as config_module
+    from aura.errors import ConfigError
+    from aura.paths import config_path
 
     path = config_path()
     try:
@@ -93,8 +93,8 @@ def check_config() -> tuple[dict[str, Any], Check]:
 def check_database() -> Check:
     import sqlite3
 
-    from .paths import db_path
-    from .store_sqlite import MIGRATIONS
+    from aura.paths import db_path
+    from aura.store_sqlite import MIGRATIONS
 
     path = db_path()
     if not path.exists():
@@ -140,7 +140,7 @@ def _size(n: float) -> str:
 def check_executors(config: dict[str, Any]) -> list[Check]:
     """Each registered executor, found the way `aura run` finds it (the same probe as
     `aura executors`: configured path, PATH, npx fallback; versions asked in parallel)."""
-    from .cli_executors import describe_all
+    from aura.service.inventory import describe_all
 
     configured = config.get("executor_paths", {}) if isinstance(config, dict) else {}
     return [executor_check(row) for row in describe_all(dict(configured))]

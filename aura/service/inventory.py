@@ -1,5 +1,6 @@
-"""`aura executors [--json]`: every executor aura knows, whether its program is installed
-(where, which version) and what it supports (native resume, --model, approval flags).
+"""The executor inventory: which agents this machine can run, where their programs are,
+which version they say, and what each supports. `aura executors`, `aura doctor` and
+`aura worker` (what it offers the coordinator) all read it here.
 
 Programs are found the way `aura run` finds them (--executor-path remembered in the
 config, then PATH, then the npx fallback); versions come from running the program with its
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
+from aura import __version__
 
 VERSION_TIMEOUT = 5.0
 
@@ -35,7 +36,7 @@ def describe_all(paths: dict[str, str]) -> list[dict[str, Any]]:
     """One description per executor (sorted by name), versions probed in parallel."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .executors import registry
+    from aura.executors import registry
 
     rows: list[dict[str, Any]] = []
     probes: dict[int, list[str]] = {}
@@ -77,38 +78,21 @@ def describe_all(paths: dict[str, str]) -> list[dict[str, Any]]:
     return rows
 
 
-@click.command("executors", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per executor.")
-def executors_command(as_json: bool) -> None:
-    """Every executor: is its program installed (path, version), what it supports."""
-    import json
-
-    from . import config
-
-    paths = dict(config.load().get("executor_paths", {}))
-    rows = describe_all(paths)
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    table = [("EXECUTOR", "FOUND", "VERSION", "RESUME", "MODEL", "APPROVAL FLAGS")]
-    missing = []
+def offered(rows: list[dict[str, Any]], *, allow_command: bool) -> dict[str, str]:
+    """What a worker offers, from `describe_all` rows: name → version (or how it would be
+    run). A command-backed `custom` run is offered only with ``allow_command``; executors
+    whose program was not found are not offered."""
+    found: dict[str, str] = {}
     for row in rows:
-        name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
-        if row.get("via") == "built-in":
-            found = "built in"
-        elif row["found"]:
-            found = row["path"] + (" (fallback)" if row["via"] == "npx" else "")
+        name = row["name"]
+        if name == "custom":
+            if allow_command:
+                found[name] = f"aura {__version__}"
+            continue
+        if not row["found"] or row.get("via") == "built-in":
+            continue
+        if row["via"] == "npx":
+            found[name] = f"npx {row['npx_package']}"
         else:
-            found = "missing" + (f": {row['error']}" if row.get("error") else "")
-            missing.append(row["name"])
-        supports = row.get("supports") or {}
-        table.append((name, found, row.get("version") or "-",
-                      "yes" if supports.get("resume") else "-",
-                      "yes" if supports.get("models") else "-",
-                      " ".join(supports.get("approvals", [])) or "-"))
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
-    for r in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
-    if missing:
-        click.echo(f"\nnot found: {', '.join(missing)}. Install them, or point aura at a "
-                   "binary once: aura run --executor-path NAME=PATH … (remembered)", err=True)
+            found[name] = row.get("version") or "unknown"
+    return dict(sorted(found.items()))

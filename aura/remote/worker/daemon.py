@@ -28,15 +28,14 @@ import json
 import logging
 import os
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .contracts import Execution, Session, Transition
-from .errors import AuraError, NotFound
-from .recorder import encode
-from .rpc import (
+from aura import __version__
+from aura.contracts import Execution, Session, Transition
+from aura.errors import AuraError, NotFound
+from aura.recorder import encode
+from aura.rpc import (
     INVALID_PARAMS,
     NOT_FOUND,
     PROTOCOL_VERSION,
@@ -97,53 +96,12 @@ class Outgoing:
             del self.texts[:k]
 
 
-def discover_executors(allow_command: bool, config: dict[str, Any]) -> dict[str, str]:
-    """Executors this machine can run: name → version (or how it would be run)."""
-    import subprocess
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .executors import registry
-
-    paths = config.get("executor_paths", {})
-    found: dict[str, str] = {}
-    probes: dict[str, list[str]] = {}
-    for name in registry.names():
-        if name == "custom":
-            if allow_command:
-                found[name] = f"aura {__version__}"
-            continue
-        try:
-            cls = registry.load(name)
-        except Exception:  # an executor module that fails to import is just not offered
-            continue
-        program = paths.get(name) or (cls.program and shutil.which(cls.program))
-        if program:
-            probes[name] = [program, *cls.version_args]
-        elif cls.npx_package and shutil.which("npx"):
-            found[name] = f"npx {cls.npx_package}"
-
-    def probe(argv: list[str]) -> str:
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=5,
-                                  stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired):
-            return "unknown"
-        lines = (done.stdout or done.stderr).strip().splitlines()
-        return lines[0][:80] if lines else "unknown"
-
-    if probes:
-        with ThreadPoolExecutor(max_workers=min(8, len(probes))) as pool:
-            for name, version in zip(probes, pool.map(probe, probes.values()), strict=True):
-                found[name] = version
-    return dict(sorted(found.items()))
-
-
 class Worker:
     def __init__(self, url: str, name: str, token: str, *, home: Path,
                  labels: tuple[str, ...] = (), capacity: int = 1, allow_command: bool = False,
                  workdir: str | None = None, cafile: str | None = None,
                  executors: dict[str, str] | None = None) -> None:
-        from .store_sqlite import SQLiteStore
+        from aura.store_sqlite import SQLiteStore
 
         self.url = url
         self.name = name
@@ -169,7 +127,7 @@ class Worker:
 
     def _recover(self) -> None:
         """Executions a previous worker process left unrelayed: resend from the spool."""
-        from .liveness import sweep_orphans
+        from aura.liveness import sweep_orphans
 
         sweep_orphans(self.spool)  # rows of a dead worker process become failed/orphaned
         try:
@@ -222,7 +180,7 @@ class Worker:
 
     async def run(self) -> None:
         """Connect, serve, reconnect with backoff; returns only on a fatal refusal."""
-        from .rpc import connect
+        from aura.rpc import connect
 
         delay = BACKOFF_FIRST
         while True:
@@ -425,7 +383,7 @@ class Worker:
         return {"interrupted": execution_id}
 
     async def m_execution_start(self, params: dict[str, Any]) -> dict[str, Any]:
-        from .service import run
+        from aura.service.runner import run
 
         if len(self.tasks) >= self.capacity:
             raise RpcError(UNAVAILABLE, f"worker {self.name} is at capacity "
@@ -510,9 +468,9 @@ class Worker:
 
     def _options(self, options: dict[str, Any], follow_up: bool) -> Any:
         """RunOptions from the wire, refusing what this worker's policy does not allow."""
-        from .executors import registry
-        from .executors.base import Approvals
-        from .service import RunOptions
+        from aura.executors import registry
+        from aura.executors.base import Approvals
+        from aura.service.runner import RunOptions
 
         try:
             executor = registry.canonical(str(options.get("executor") or

@@ -14,8 +14,8 @@ def doctor_command(as_json: bool) -> None:
     coordinator. Exits 1 when something is broken; each problem names its fix."""
     import json
 
-    from . import __version__
-    from .doctor import ERROR, run_checks
+    from aura import __version__
+    from aura.service.doctor import ERROR, run_checks
 
     checks = run_checks()
     failed = any(c.status == ERROR for c in checks)
@@ -30,7 +30,7 @@ def doctor_command(as_json: bool) -> None:
 
 
 def _print(checks: list, version: str) -> None:
-    from .render import Painter, use_color
+    from aura.cli.render import Painter, use_color
 
     paint = Painter(use_color(sys.stdout))
     colors = {"ok": "green", "warn": "yellow", "error": "red"}

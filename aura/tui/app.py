@@ -49,11 +49,11 @@ from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
 from prompt_toolkit.styles import Style
 from prompt_toolkit.widgets import Frame, TextArea
 
-from .contracts import Entry
-from .errors import AuraError, UsageError
-from .render import format_usage
-from .service import EXIT_INTERRUPTED, RunOptions, RunResult
-from .store import Store
+from aura.cli.render import format_usage
+from aura.contracts import Entry
+from aura.errors import AuraError, UsageError
+from aura.service.runner import EXIT_INTERRUPTED, RunOptions, RunResult
+from aura.store import Store
 
 FPS = 25
 LIVE_LINES = 5000  # lines kept in memory; the rest is paged from the store
@@ -398,10 +398,10 @@ class Tui:
     """The application: its panes, its keys, and the turns it runs."""
 
     def __init__(self, options: RunOptions, store: Store) -> None:
-        from .executors import registry
+        from aura.executors import registry
 
         self.store = store
-        self.base = replace(options, interactive=False)  # pickers would fight the screen
+        self.base = replace(options, asker=None)  # pickers would fight the screen
         self.executor = registry.canonical(options.executor) if options.executor else None
         self.model = options.model
         self.review = options.review
@@ -621,7 +621,7 @@ class Tui:
         return True
 
     def start(self, options: RunOptions) -> None:
-        from .service import run as run_service
+        from aura.service.runner import run as run_service
 
         self.status = "starting"
         self.logs.tool_index.clear()  # call ids are unique within one execution only
@@ -684,7 +684,7 @@ class Tui:
         self.dirty = True
 
     def command(self, text: str) -> None:
-        from .executors import registry
+        from aura.executors import registry
 
         name, _, arg = text[1:].partition(" ")
         arg = arg.strip()
@@ -893,8 +893,8 @@ class Tui:
             loop.default_exception_handler(context)
 
     def _latest(self) -> str | None:
-        from .executors import registry
-        from .service import _resolve_cwd
+        from aura.executors import registry
+        from aura.service.runner import _resolve_cwd
 
         executor = registry.canonical(self.base.executor) if self.base.executor else None
         found = self.store.list_sessions(1, executor=executor,
@@ -904,23 +904,23 @@ class Tui:
 
 async def discover_models(name: str, options: RunOptions) -> list[str] | None:
     """The executor's discovered model list (24 h cache), or None if it has none."""
-    from . import config as config_module
-    from .executors import registry
-    from .executors.base import RunRequest
+    from aura import config as config_module
+    from aura.executors import registry
+    from aura.executors.base import RunRequest
 
     executor: Any = registry.load(name)()
     settings = config_module.executor_settings(config_module.load(), name)
     if name == "custom":
         if not (options.openai_endpoint or settings.get("endpoint")):
             return None
-        from .executors.endpoint import CustomEndpointExecutor
+        from aura.executors.endpoint import CustomEndpointExecutor
 
         executor = CustomEndpointExecutor()
     if not hasattr(executor, "model_listing"):
         return None
     request = RunRequest(prompt="", cwd=".", session_id="", execution_id="",
                          openai_endpoint=options.openai_endpoint, settings=settings,
-                         refresh_model_cache=options.refresh_model_cache, interactive=False)
+                         refresh_model_cache=options.refresh_model_cache)
     listing = await executor.model_listing(request, executor.base_url(request))
     return list(listing.models)
 
@@ -935,7 +935,7 @@ def run_tui(options: RunOptions, initial_prompt: str | None) -> tuple[int, RunRe
     """Run the TUI until the user leaves; (exit code, the last turn's result)."""
     import termios
 
-    from .store_sqlite import open_store
+    from aura.store_sqlite import open_store
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("the TUI needs a terminal; use `aura run --no-tui` (or --json)")

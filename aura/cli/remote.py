@@ -23,16 +23,14 @@ from typing import Any
 
 import click
 
-from .completion import remember_workers
-from .errors import AuraError, UsageError
-
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
+from aura.cli.completion import remember_workers
+from aura.cli.output import CONTEXT_SETTINGS, debug_option
+from aura.errors import AuraError, UsageError
 
 # settings -------------------------------------------------------------------------------------
 
 def _config() -> dict[str, Any]:
-    from . import config
+    from aura import config
 
     return config.load()
 
@@ -131,7 +129,7 @@ def _run_until_signal(coro_factory: Any) -> Any:
               help="Silence after which a worker is offline and its runs worker_lost.")
 @click.option("--max-message", type=click.IntRange(min=4096), default=16 << 20,
               show_default=True, metavar="BYTES", help="Largest message accepted.")
-@click.option("--debug", is_flag=True, help="Verbose logs.")
+@debug_option("Verbose logs and tracebacks.")
 def serve_command(listen: str, tls_cert: str | None, tls_key: str | None,
                   token_file: str | None, heartbeat_interval: float, offline_after: float,
                   max_message: int, debug: bool) -> None:
@@ -156,8 +154,8 @@ def serve_command(listen: str, tls_cert: str | None, tls_key: str | None,
         except (ssl.SSLError, OSError) as exc:
             raise UsageError(f"cannot load --tls-cert/--tls-key: {exc}") from None
     _logging(debug)
-    from .coordinator import Coordinator, serve
-    from .store_sqlite import open_store
+    from aura.remote.coordinator.daemon import Coordinator, serve
+    from aura.store_sqlite import open_store
 
     store = open_store()
     coordinator = Coordinator(store, token, heartbeat_interval=heartbeat_interval,
@@ -187,7 +185,7 @@ def serve_command(listen: str, tls_cert: str | None, tls_key: str | None,
               help="Where new sessions run unless the client passes --cwd.")
 @click.option("--cafile", type=click.Path(exists=True, dir_okay=False), metavar="PEM",
               help="CA certificate to trust (a self-signed coordinator).")
-@click.option("--debug", is_flag=True, help="Verbose logs.")
+@debug_option("Verbose logs and tracebacks.")
 def worker_command(url: str | None, name: str | None, labels: str, capacity: int,
                    token_file: str | None, allow_command: bool, workdir: str | None,
                    cafile: str | None, debug: bool) -> None:
@@ -198,9 +196,10 @@ def worker_command(url: str | None, name: str | None, labels: str, capacity: int
     """
     import socket
 
-    from . import config as config_module
-    from .paths import data_dir
-    from .worker import Fatal, Worker, discover_executors
+    from aura import config as config_module
+    from aura.paths import data_dir
+    from aura.remote.worker.daemon import Fatal, Worker
+    from aura.service.inventory import describe_all, offered
 
     address = coordinator_url(url)
     token = read_token(token_file)
@@ -210,7 +209,8 @@ def worker_command(url: str | None, name: str | None, labels: str, capacity: int
     name = name or socket.gethostname().split(".")[0]
     label_list = tuple(x.strip() for x in labels.split(",") if x.strip())
     _logging(debug)
-    executors = discover_executors(allow, config)
+    executors = offered(describe_all(dict(config.get("executor_paths", {}))),
+                        allow_command=allow)
     home = data_dir() / "workers" / name
     chosen_cafile = ca_setting(cafile)
     async def main() -> None:
@@ -262,8 +262,8 @@ async def _client(url: str, token: str, ca: str | None, route: Any = None,
     """A connected, greeted Peer to the coordinator (its reader runs in a task)."""
     import asyncio
 
-    from . import __version__
-    from .rpc import PROTOCOL_VERSION, Peer, connect
+    from aura import __version__
+    from aura.rpc import PROTOCOL_VERSION, Peer, connect
 
     try:
         ws = await connect(url, token, cafile=ca)
@@ -398,9 +398,9 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     import signal
     from types import SimpleNamespace
 
-    from .recorder import encode
-    from .render import JsonPrinter, StreamPrinter
-    from .rpc import seq_of
+    from aura.cli.render import JsonPrinter, StreamPrinter
+    from aura.recorder import encode
+    from aura.rpc import seq_of
 
     if not prompt:
         raise UsageError("--prompt is required with --on (the TUI drives local runs only)")
@@ -488,13 +488,13 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     if kw.get("as_json"):
         click.echo(json.dumps(summary, ensure_ascii=False))
     else:
-        from .cli import _print_outcome
+        from aura.cli.output import print_outcome
 
         result = SimpleNamespace(session=SimpleNamespace(id=summary.get("session", "")),
                                  state=summary.get("state"),
                                  exit_code=summary.get("exit_code", 1),
                                  usage=summary.get("usage") or {})
-        _print_outcome(result)
+        print_outcome(result)
         if summary.get("error") and summary.get("exit_code") == 1:
             click.echo(f"aura: error: {summary['error']}", err=True)
     code = summary.get("exit_code")

@@ -15,10 +15,10 @@ import os
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from .contracts import EntryKind
-from .executors.base import Executor, Outcome, Output, RunRequest
-from .process import Child
-from .workspace import Workspace
+from aura.contracts import EntryKind
+from aura.executors.base import Executor, Outcome, Output, RunRequest
+from aura.process import Child
+from aura.workspace import Workspace
 
 
 class Host(Protocol):
@@ -55,7 +55,7 @@ class LocalHost:
     name = "local"
 
     def execution_fields(self) -> dict[str, Any]:
-        from .liveness import process_start_time
+        from aura.liveness import process_start_time
 
         pid = os.getpid()
         return {"host": self.name, "pid": pid, "pid_started": process_start_time(pid)}
@@ -63,13 +63,13 @@ class LocalHost:
     async def prepare_workspace(self, session_id: str, prompt: str, repos: list[str], *,
                                 base: str | None, in_place: bool, allow_dirty: bool
                                 ) -> Workspace:
-        from . import workspace
+        from aura import workspace
 
         return await _shielded_thread(workspace.prepare, session_id, prompt, repos,
                                       base=base, in_place=in_place, allow_dirty=allow_dirty)
 
     async def project_config(self, repo: str) -> dict[str, Any]:
-        from .project import load_project_config
+        from aura.project import load_project_config
 
         return load_project_config(repo)
 
@@ -92,17 +92,17 @@ class LocalHost:
         return await executor.run(request, output)
 
     async def changes(self, ws: Workspace) -> list[dict[str, Any]]:
-        from . import workspace
+        from aura import workspace
 
         return await _shielded_thread(workspace.changes, ws)
 
     async def diff(self, ws: Workspace) -> str:
-        from . import workspace
+        from aura import workspace
 
         return await _shielded_thread(workspace.diff, ws)
 
     async def save_work(self, ws: Workspace, message: str) -> list[dict[str, str]]:
-        from . import workspace
+        from aura import workspace
 
         return await _shielded_thread(workspace.save, ws, message)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import board, engine
-from .board import Column, Move
-from .contracts import Transition
-from .errors import UsageError
-from .pipeline import workspace_of
-from .recorder import utc_now
-from .store import Store
+from aura import board, engine
+from aura.board import Column, Move
+from aura.contracts import Transition
+from aura.errors import UsageError
+from aura.recorder import utc_now
+from aura.service.pipeline import workspace_of
+from aura.store import Store
 
 
 def columns(store: Store) -> list[Column]:
@@ -78,7 +78,7 @@ def remove_column(store: Store, name: str) -> None:
 def move(store: Store, session_id: str, column_name: str, prompt: str | None = None) -> Move:
     """Check a move against every rule and apply it (a stored transition). A move that
     starts a follow-up is only checked: the caller runs the follow-up."""
-    from .service_workspace import git_state, running_execution
+    from aura.service.workspaces import git_state, running_execution
 
     session = store.get_session(session_id)
     cols = columns(store)

@@ -39,8 +39,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import __version__, engine
-from .contracts import (
+from aura import __version__, engine
+from aura.contracts import (
     EntryKind,
     Execution,
     ExecutionStatus,
@@ -49,9 +49,9 @@ from .contracts import (
     Transition,
     WorkerInfo,
 )
-from .errors import NotFound
-from .recorder import utc_now
-from .rpc import (
+from aura.errors import NotFound
+from aura.recorder import utc_now
+from aura.rpc import (
     HELLO_REQUIRED,
     INVALID_PARAMS,
     NOT_FOUND,
@@ -67,7 +67,7 @@ from .rpc import (
     params_object,
     seq_of,
 )
-from .store import EntryRow, Store
+from aura.store import EntryRow, Store
 
 log = logging.getLogger("aura.coordinator")
 
@@ -642,7 +642,7 @@ class Coordinator:
     # client methods ---------------------------------------------------------------------
 
     async def m_run_start(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-        from .executors import registry
+        from aura.executors import registry
 
         on = need(params, "on")
         options = dict(params_object(params.get("options")))
@@ -793,7 +793,7 @@ class Coordinator:
         return {"session": session.id}
 
     def m_session_get(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-        from .store import session_summary
+        from aura.store import session_summary
 
         session = self.store.get_session(need(params, "session"))
         data = session_summary(self.store, session)
@@ -802,8 +802,8 @@ class Coordinator:
 
     def m_session_list(self, conn: Connection, params: dict[str, Any]
                        ) -> list[dict[str, Any]]:
-        from .executors import registry
-        from .store import session_summary
+        from aura.executors import registry
+        from aura.store import session_summary
 
         limit = params.get("limit", 20)
         executor = params.get("executor")
@@ -854,7 +854,7 @@ class EntryWriter:
         self._queue.put((session_id, rows, callback))
 
     def _run(self) -> None:
-        from .store_sqlite import SQLiteStore
+        from aura.store_sqlite import SQLiteStore
 
         store = SQLiteStore(self.path)
         try:

@@ -11,7 +11,7 @@ import sys
 from datetime import datetime
 from typing import IO, Any
 
-from .contracts import Entry
+from aura.contracts import Entry
 
 _STYLES = {"dim": "2", "bold": "1", "red": "31", "green": "32", "yellow": "33",
            "cyan": "36", "magenta": "35"}

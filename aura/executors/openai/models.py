@@ -1,4 +1,4 @@
-"""Model discovery with a 24 h cache, and the interactive pickers.
+"""Model discovery with a 24 h cache.
 
 Contract:
 
@@ -8,17 +8,13 @@ Contract:
   anyway. When the server cannot be reached and a fresh cache exists, the cached list is
   returned with ``cached=True`` and ``note`` saying why. Empty lists are never cached (a
   model pulled a minute later must show up).
-- ``pick_model(models, interactive=)``: a questionary select (first model preselected) on a
-  terminal, else the first model.
-- ``ask_endpoint()``: a questionary text prompt for an endpoint URL (terminal only).
 
-questionary / prompt_toolkit are imported inside the functions that use them: they are
-slow to import and `aura --help` must not pay for them.
+Asking a person which model or endpoint to use is the presentation's job: an executor asks
+through ``RunRequest.asker`` (``aura.cli.pickers.TerminalAsker`` on a terminal).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -30,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AuraError
-from ..paths import cache_dir
+from aura.errors import AuraError
+from aura.paths import cache_dir
 
 CACHE_TTL = 24 * 3600.0
 DEFAULT_CUSTOM_ENDPOINT = "http://127.0.0.1:8000/v1"
@@ -115,58 +111,3 @@ def describe_age(seconds: float) -> str:
     if seconds < 3600:
         return f"{int(seconds // 60)} min ago"
     return f"{seconds / 3600:.1f} h ago"
-
-
-# pickers ---------------------------------------------------------------------------------------
-
-async def pick_model(models: list[str], *, title: str, interactive: bool,
-                     input: Any = None, output: Any = None) -> str:
-    """The model to use: asked on a terminal (first preselected), else the first.
-    ``input``/``output`` are prompt_toolkit objects (tests drive the picker with them).
-    Ctrl-C in the picker cancels the turn."""
-    if not models:
-        raise ValueError("no models to pick from")
-    if not interactive:
-        return models[0]
-    import questionary
-
-    question = questionary.select(title, choices=models, default=models[0],
-                                  input=input, output=output)
-    return str(await _answer(question))
-
-
-async def ask_endpoint(*, input: Any = None, output: Any = None,
-                       placeholder: str = DEFAULT_CUSTOM_ENDPOINT) -> str:
-    """Ask for an OpenAI-compatible endpoint URL; Enter on an empty line takes the
-    placeholder."""
-    import questionary
-    from prompt_toolkit.formatted_text import FormattedText
-
-    from .openai_http import api_base
-
-    def valid(text: str) -> bool | str:
-        if not text.strip():
-            return True
-        try:
-            api_base(text)
-        except AuraError as exc:
-            return str(exc)
-        return True
-
-    question = questionary.text(
-        "OpenAI-compatible endpoint (Enter for the example):", validate=valid,
-        placeholder=FormattedText([("class:placeholder fg:ansibrightblack", placeholder)]),
-        input=input, output=output)
-    answer: str = await _answer(question)
-    return answer.strip() or placeholder
-
-
-async def _answer(question: Any) -> Any:
-    """The user's answer; Ctrl-C (or no answer) in a question cancels the turn."""
-    try:
-        answer = await question.unsafe_ask_async(patch_stdout=False)
-    except KeyboardInterrupt:
-        raise asyncio.CancelledError from None
-    if answer is None:
-        raise asyncio.CancelledError
-    return answer

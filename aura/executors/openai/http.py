@@ -30,13 +30,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from .. import __version__
-from ..contracts import Entry, EntryKind
-from ..errors import ExecutorError, UsageError
-from .base import Executor, Outcome, Output, RunRequest
+from aura import __version__
+from aura.contracts import Entry, EntryKind
+from aura.errors import ExecutorError, UsageError
+from aura.executors.base import Executor, Outcome, Output, RunRequest
 
 if TYPE_CHECKING:
-    from .models import ModelList
+    from aura.executors.openai.models import ModelList
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # A local server may load the model before its first byte: minutes on a slow disk.
@@ -650,7 +650,7 @@ class EndpointExecutor(Executor):
 
     async def model_listing(self, request: RunRequest, base: str) -> ModelList:
         """The server's models through the 24 h cache; unreachable → a clear error."""
-        from .models import discover
+        from aura.executors.openai.models import discover
 
         async def fetch() -> list[str]:
             try:
@@ -663,17 +663,15 @@ class EndpointExecutor(Executor):
     async def prepare(self, request: RunRequest, output: Output) -> RunRequest:
         if request.model:
             return request
-        from .models import pick_model
-
         base = self.base_url(request)
         found = (await self.model_listing(request, base)).models
         if not found:
             raise ExecutorError(self.no_models_hint(base))
-        model = await pick_model(found, title=f"Model for {self.name}",
-                                 interactive=request.interactive)
-        if request.interactive:
+        if request.asker is not None:
+            model = await request.asker.choose(f"Model for {self.name}", found)
             text = f"model {model}"
         else:
+            model = found[0]
             text = (f"no --model given: using {model}, the first of {len(found)} "
                     f"model{'s' if len(found) != 1 else ''} at {base} (pass --model to choose)")
         output.emit([{"kind": EntryKind.SYSTEM.value, "text": text, "model": model}])

@@ -23,7 +23,7 @@ import os
 import re
 from typing import Any
 
-from ..contracts import Entry
+from aura.contracts import Entry
 
 STATUS = {"pending": "running", "in_progress": "running", "completed": "ok", "failed": "error"}
 

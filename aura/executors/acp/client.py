@@ -37,12 +37,11 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .. import __version__
-from ..contracts import Entry, EntryKind
-from ..errors import ExecutorError, UsageError
-from ..process import Child
-from .acp_entries import UpdateTranslator
-from .base import (
+from aura import __version__
+from aura.contracts import Entry, EntryKind
+from aura.errors import ExecutorError, UsageError
+from aura.executors.acp.entries import UpdateTranslator
+from aura.executors.base import (
     Approvals,
     Executor,
     Outcome,
@@ -51,6 +50,7 @@ from .base import (
     stderr_entries,
     transcript_prompt,
 )
+from aura.process import Child
 
 PROTOCOL_VERSION = 1
 CLIENT_CAPABILITIES: dict[str, Any] = {

@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import engine
-from .contracts import Entry, EntryKind, Session, State, Transition
-from .errors import AuraError, UsageError
-from .executors.base import Approvals, Executor, RunRequest
-from .hosts import Host, LocalHost
-from .liveness import sweep_orphans
-from .pipeline import EXIT_INTERRUPTED, Plan, ReviewPlan, WorkspaceRequest
-from .process import DEFAULT_LINE_CAP
-from .recorder import Watcher, utc_now
-from .store import Store
+from aura import engine
+from aura.contracts import Entry, EntryKind, Session, State, Transition
+from aura.errors import AuraError, UsageError
+from aura.executors.base import Approvals, Asker, Executor, RunRequest
+from aura.liveness import sweep_orphans
+from aura.process import DEFAULT_LINE_CAP
+from aura.recorder import Watcher, utc_now
+from aura.service.hosts import Host, LocalHost
+from aura.service.pipeline import EXIT_INTERRUPTED, Plan, ReviewPlan, WorkspaceRequest
+from aura.store import Store
 
 __all__ = ["EXIT_INTERRUPTED", "RunOptions", "RunResult", "run"]
 
@@ -41,7 +41,7 @@ class RunOptions:
     executor_paths: dict[str, str] = field(default_factory=dict)
     openai_endpoint: str | None = None
     line_cap: int = DEFAULT_LINE_CAP
-    interactive: bool = False
+    asker: Asker | None = None  # a person to ask (model, endpoint); None: nobody
     refresh_model_cache: bool = False  # discover models again (ollama, lms, custom)
     # The pipeline (see pipeline.py): workspaces, scripts, review.
     repos: tuple[str, ...] = ()  # --repo (a --cwd inside a repo counts as one)
@@ -85,7 +85,7 @@ def _resolve_session(store: Store, options: RunOptions, cwd: str | None) -> Sess
     if options.session:
         return store.get_session(options.session)
     if options.resume_latest:
-        from .executors import registry
+        from aura.executors import registry
 
         executor = registry.canonical(options.executor) if options.executor else None
         found = store.list_sessions(1, executor=executor, cwd=cwd)
@@ -106,7 +106,7 @@ def _newest_in_workspace_of(store: Store, executor: str | None, cwd: str | None
     cwd is the worktree, so `--resume-latest` from the checkout finds it this way)."""
     if cwd is None:
         return None
-    from . import git
+    from aura import git
 
     try:
         top = str(git.toplevel(cwd))
@@ -147,7 +147,7 @@ def _merge(options: RunOptions, session: Session | None) -> dict[str, Any]:
 
 
 def build_executor(name: str) -> Executor:
-    from .executors import registry
+    from aura.executors import registry
 
     return registry.load(name)()
 
@@ -161,7 +161,7 @@ def _workspace_request(options: RunOptions, cwd_given: str | None
     if cwd_given is None and (options.in_place or options.base):
         cwd_given = str(Path.cwd().resolve())  # they ask for a repo: the one we are in
     if not repos and cwd_given is not None:
-        from . import git
+        from aura import git
 
         try:
             top = git.toplevel(cwd_given)
@@ -191,9 +191,9 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
     Cancelling the task that awaits this (Ctrl-C) stops whatever runs and returns a
     ``cancelled`` result; every entry read so far is stored and uncommitted work in the
     workspace is saved either way."""
-    from . import config as config_module
-    from .executors import registry
-    from .pipeline import Orchestrator
+    from aura import config as config_module
+    from aura.executors import registry
+    from aura.service.pipeline import Orchestrator
 
     host = host or LocalHost()
     sweep_orphans(store)
@@ -239,7 +239,7 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
         env=settings["vars"], approvals=options.approvals,
         settings=config_module.executor_settings(config, name), program=paths.get(name),
         openai_endpoint=settings["openai_endpoint"], history=history,
-        line_cap=options.line_cap, interactive=options.interactive,
+        line_cap=options.line_cap, asker=options.asker,
         refresh_model_cache=options.refresh_model_cache)
     executor = executor.for_request(request)  # custom: a command or an endpoint
     executor.validate(request)
@@ -282,8 +282,8 @@ def _reviewer(settings: dict[str, Any], options: RunOptions, config: dict[str, A
     executor and settings as the coding agent unless another one is named."""
     from dataclasses import replace
 
-    from . import config as config_module
-    from .executors import registry
+    from aura import config as config_module
+    from aura.executors import registry
 
     def make(project_review: dict[str, Any]) -> ReviewPlan:
         name = registry.canonical(options.review_executor or settings["review_executor"]

@@ -24,14 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import engine, prompts
-from .contracts import EntryKind, Execution, ExecutionStatus, Session, State, Transition
-from .errors import AuraError
-from .executors.base import Executor, Outcome, RunRequest
-from .hosts import Host, PreparedThenCancelled
-from .recorder import Recorder, Watcher, utc_now
-from .store import Store
-from .workspace import Workspace, changes_text
+from aura import engine, prompts
+from aura.contracts import EntryKind, Execution, ExecutionStatus, Session, State, Transition
+from aura.errors import AuraError
+from aura.executors.base import Executor, Outcome, RunRequest
+from aura.recorder import Recorder, Watcher, utc_now
+from aura.service.hosts import Host, PreparedThenCancelled
+from aura.store import Store
+from aura.workspace import Workspace, changes_text
 
 EXIT_INTERRUPTED = 130
 SCRIPT = "script"  # the executor name of setup/cleanup executions
@@ -218,7 +218,7 @@ class Orchestrator:
         ws = self.workspace
         if ws is None or ws.removed:
             return
-        from .workspace import with_saves
+        from aura.workspace import with_saves
 
         saves = await self.host.save_work(ws, message)
         if saves:
@@ -466,7 +466,7 @@ class Orchestrator:
         recorder = self._open(State.REVIEW, review.executor.name)
         self.move(State.REVIEW, "reviewing")
         if ws is not None:
-            from .workspace import changes_text as describe
+            from aura.workspace import changes_text as describe
 
             diff = await self.host.diff(ws)
             changed = "\n".join(describe(c) for c in await self.host.changes(ws))

@@ -7,20 +7,9 @@ uncommitted work that is not saved unless --force, and even then saves it first 
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _store() -> Any:
-    from .liveness import sweep_orphans
-    from .store_sqlite import open_store
-
-    store = open_store()
-    sweep_orphans(store)
-    return store
+from aura.cli.output import CONTEXT_SETTINGS, open_user_store
 
 
 @click.group("workspace", context_settings=CONTEXT_SETTINGS)
@@ -35,9 +24,9 @@ def workspace_list(include_removed: bool, as_json: bool) -> None:
     """Workspaces, newest first, with their branches and unsaved work."""
     import json
 
-    from .service_workspace import list_workspaces
+    from aura.service.workspaces import list_workspaces
 
-    store = _store()
+    store = open_user_store()
     found = list_workspaces(store, include_removed=include_removed)
     if as_json:
         click.echo(json.dumps(found, ensure_ascii=False, indent=2))
@@ -45,7 +34,7 @@ def workspace_list(include_removed: bool, as_json: bool) -> None:
     if not found:
         click.echo("no workspaces; `aura run --repo PATH --prompt …` makes one", err=True)
         return
-    from .render import short_path
+    from aura.cli.render import short_path
 
     rows = [("ID", "STATE", "BRANCH", "WORK", "PATH")]
     for w in found:
@@ -65,9 +54,9 @@ def workspace_list(include_removed: bool, as_json: bool) -> None:
 def workspace_diff(session_id: str) -> None:
     """The patch of every repo from its base to the work tree (commits and uncommitted
     work, untracked files included)."""
-    from .service_workspace import diff
+    from aura.service.workspaces import diff
 
-    text = diff(_store(), session_id)
+    text = diff(open_user_store(), session_id)
     if text:
         click.echo(text, nl=not text.endswith("\n"))
     else:
@@ -78,9 +67,9 @@ def workspace_diff(session_id: str) -> None:
 @click.argument("session_id", metavar="ID")
 def workspace_save(session_id: str) -> None:
     """Save uncommitted work on refs/aura/saved/<session> (the work tree is untouched)."""
-    from .service_workspace import save
+    from aura.service.workspaces import save
 
-    saves = save(_store(), session_id)
+    saves = save(open_user_store(), session_id)
     for s in saves:
         click.echo(f"saved uncommitted work of {s['repo']} on {s['ref']} "
                    f"(commit {s['commit'][:12]})")
@@ -95,9 +84,9 @@ def workspace_save(session_id: str) -> None:
               help="Remove even with unsaved work (it is saved on refs/aura/saved first).")
 def workspace_remove(session_id: str, force: bool) -> None:
     """Remove a session's worktrees (branches with commits are kept)."""
-    from .service_workspace import remove
+    from aura.service.workspaces import remove
 
-    saves = remove(_store(), session_id, force=force)
+    saves = remove(open_user_store(), session_id, force=force)
     for s in saves:
         click.echo(f"saved uncommitted work of {s['repo']} on {s['ref']} "
                    f"(commit {s['commit'][:12]}); see it with "

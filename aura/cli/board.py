@@ -9,22 +9,11 @@ starts a follow-up with --prompt, exactly like `aura run --session ID --prompt â
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
-from .completion import complete_column, complete_session
-
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _store() -> Any:
-    from .liveness import sweep_orphans
-    from .store_sqlite import open_store
-
-    store = open_store()
-    sweep_orphans(store)
-    return store
+from aura.cli.completion import complete_column, complete_session
+from aura.cli.output import CONTEXT_SETTINGS, open_user_store
 
 
 @click.group("board", invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
@@ -38,13 +27,13 @@ def board_command(ctx: click.Context, as_json: bool, limit: int) -> None:
         return
     import json
 
-    from .service_board import view
+    from aura.service.board import view
 
-    data = view(_store(), limit)
+    data = view(open_user_store(), limit)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    from .render import Painter, use_color
+    from aura.cli.render import Painter, use_color
 
     paint = Painter(use_color(sys.stdout))
     sections = list(data["columns"])
@@ -79,9 +68,9 @@ def columns_command(ctx: click.Context, as_json: bool) -> None:
 def _list_columns(as_json: bool) -> None:
     import json
 
-    from .service_board import columns
+    from aura.service.board import columns
 
-    cols = sorted(columns(_store()), key=lambda c: c.position)
+    cols = sorted(columns(open_user_store()), key=lambda c: c.position)
     if as_json:
         click.echo(json.dumps([c.to_json() for c in cols], ensure_ascii=False, indent=2))
         return
@@ -107,9 +96,9 @@ def columns_list(as_json: bool) -> None:
 @click.option("--position", type=int, metavar="N", help="Order (default: last).")
 def columns_add(name: str, state: str, wip_limit: int | None, position: int | None) -> None:
     """Add a column."""
-    from .service_board import add_column
+    from aura.service.board import add_column
 
-    column = add_column(_store(), name, state, wip_limit=wip_limit, position=position)
+    column = add_column(open_user_store(), name, state, wip_limit=wip_limit, position=position)
     click.echo(f"added column {column.name!r} ({column.state})")
 
 
@@ -123,9 +112,9 @@ def columns_add(name: str, state: str, wip_limit: int | None, position: int | No
 def columns_edit(name: str, rename: str | None, state: str | None, wip_limit: int | None,
                  no_limit: bool, position: int | None) -> None:
     """Change a column."""
-    from .service_board import edit_column
+    from aura.service.board import edit_column
 
-    column = edit_column(_store(), name, new_name=rename, state=state, wip_limit=wip_limit,
+    column = edit_column(open_user_store(), name, new_name=rename, state=state, wip_limit=wip_limit,
                          no_limit=no_limit, position=position)
     click.echo(f"column {column.name!r}: position {column.position}, state {column.state}, "
                f"WIP limit {column.wip_limit or 'none'}")
@@ -135,9 +124,9 @@ def columns_edit(name: str, rename: str | None, state: str | None, wip_limit: in
 @click.argument("name", shell_complete=complete_column)
 def columns_remove(name: str) -> None:
     """Remove a column (its sessions show in a column of the same family, or none)."""
-    from .service_board import remove_column
+    from aura.service.board import remove_column
 
-    remove_column(_store(), name)
+    remove_column(open_user_store(), name)
     click.echo(f"removed column {name!r}")
 
 
@@ -150,9 +139,9 @@ def columns_remove(name: str) -> None:
 def board_move(ctx: click.Context, session_id: str, column: str, prompt: str | None
                ) -> int:
     """Move a session to a column, if the pipeline and the board's rules allow it."""
-    from .service_board import move
+    from aura.service.board import move
 
-    store = _store()
+    store = open_user_store()
     decided = move(store, session_id, column, prompt)
     session = store.get_session(session_id)
     store.close()
@@ -160,7 +149,7 @@ def board_move(ctx: click.Context, session_id: str, column: str, prompt: str | N
         click.echo(f"moved {session.id[:8]} to {decided.column.name!r} "
                    f"({decided.src} â†’ {decided.dst})")
         return 0
-    from .cli import run as run_command
+    from aura.cli.run import run_command
 
     click.echo(f"moving {session.id[:8]} to {decided.column.name!r}: starting a follow-up",
                err=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import workspace as ws_module
-from .contracts import Execution, ExecutionStatus, Session
-from .errors import AuraError
-from .liveness import is_alive
-from .pipeline import workspace_of
-from .store import Store
-from .workspace import Workspace
+from aura import workspace as ws_module
+from aura.contracts import Execution, ExecutionStatus, Session
+from aura.errors import AuraError
+from aura.liveness import is_alive
+from aura.service.pipeline import workspace_of
+from aura.store import Store
+from aura.workspace import Workspace
 
 
 def running_execution(store: Store, session_id: str) -> Execution | None:

@@ -2,7 +2,7 @@
 values (executor names, session ids, worker names, board columns) the scripts ask for.
 
 The scripts are click's own (bash, zsh, fish, PowerShell) plus an elvish class in the same
-style (``_completion_elvish``). Every TAB runs ``_AURA_COMPLETE=<shell>_complete aura …``:
+style (``completion_elvish``). Every TAB runs ``_AURA_COMPLETE=<shell>_complete aura …``:
 a fresh process, so this module imports only click and the standard library at the top,
 and each value source imports only what it reads (sessions come from one read-only SQLite
 query, not from the full store with its migrations).
@@ -30,7 +30,7 @@ def register_shells() -> None:
     """Add aura's shell classes to click's registry (completion mode only)."""
     from click.shell_completion import add_completion_class
 
-    from ._completion_elvish import ElvishComplete, FishKeepOrderComplete
+    from aura.cli.completion_elvish import ElvishComplete, FishKeepOrderComplete
 
     add_completion_class(ElvishComplete)
     add_completion_class(FishKeepOrderComplete)
@@ -46,17 +46,15 @@ def default_prog_name(argv0: str | None = None) -> str:
     return name
 
 
-def source(shell: str, prog_name: str = "aura") -> str:
+def source(root: click.Command, shell: str, prog_name: str = "aura") -> str:
     """The completion script for ``shell``, completing the command ``prog_name``."""
     from click.shell_completion import get_completion_class
-
-    from .cli import cli
 
     register_shells()
     cls = get_completion_class(shell)
     if cls is None:
         raise click.BadParameter(f"{shell!r} is not one of {', '.join(SHELLS)}")
-    return cls(cli, {}, prog_name, COMPLETE_VAR).source()
+    return cls(root, {}, prog_name, COMPLETE_VAR).source()
 
 
 @click.command("completion", context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,7 +71,8 @@ def completion_command(shell: str, prog_name: str | None) -> None:
     powershell:  aura completion powershell | Out-String | Invoke-Expression   ($PROFILE)
     elvish:      eval (aura completion elvish | slurp)   (in ~/.config/elvish/rc.elv)
     """
-    text = source(shell, prog_name or default_prog_name())
+    root = click.get_current_context().find_root().command
+    text = source(root, shell, prog_name or default_prog_name())
     click.echo(text, nl=not text.endswith("\n"))
 
 
@@ -99,7 +98,7 @@ def _for_shell(value: str) -> str:
 def complete_executor(_ctx: click.Context, _param: click.Parameter, incomplete: str
                       ) -> list[CompletionItem]:
     """Executor names, then aliases (with what they stand for)."""
-    from .executors import registry
+    from aura.executors import registry
 
     values: list[tuple[str, str | None]] = [(name, None) for name in registry.names()]
     values += [(alias, f"alias of {target}") for alias, target in sorted(registry.ALIASES.items())]
@@ -109,9 +108,7 @@ def complete_executor(_ctx: click.Context, _param: click.Parameter, incomplete: 
 def complete_command(ctx: click.Context, _param: click.Parameter, incomplete: str
                      ) -> list[CompletionItem]:
     """Command names for `aura help …`, one level deeper per word already given."""
-    from .cli import cli
-
-    group: click.Command | None = cli
+    group: click.Command | None = ctx.find_root().command
     for name in ctx.params.get("command") or ():
         group = group.commands.get(name) if isinstance(group, click.Group) else None
     if not isinstance(group, click.Group):
@@ -128,11 +125,11 @@ def complete_model(ctx: click.Context, _param: click.Parameter, incomplete: str
     every executor when none is given yet. Read from the files: a TAB never asks a server."""
     import json
 
-    from .paths import cache_dir
+    from aura.paths import cache_dir
 
     executor = ctx.params.get("executor")
     if executor:
-        from .executors import registry
+        from aura.executors import registry
 
         executor = registry.ALIASES.get(executor, executor)
     values: dict[str, str] = {}
@@ -152,7 +149,7 @@ def _query(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     import sqlite3
     from pathlib import Path
 
-    from .paths import db_path
+    from aura.paths import db_path
 
     path = db_path()
     if not path.exists():
@@ -188,7 +185,7 @@ def complete_session(_ctx: click.Context, _param: click.Parameter, incomplete: s
 # last `aura workers` leaves their names and labels in the cache, and --on offers those.
 
 def _workers_cache() -> Any:
-    from .paths import cache_dir
+    from aura.paths import cache_dir
 
     return cache_dir() / "workers.json"
 
@@ -232,14 +229,14 @@ def complete_worker(_ctx: click.Context, _param: click.Parameter, incomplete: st
 
 def column_values() -> list[tuple[str, str | None]]:
     """(name, state it maps to) of the board's columns, in board order."""
-    from .paths import db_path
+    from aura.paths import db_path
 
     if not db_path().exists():  # no database yet: the columns it will start with
-        from .store import DEFAULT_BOARD_COLUMNS
+        from aura.board import DEFAULT_BOARD_COLUMNS
 
         columns = list(DEFAULT_BOARD_COLUMNS)
     else:
-        from .store_sqlite import open_store
+        from aura.store_sqlite import open_store
 
         try:
             store = open_store()

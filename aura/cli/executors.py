@@ -1,0 +1,47 @@
+"""`aura executors [--json]`: every executor aura knows, whether its program is installed
+(where, which version) and what it supports (native resume, --model, approval flags);
+the inventory itself is `aura.service.inventory`."""
+
+from __future__ import annotations
+
+import click
+
+from aura.cli.output import CONTEXT_SETTINGS
+
+
+@click.command("executors", context_settings=CONTEXT_SETTINGS)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per executor.")
+def executors_command(as_json: bool) -> None:
+    """Every executor: is its program installed (path, version), what it supports."""
+    import json
+
+    from aura import config
+    from aura.service.inventory import describe_all
+
+    paths = dict(config.load().get("executor_paths", {}))
+    rows = describe_all(paths)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = [("EXECUTOR", "FOUND", "VERSION", "RESUME", "MODEL", "APPROVAL FLAGS")]
+    missing = []
+    for row in rows:
+        name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
+        if row.get("via") == "built-in":
+            found = "built in"
+        elif row["found"]:
+            found = row["path"] + (" (fallback)" if row["via"] == "npx" else "")
+        else:
+            found = "missing" + (f": {row['error']}" if row.get("error") else "")
+            missing.append(row["name"])
+        supports = row.get("supports") or {}
+        table.append((name, found, row.get("version") or "-",
+                      "yes" if supports.get("resume") else "-",
+                      "yes" if supports.get("models") else "-",
+                      " ".join(supports.get("approvals", [])) or "-"))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
+    for r in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    if missing:
+        click.echo(f"\nnot found: {', '.join(missing)}. Install them, or point aura at a "
+                   "binary once: aura run --executor-path NAME=PATH … (remembered)", err=True)

@@ -1,0 +1,79 @@
+"""What every command shares: click settings, the error-turning group, the `--debug`
+flag, the one-line outcome of a run and the user's store."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from aura.errors import AuraError
+
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"],
+                                    "max_content_width": 100}
+DEBUG_KEY = "aura.debug"  # in click's ctx.meta, which every context of one command line shares
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """aura's own error: one line on stderr, then exit ``code``."""
+    click.echo(f"aura: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[DEBUG_KEY] = True
+    return value
+
+
+def debug_option(help: str = "Show tracebacks for errors.") -> Any:
+    """`--debug` on any command: shows tracebacks (and, on the daemons, verbose logs)."""
+    return click.option("--debug", is_flag=True, callback=_remember_debug, help=help)
+
+
+class AuraGroup(click.Group):
+    """Turns AuraError into one line on stderr (the trace with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AuraError as exc:
+            if ctx.meta.get(DEBUG_KEY):
+                import traceback
+
+                traceback.print_exc()
+                sys.exit(exc.exit_code)
+            fail(str(exc), exc.exit_code)
+
+
+def silence_stdout() -> None:
+    """The reader of our stdout went away (`aura run --json | head`): the run is stored;
+    point stdout at /dev/null so the interpreter's final flush does not complain."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def print_outcome(result: Any) -> None:
+    """The last line of a plain run on stderr: state, exit code, usage, how to follow up."""
+    from aura.cli.render import Painter, format_usage, use_color
+
+    paint = Painter(use_color(sys.stderr))
+    color = {"done": "green", "cancelled": "yellow", "review": "cyan"}.get(result.state, "red")
+    usage = f"  usage: {format_usage(result.usage)}" if result.usage else ""
+    click.echo(paint(f"[aura] session {result.session.id[:8]} {result.state} "
+                     f"(exit {result.exit_code}){usage}", color) +
+               paint(f"  follow up: aura run --session {result.session.id[:8]} --prompt …",
+                     "dim"), err=True)
+
+
+def open_user_store() -> Any:
+    """The user's store, with executions of crashed auras marked orphaned first."""
+    from aura.liveness import sweep_orphans
+    from aura.store_sqlite import open_store
+
+    store = open_store()
+    sweep_orphans(store)
+    return store

@@ -1,0 +1,140 @@
+"""`aura session list | show ID | latest`: sessions from the store or a coordinator."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from aura.cli.completion import complete_executor, complete_session
+from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
+from aura.errors import AuraError
+
+
+@click.group(cls=AuraGroup, context_settings=CONTEXT_SETTINGS)
+def session() -> None:
+    """List, show and replay sessions."""
+
+
+@session.command("list", context_settings=CONTEXT_SETTINGS)
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many sessions (newest first).")
+@click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
+              help="Only sessions of this executor.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of sessions.")
+@click.option("--coordinator", metavar="URL", help="List this coordinator's sessions.")
+def session_list(limit: int, executor: str | None, as_json: bool,
+                 coordinator: str | None) -> None:
+    """Sessions, newest first."""
+    import json
+
+    from aura.contracts import Session
+    from aura.store import session_summary
+
+    if coordinator is not None:
+        from aura.cli.remote import fetch_sessions
+
+        summaries = fetch_sessions(coordinator, limit, executor)
+        sessions = [Session.from_json(data) for data in summaries]
+    else:
+        if executor is not None:
+            from aura.executors import registry
+
+            executor = registry.canonical(executor)  # aliases, and a clear unknown-name error
+        store = open_user_store()
+        sessions = store.list_sessions(limit, executor=executor)
+        summaries = [session_summary(store, s) for s in sessions] if as_json else []
+    if as_json:
+        click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))
+        return
+    if not sessions:
+        which = f"{executor} " if executor else ""
+        click.echo(f"no {which}sessions yet; start one with `aura run --prompt …`", err=True)
+        return
+    from aura.cli.render import format_duration, parse_ts, short_path
+
+    rows = [("ID", "EXECUTOR", "STATE", "CWD", "STARTED", "DURATION", "PROMPT")]
+    for s in sessions:
+        started, updated = parse_ts(s.created_at), parse_ts(s.updated_at)
+        duration = format_duration((updated - started).total_seconds()) \
+            if started and updated else "-"
+        when = started.astimezone().strftime("%Y-%m-%d %H:%M") if started else "-"
+        prompt = " ".join(s.prompt.split())
+        rows.append((s.id[:8], s.executor, s.state, short_path(s.cwd), when, duration,
+                     prompt[:47] + "…" if len(prompt) > 48 else prompt))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) +
+                   "  " + row[-1])
+
+
+def _show(session_id: str | None, as_json: bool, coordinator: str | None = None) -> None:
+    import json
+
+    if coordinator is not None and session_id is not None:
+        from aura.cli.remote import fetch_session
+
+        data = fetch_session(coordinator, session_id)
+    else:
+        from aura.store import session_history
+
+        store = open_user_store()
+        if session_id is None:
+            latest = store.list_sessions(1)
+            if not latest:
+                raise AuraError("no sessions yet; start one with `aura run --prompt …`")
+            session_id = latest[0].id
+        data = session_history(store, session_id)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    from aura.cli.render import Painter, format_entry, format_usage, use_color
+
+    paint = Painter(use_color(sys.stdout))
+    click.echo(paint(f"session {data['id']}", "bold"))
+    click.echo(f"  executor  {data['executor']}" +
+               (f"  model {data['model']}" if data["model"] else ""))
+    click.echo(f"  state     {data['state']}")
+    click.echo(f"  cwd       {data['cwd']}")
+    if data["native_session_id"]:
+        click.echo(f"  native id {data['native_session_id']}")
+    click.echo(f"  created   {data['created_at']}   updated {data['updated_at']}")
+    for e in data["executions"]:
+        click.echo(f"  execution {e['id'][:8]} {e['stage']:<16} {e['state']:<10} "
+                   f"exit {e['exit_code'] if e['exit_code'] is not None else '-':<4} "
+                   f"{e['started_at']} → {e['ended_at'] or '…'}  on {e['host']}")
+    click.echo(paint("transitions", "bold"))
+    for t in data["transitions"]:
+        click.echo(f"  {t['at']}  {t['from'] or '∅'} → {t['to']}  {t['reason']}")
+    click.echo(paint("entries", "bold"))
+    usage: dict[str, float] = {}
+    for entry in data["entries"]:
+        try:
+            shown = format_entry(entry, paint)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            shown = (f"[unprintable {entry.get('kind')} entry: {type(exc).__name__}]", True)
+        if shown is not None:
+            click.echo(f"{paint(str(entry.get('seq', '')).rjust(5), 'dim')} {shown[0]}")
+        for key, value in (entry.get("usage") or {}).items():
+            if isinstance(value, (int, float)):
+                usage[key] = usage.get(key, 0) + value
+    if usage:
+        click.echo(paint(f"usage: {format_usage(usage)}", "bold"))
+
+
+@session.command("show", context_settings=CONTEXT_SETTINGS)
+@click.argument("session_id", metavar="ID", shell_complete=complete_session)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object with every entry.")
+@click.option("--coordinator", metavar="URL", help="Read it from this coordinator.")
+def session_show(session_id: str, as_json: bool, coordinator: str | None) -> None:
+    """The whole history of a session: executions, transitions, every entry."""
+    _show(session_id, as_json, coordinator)
+
+
+@session.command("latest", context_settings=CONTEXT_SETTINGS)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object with every entry.")
+def session_latest(as_json: bool) -> None:
+    """The newest session (same output as `session show`)."""
+    _show(None, as_json)
+
+
