@@ -15,7 +15,7 @@ from aura.board import Column, Move
 from aura.contracts import Transition
 from aura.errors import UsageError
 from aura.recorder import utc_now
-from aura.service.pipeline import workspace_of
+from aura.service.ledger import workspace_of
 from aura.store import Store
 
 

@@ -19,21 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aura import engine, prompts
-from aura.contracts import EntryKind, Execution, ExecutionStatus, Session, State, Transition
+from aura import prompts
+from aura.contracts import EntryKind, ExecutionStatus, Session, State
 from aura.errors import AuraError
 from aura.executors.base import Executor, Outcome, RunRequest
-from aura.recorder import Recorder, Watcher, utc_now
+from aura.recorder import Recorder, Watcher
 from aura.service.hosts import Host, PreparedThenCancelled
+from aura.service.ledger import EXIT_INTERRUPTED as EXIT_INTERRUPTED
+from aura.service.ledger import Finished, Ledger
 from aura.store import Store
 from aura.workspace import Workspace, changes_text
 
-EXIT_INTERRUPTED = 130
 SCRIPT = "script"  # the executor name of setup/cleanup executions
 OUTPUT_TAIL = 20  # lines of a failed script's output repeated in its error
 
@@ -70,16 +70,6 @@ class Plan:
     vars: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Finished:
-    state: State
-    exit_code: int
-    execution_id: str
-    usage: dict[str, float]
-    error: str | None = None
-    aura_error: bool = False  # aura itself failed (not the agent): the CLI says so once
-
-
 class _Failed(Exception):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
@@ -99,12 +89,7 @@ def judge(outcome: Outcome) -> tuple[int, State, str | None]:
             outcome.error or f"agent exited with code {outcome.exit_code}")
 
 
-def workspace_of(session: Session) -> Workspace | None:
-    data = session.options.get("workspace")
-    return Workspace.from_json(data) if isinstance(data, dict) else None
-
-
-def last_review(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+def last_review(entries: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The data of the newest review verdict entry of a session."""
     for item in reversed(entries):
         data = item.get("data")
@@ -114,14 +99,6 @@ def last_review(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
-async def _flush_periodically(recorder: Recorder, every: float = 0.5) -> None:
-    # A quiet agent still gets its last lines into the store promptly (another terminal
-    # may be watching with `aura session show`).
-    while True:
-        await asyncio.sleep(every)
-        recorder.hand_off()
-
-
 class Orchestrator:
     """Runs one turn of one session (see the module docstring)."""
 
@@ -129,14 +106,16 @@ class Orchestrator:
                  watcher: Watcher | None = None) -> None:
         self.store = store
         self.host = host
-        self.session = session
-        self.watcher = watcher
-        self.recorder: Recorder | None = None
-        self.execution: Execution | None = None
-        self.main_execution: str | None = None
-        self.usage: dict[str, float] = {}
-        self.workspace = workspace_of(session)
+        self.ledger = Ledger(store, host, session, watcher)
         self._projects: dict[str, dict[str, Any]] = {}
+
+    @property
+    def session(self) -> Session:
+        return self.ledger.session
+
+    @property
+    def workspace(self) -> Workspace | None:
+        return self.ledger.workspace
 
     async def _project(self, repo: str) -> dict[str, Any]:
         if repo not in self._projects:
@@ -158,84 +137,6 @@ class Orchestrator:
 
         inside = os.path.join(ws.root, plan.subdir) if plan.subdir else ws.root
         return inside if os.path.isdir(inside) else ws.root
-
-    # bookkeeping ----------------------------------------------------------------------
-
-    def _open(self, stage: State, executor: str | None, *,
-              on_native: Callable[[str], None] | None = None) -> Recorder:
-        """Start a new execution (finishing nothing: the caller finished the last one)."""
-        import uuid
-
-        if self.recorder is not None:
-            self.recorder.close()
-            self._add_usage(self.recorder)
-        execution = Execution(id=str(uuid.uuid4()), session=self.session.id,
-                              stage=stage.value, started_at=utc_now(), executor=executor,
-                              **self.host.execution_fields())
-        self.store.create_execution(execution)
-        self.execution = execution
-        self.recorder = Recorder(self.store, self.session.id, execution.id, stage.value,
-                                 watcher=self.watcher, on_native_session_id=on_native)
-        return self.recorder
-
-    def _add_usage(self, recorder: Recorder) -> None:
-        for key, value in recorder.usage.items():
-            self.usage[key] = self.usage.get(key, 0) + value
-        recorder.usage = {}
-
-    def _finish(self, status: ExecutionStatus, exit_code: int | None, reason: str) -> None:
-        if self.execution is None or self.execution.status != ExecutionStatus.RUNNING.value:
-            return
-        assert self.recorder is not None
-        self.recorder.flush()
-        self.execution = self.store.update_execution(
-            self.execution.id, status=status.value, exit_code=exit_code, ended_at=utc_now(),
-            reason=reason)
-
-    def move(self, dst: State, reason: str) -> None:
-        src = self.session.state
-        engine.transition(src, dst)
-        self.store.record_transition(Transition(
-            self.session.id, src, dst.value, utc_now(), reason,
-            self.execution.id if self.execution else None))
-        self.session = self.store.get_session(self.session.id)
-        self.emit({"kind": EntryKind.STATE.value, "from": src, "to": dst.value,
-                   "reason": reason})
-
-    def emit(self, *entries: dict[str, Any]) -> None:
-        assert self.recorder is not None
-        self.recorder.emit(list(entries))  # type: ignore[arg-type]
-
-    def _store_workspace(self, ws: Workspace) -> None:
-        self.workspace = ws
-        options = dict(self.session.options)
-        options["workspace"] = ws.to_json()
-        self.session = self.store.update_session(self.session.id, options=options,
-                                                 cwd=ws.root)
-
-    async def _save(self, message: str) -> None:
-        """Save the workspace's uncommitted work and say where it went."""
-        ws = self.workspace
-        if ws is None or ws.removed:
-            return
-        from aura.workspace import with_saves
-
-        saves = await self.host.save_work(ws, message)
-        if saves:
-            self._store_workspace(with_saves(ws, saves))
-        for save in saves:
-            self.emit({"kind": EntryKind.SYSTEM.value,
-                       "text": f"uncommitted work in {save['repo']} saved on {save['ref']} "
-                               f"(commit {save['commit'][:12]})",
-                       "data": {"type": "saved", **save}})
-
-    async def _timed(self, coro: Any) -> Any:
-        assert self.recorder is not None
-        ticker = asyncio.create_task(_flush_periodically(self.recorder))
-        try:
-            return await coro
-        finally:
-            ticker.cancel()
 
     def _values(self, plan: Plan, **extra: str) -> dict[str, str]:
         ws = self.workspace
@@ -273,57 +174,24 @@ class Orchestrator:
             if task is not None:
                 task.uncancel()
             if isinstance(exc, PreparedThenCancelled):
-                self._store_workspace(exc.workspace)
-            return await self._end_cancelled()
+                self.ledger.store_workspace(exc.workspace)
+            return await self.ledger.end_cancelled()
         except _Failed as exc:
-            return await self._end_failed(str(exc), exc.exit_code)
+            return await self.ledger.end_failed(str(exc), exc.exit_code)
         except AuraError as exc:
-            return await self._end_failed(str(exc), exc.exit_code, aura_error=True)
+            return await self.ledger.end_failed(str(exc), exc.exit_code, aura_error=True)
         except BaseException as exc:
             # A bug in aura: record it so no row stays running, then let it show.
             reason = f"aura crashed: {type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):
-                self._finish(ExecutionStatus.FAILED, None, reason)
-                self.emit({"kind": EntryKind.ERROR.value, "text": reason})
-                self.move(State.FAILED, reason)
+                self.ledger.finish(ExecutionStatus.FAILED, None, reason)
+                self.ledger.emit({"kind": EntryKind.ERROR.value, "text": reason})
+                self.ledger.move(State.FAILED, reason)
             with contextlib.suppress(Exception):
-                assert self.recorder is not None
-                self.recorder.close()  # stores what is pending and stops its writer
+                assert self.ledger.recorder is not None
+                self.ledger.recorder.close()  # stores what is pending and stops its writer
             raise
-        return self._result(state, 0)
-
-    def _result(self, state: State, code: int, error: str | None = None) -> Finished:
-        if self.recorder is not None:
-            self.recorder.close()
-            self._add_usage(self.recorder)
-        execution = self.main_execution or (self.execution.id if self.execution else "")
-        return Finished(state, code, execution, dict(self.usage), error)
-
-    async def _end_cancelled(self) -> Finished:
-        if self.recorder is None:
-            self._open(State(self.session.state), None)
-        self._finish(ExecutionStatus.CANCELLED, None, "interrupted")
-        with contextlib.suppress(AuraError):
-            await asyncio.shield(self._save(
-                f"aura: saved when session {self.session.id} was cancelled"))
-        if engine.allowed(self.session.state, State.CANCELLED):
-            self.move(State.CANCELLED, "interrupted by the user")
-        return self._result(State.CANCELLED, EXIT_INTERRUPTED)
-
-    async def _end_failed(self, error: str, code: int, *, aura_error: bool = False
-                          ) -> Finished:
-        if self.recorder is None:
-            self._open(State(self.session.state), None)
-        self.emit({"kind": EntryKind.ERROR.value, "text": error})
-        self._finish(ExecutionStatus.FAILED, code, error)
-        try:
-            await self._save(f"aura: saved when session {self.session.id} failed")
-        except AuraError as exc:
-            self.emit({"kind": EntryKind.ERROR.value, "text": f"could not save work: {exc}"})
-        if engine.allowed(self.session.state, State.FAILED):
-            self.move(State.FAILED, error.splitlines()[0] if error else "failed")
-        return dataclasses.replace(self._result(State.FAILED, code, error),
-                                   aura_error=aura_error)
+        return self.ledger.result(state, 0)
 
     async def _stages(self, plan: Plan) -> State:
         if plan.stage is State.CODING_INITIAL:
@@ -339,29 +207,29 @@ class Orchestrator:
             verdict = await self._review(plan)
             if verdict != "approve":
                 # The session rests in review: its work is saved like a finished one's.
-                await self._save(f"aura: saved after review of session {self.session.id}")
-                self._finish(ExecutionStatus.DONE, 0, f"verdict: {verdict or 'none'}")
+                await self.ledger.save(f"aura: saved after review of session {self.session.id}")
+                self.ledger.finish(ExecutionStatus.DONE, 0, f"verdict: {verdict or 'none'}")
                 return State.REVIEW
-        await self._save(f"aura: saved when session {self.session.id} was done")
-        self._finish(ExecutionStatus.DONE, 0, "done")
-        self.move(State.DONE, "pipeline finished")
+        await self.ledger.save(f"aura: saved when session {self.session.id} was done")
+        self.ledger.finish(ExecutionStatus.DONE, 0, "done")
+        self.ledger.move(State.DONE, "pipeline finished")
         return State.DONE
 
     async def _prepare(self, req: WorkspaceRequest) -> None:
-        self._open(State.PREPARE_WORKSPACE, None)
-        self.move(State.PREPARE_WORKSPACE, "preparing the workspace")
+        self.ledger.open(State.PREPARE_WORKSPACE, None)
+        self.ledger.move(State.PREPARE_WORKSPACE, "preparing the workspace")
         ws = await self.host.prepare_workspace(
             self.session.id, self.session.prompt, list(req.repos), base=req.base,
             in_place=req.in_place, allow_dirty=req.allow_dirty)
-        self._store_workspace(ws)
+        self.ledger.store_workspace(ws)
         for repo, data in zip(ws.repos, ws.to_json()["repos"], strict=True):
             where = "in place" if repo.in_place else f"worktree {repo.path}"
-            self.emit({"kind": EntryKind.SYSTEM.value,
+            self.ledger.emit({"kind": EntryKind.SYSTEM.value,
                        "text": f"workspace: {repo.repo} on branch "
                                f"{repo.branch or '(detached)'} from {repo.base_name} "
                                f"{repo.base[:12]}, {where}",
                        "data": {"type": "workspace", **data}})
-        self._finish(ExecutionStatus.DONE, 0, "workspace ready")
+        self.ledger.finish(ExecutionStatus.DONE, 0, "workspace ready")
 
     async def _scripts(self, plan: Plan, stage: State, key: str,
                        given: tuple[str, ...]) -> None:
@@ -378,18 +246,18 @@ class Orchestrator:
         if not commands:
             return
         if stage is State.CLEANUP:
-            await self._save(f"aura: saved before cleanup of session {self.session.id}")
+            await self.ledger.save(f"aura: saved before cleanup of session {self.session.id}")
         env = self._script_env(plan, stage)
         for i, (command, cwd) in enumerate(commands):
-            self._finish(ExecutionStatus.DONE, 0, "done")
-            recorder = self._open(stage, SCRIPT)
+            self.ledger.finish(ExecutionStatus.DONE, 0, "done")
+            recorder = self.ledger.open(stage, SCRIPT)
             if i == 0:
-                self.move(stage, f"running {key} scripts")
-            self.emit({"kind": EntryKind.SYSTEM.value, "text": f"{key}: {command}",
+                self.ledger.move(stage, f"running {key} scripts")
+            self.ledger.emit({"kind": EntryKind.SYSTEM.value, "text": f"{key}: {command}",
                        "data": {"type": "script", "command": command, "cwd": cwd}})
             tail: list[str] = []
             seen = recorder.seq
-            outcome = await self._timed(self.host.run_script(command, cwd, env, recorder))
+            outcome = await self.ledger.timed(self.host.run_script(command, cwd, env, recorder))
             recorder.flush()
             for item in self.store.entries(self.session.id, after_seq=seen):
                 if item.get("kind") == EntryKind.RAW.value:
@@ -399,20 +267,20 @@ class Orchestrator:
                 code = outcome.exit_code if outcome.exit_code > 0 else 128 - outcome.exit_code
                 raise _Failed(f"{key} script failed (exit {outcome.exit_code}): {command}" +
                               (f"\n{output}" if output else ""), code)
-        self._finish(ExecutionStatus.DONE, 0, "done")
+        self.ledger.finish(ExecutionStatus.DONE, 0, "done")
 
     async def _code(self, plan: Plan) -> None:
-        self._finish(ExecutionStatus.DONE, 0, "done")
+        self.ledger.finish(ExecutionStatus.DONE, 0, "done")
         session_id = self.session.id
 
         def on_native(native_id: str) -> None:
             self.store.update_session(session_id, native_session_id=native_id)
 
         from_review = self.session.state == State.REVIEW.value
-        recorder = self._open(plan.stage, plan.executor.name, on_native=on_native)
-        self.main_execution = recorder.execution_id
+        recorder = self.ledger.open(plan.stage, plan.executor.name, on_native=on_native)
+        self.ledger.main_execution = recorder.execution_id
         follow_up = plan.stage is State.CODING_FOLLOW_UP
-        self.move(plan.stage, ("follow-up after review" if from_review else "follow-up")
+        self.ledger.move(plan.stage, ("follow-up after review" if from_review else "follow-up")
                   if follow_up else "start")
         review = ""
         if from_review:
@@ -428,17 +296,17 @@ class Orchestrator:
         env["AURA_STAGE"] = plan.stage.value
         request = replace(plan.request, prompt=text, cwd=self._agent_cwd(plan), env=env,
                           execution_id=recorder.execution_id)
-        self.emit({"kind": EntryKind.USER_MESSAGE.value, "text": text})
+        self.ledger.emit({"kind": EntryKind.USER_MESSAGE.value, "text": text})
         request = await self._settle(plan, request, recorder)
-        outcome = await self._timed(self.host.run_agent(plan.executor, request, recorder))
+        outcome = await self.ledger.timed(self.host.run_agent(plan.executor, request, recorder))
         if ws is not None and not ws.removed:
             for change in await self.host.changes(ws):
-                self.emit({"kind": EntryKind.SYSTEM.value, "text": changes_text(change),
+                self.ledger.emit({"kind": EntryKind.SYSTEM.value, "text": changes_text(change),
                            "data": change})
         code, state, error = judge(outcome)
         if state is not State.DONE:
             raise _Failed(error or "failed", code)
-        self._finish(ExecutionStatus.DONE, 0, "exit code 0")
+        self.ledger.finish(ExecutionStatus.DONE, 0, "exit code 0")
 
     async def _settle(self, plan: Plan, request: RunRequest, recorder: Recorder
                       ) -> RunRequest:
@@ -450,7 +318,7 @@ class Orchestrator:
         if (settled.model, settled.openai_endpoint) != (request.model,
                                                         request.openai_endpoint):
             options = dict(self.session.options, openai_endpoint=settled.openai_endpoint)
-            self.session = self.store.update_session(self.session.id, model=settled.model,
+            self.ledger.session = self.store.update_session(self.session.id, model=settled.model,
                                                      options=options)
             plan.request = replace(plan.request, model=settled.model,
                                    openai_endpoint=settled.openai_endpoint)
@@ -462,9 +330,9 @@ class Orchestrator:
         cwd = self._agent_cwd(plan)
         project = (await self._project(ws.repos[0].repo))["review"] if ws and ws.repos else {}
         review = plan.review(project)
-        self._finish(ExecutionStatus.DONE, 0, "done")
-        recorder = self._open(State.REVIEW, review.executor.name)
-        self.move(State.REVIEW, "reviewing")
+        self.ledger.finish(ExecutionStatus.DONE, 0, "done")
+        recorder = self.ledger.open(State.REVIEW, review.executor.name)
+        self.ledger.move(State.REVIEW, "reviewing")
         if ws is not None:
             from aura.workspace import changes_text as describe
 
@@ -485,9 +353,9 @@ class Orchestrator:
         env["AURA_STAGE"] = State.REVIEW.value
         request = replace(review.request, prompt=text, cwd=cwd, env=env,
                           execution_id=recorder.execution_id, session_id=self.session.id)
-        self.emit({"kind": EntryKind.USER_MESSAGE.value, "text": text})
+        self.ledger.emit({"kind": EntryKind.USER_MESSAGE.value, "text": text})
         seen = recorder.seq
-        outcome = await self._timed(self.host.run_agent(review.executor, request, recorder))
+        outcome = await self.ledger.timed(self.host.run_agent(review.executor, request, recorder))
         recorder.flush()
         said = [str(e.get("text", "")) for e in self.store.entries(self.session.id, seen)
                 if e.get("kind") == EntryKind.ASSISTANT_MESSAGE.value and
@@ -497,7 +365,7 @@ class Orchestrator:
             raise _Failed(f"review failed: {error}", code)
         answer = "\n".join(said).strip()
         verdict = prompts.verdict(answer)
-        self.emit({"kind": EntryKind.SYSTEM.value,
+        self.ledger.emit({"kind": EntryKind.SYSTEM.value,
                    "text": f"review verdict: {verdict or 'none given'}",
                    "data": {"type": "review", "verdict": verdict,
                             "executor": review.executor.name, "text": answer}})

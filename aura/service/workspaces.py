@@ -14,7 +14,7 @@ from aura import workspace as ws_module
 from aura.contracts import Execution, ExecutionStatus, Session
 from aura.errors import AuraError
 from aura.liveness import is_alive
-from aura.service.pipeline import workspace_of
+from aura.service.ledger import workspace_of
 from aura.store import Store
 from aura.workspace import Workspace
 
