@@ -4,6 +4,10 @@
 run. Prints one JSON line per figure. Build the pyz first: python3 build_zipapp.py
 
     python3 bench/startup.py [--runs 20] [--sessions 10000] [--pyz dist/aura.pyz]
+                             [--against OTHER.pyz]
+
+``--against`` times a second pyz (e.g. one built from an earlier commit) in the same run,
+its runs alternating with the first's (A B A B …), so both figures see the same machine.
 """
 
 from __future__ import annotations
@@ -40,14 +44,16 @@ def fill(home: Path, count: int) -> None:
     store.close()
 
 
-def median_ms(argv: list[str], runs: int, env: dict[str, str]) -> float:
-    times = []
+def medians_ms(argvs: list[list[str]], runs: int, env: dict[str, str]) -> list[float]:
+    """The median wall time of each command, their runs alternating."""
+    times: list[list[float]] = [[] for _ in argvs]
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                       check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+        for argv, taken in zip(argvs, times, strict=True):
+            start = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=env, check=True)
+            taken.append(time.perf_counter() - start)
+    return [statistics.median(taken) * 1000 for taken in times]
 
 
 def main() -> None:
@@ -55,23 +61,30 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--pyz", type=Path, default=ROOT / "dist" / "aura.pyz")
+    parser.add_argument("--against", type=Path, metavar="PYZ",
+                        help="a second pyz to time in the same run (alternating)")
     args = parser.parse_args()
-    if not args.pyz.exists():
-        sys.exit(f"{args.pyz} not found; run: python3 build_zipapp.py")
+    pyzs = [args.pyz, *([args.against] if args.against else [])]
+    for pyz in pyzs:
+        if not pyz.exists():
+            sys.exit(f"{pyz} not found; run: python3 build_zipapp.py")
     py = sys.executable  # not the `python3` shim on PATH, which adds its own start-up
     with tempfile.TemporaryDirectory(prefix="aura-bench-") as tmp:
         env = dict(os.environ, AURA_HOME=tmp)
         fill(Path(tmp), args.sessions)
-        base = median_ms([py, "-c", "pass"], args.runs, env)
+        [base] = medians_ms([[py, "-c", "pass"]], args.runs, env)
         print(json.dumps({"figure": "python_c_pass_ms", "value": round(base, 1)}))
         for name, extra in (("version", ["--version"]), ("session_latest",
                                                           ["session", "latest"])):
-            ms = median_ms([py, str(args.pyz), *extra], args.runs, env)
-            figure = {"figure": f"pyz_{name}_ms", "value": round(ms, 1),
-                      "vs_python_c_pass": round(ms / base, 2)}
-            if name == "session_latest":
-                figure.update(sessions=args.sessions, target="<= 8x")
-            print(json.dumps(figure), flush=True)
+            found = medians_ms([[py, str(pyz), *extra] for pyz in pyzs], args.runs, env)
+            for pyz, ms in zip(pyzs, found, strict=True):
+                figure = {"figure": f"pyz_{name}_ms", "pyz": str(pyz), "value": round(ms, 1),
+                          "vs_python_c_pass": round(ms / base, 2)}
+                if name == "session_latest":
+                    figure.update(sessions=args.sessions, target="<= 8x")
+                if pyz != args.pyz:
+                    figure["vs_pyz"] = round(ms / found[0], 2)
+                print(json.dumps(figure), flush=True)
 
 
 if __name__ == "__main__":
