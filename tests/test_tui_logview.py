@@ -3,7 +3,7 @@ buffer, paging older entries back in, scrolling and following the tail."""
 
 from __future__ import annotations
 
-from aura.tui.app import LogView, coalesce, entry_lines, wrap
+from aura.tui.logview import LogView, coalesce, entry_lines, wrap
 
 
 def text_of(row: list) -> str:

@@ -4,7 +4,7 @@ from the store skip the pieces."""
 
 from __future__ import annotations
 
-from aura.tui.app import LogView, coalesce
+from aura.tui.logview import LogView, coalesce
 
 
 def texts(view: LogView) -> list[str]:

@@ -1,20 +1,24 @@
 """`aura models`: the models local servers and OpenAI-compatible endpoints offer.
 
-Lists are discovered through the 24 h cache of ``aura.executors.models`` (the same one the
+Lists are discovered through the 24 h cache of ``aura.executors.openai.models`` (the same one the
 picker of `aura run` uses) and say when they come from it. Without --executor, ollama and
 LM Studio are both asked (or the custom endpoint alone when --openai-endpoint is given);
-the command fails only when none of them answers.
+the command fails only when none of them answers. The listing itself is
+``aura.service.models``; this module parses the options and prints.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from aura.cli.output import CONTEXT_SETTINGS
 from aura.errors import AuraError, UsageError
+
+if TYPE_CHECKING:
+    from aura.service.models import ServerModels
 
 MODEL_EXECUTORS = ("ollama", "lms", "custom")
 
@@ -46,70 +50,41 @@ def models_command(executor: str | None, openai_endpoint: str | None,
     if as_json:
         import json
 
-        click.echo(json.dumps([r for r, _ in results], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
     else:
         _print(results)
-    failures = [r for r, _ in results if r["error"]]
+    failures = [r.error for r in results if r.error]
     if len(failures) == len(results):
         if len(results) == 1:
-            raise AuraError(failures[0]["error"])
+            raise AuraError(failures[0])
         raise AuraError("no model server answered; start ollama (`ollama serve`) or LM "
                         "Studio (`lms server start`), or pass --openai-endpoint URL")
 
 
 async def _gather(names: list[str], endpoint: str | None, refresh: bool,
-                  interactive: bool) -> list[tuple[dict[str, Any], str]]:
+                  interactive: bool) -> list[ServerModels]:
+    from aura.cli.pickers import TerminalAsker
+    from aura.service.models import list_models
+
     results = []
     for name in names:
-        results.append(await _one(name, endpoint, refresh, interactive))
+        found = await list_models(name, endpoint=endpoint, refresh=refresh,
+                                  asker=TerminalAsker() if interactive else None)
+        if found is None:  # only custom has no list: its endpoint is unknown
+            raise UsageError(f"--executor {name} needs --openai-endpoint URL")
+        results.append(found)
     return results
 
 
-async def _one(name: str, endpoint: str | None, refresh: bool, interactive: bool
-               ) -> tuple[dict[str, Any], str]:
-    """(JSON object, hint when empty) for one server."""
-    from aura import config as config_module
-    from aura.cli.pickers import TerminalAsker
-    from aura.executors import registry
-    from aura.executors.base import RunRequest
-
-    settings = config_module.executor_settings(config_module.load(), name)
-    executor: Any = registry.load(name)()
-    if name == "custom":
-        # `custom` is the command executor with --base-command; here, the endpoint one.
-        from aura.executors.endpoint import CustomEndpointExecutor
-
-        executor = CustomEndpointExecutor()
-        if not (endpoint or settings.get("endpoint")):
-            if not interactive:
-                raise UsageError("--executor custom needs --openai-endpoint URL")
-            endpoint = await TerminalAsker().endpoint()
-    request = RunRequest(prompt="", cwd=".", session_id="", execution_id="",
-                         openai_endpoint=endpoint, settings=settings,
-                         refresh_model_cache=refresh,
-                         asker=TerminalAsker() if interactive else None)
-    base = executor.base_url(request)
-    result: dict[str, Any] = {"executor": name, "endpoint": executor.where(base), "models": [],
-                              "cached": False, "fetched_at": None, "note": None,
-                              "error": None}
-    try:
-        listing = await executor.model_listing(request, base)
-    except AuraError as exc:
-        result["error"] = str(exc)
-        return result, ""
-    result.update(listing.to_json())
-    result["endpoint"] = executor.where(base)
-    return result, "" if listing.models else executor.no_models_hint(base)
-
-
-def _print(results: list[tuple[dict[str, Any], str]]) -> None:
+def _print(results: list[ServerModels]) -> None:
     import time
 
     from aura.cli.render import Painter, use_color
     from aura.executors.openai.models import describe_age
 
     paint = Painter(use_color(sys.stdout))
-    for result, hint in results:
+    for found in results:
+        result, hint = found.to_json(), found.hint
         head = f"{paint(result['executor'], 'bold')}  {result['endpoint']}"
         if result["error"]:
             click.echo(f"{head}  {paint('unavailable', 'red')}")

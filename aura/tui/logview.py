@@ -1,0 +1,306 @@
+"""The TUI's Logs pane: entries turned into styled lines, the bounded live buffer that pages
+older entries back in from the store, and the wrapping of only the rows on screen.
+
+Staying responsive under a flood (10,000 lines/s and more): the buffer keeps at most
+``LIVE_LINES`` lines; older entries are paged back in when the user scrolls past the top
+(the store has every entry); only the visible lines are wrapped and styled at draw time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.layout.controls import UIContent, UIControl
+from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
+
+from aura.cli.render import format_usage
+from aura.contracts import Entry
+
+LIVE_LINES = 5000  # lines kept in memory; the rest is paged from the store
+LINE_CHARS = 4000  # one logical line is cut here (the store keeps the whole text)
+
+Line = tuple[int, StyleAndTextTuples]  # (seq of its entry, fragments)
+LoadBefore = Callable[[int], list[tuple[int, Entry]]]  # (seq) -> older entries
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def entry_lines(entry: Entry, seq: int) -> list[Line]:
+    """The lines one entry shows as (folded thinking, one line per tool call)."""
+    kind = entry.get("kind")
+    text = entry.get("text") or ""
+    if kind == "assistant_message":
+        return [(seq, [("class:assistant", part[:LINE_CHARS])]) for part in text.split("\n")]
+    if kind == "user_message":
+        parts = text.split("\n")
+        return [(seq, [("class:user", ("› " if i == 0 else "  ") + part[:LINE_CHARS])])
+                for i, part in enumerate(parts)]
+    if kind == "thinking":
+        count = text.count("\n") + 1
+        more = f"  ({count} lines)" if count > 1 else ""
+        return [(seq, [("class:thinking", f"▸ thinking: {clip(text, 120)}{more}")])]
+    if kind == "tool_call":
+        return [(seq, tool_fragments(entry))]
+    if kind == "error":
+        return [(seq, [("class:error", f" ✗ {part[:LINE_CHARS]} ")]) for part in
+                (text or "error").split("\n")]
+    if kind == "state":
+        reason = entry.get("reason")
+        line = f"● {entry.get('from') or '∅'} → {entry.get('to')}"
+        return [(seq, [("class:state", line + (f"  ({reason})" if reason else ""))])]
+    if kind == "usage":
+        return [(seq, [("class:dim", f"usage: {format_usage(entry.get('usage') or {})}")])]
+    if kind == "raw":
+        return [(seq, [("class:raw", text[:LINE_CHARS])])]
+    if kind == "system":
+        return [(seq, [("class:dim", f"[{clip(text, 200)}]" if text else "[system]")])]
+    return [(seq, [("class:dim", f"[{kind}] {clip(text, 200)}")])]
+
+
+def tool_fragments(entry: Entry) -> StyleAndTextTuples:
+    action = entry.get("action") or "other"
+    target = entry.get("target") or entry.get("tool") or ""
+    status = entry.get("status") or ""
+    style = {"ok": "class:status.ok", "error": "class:status.error",
+             "failed": "class:status.error"}.get(status, "class:status.running")
+    return [("class:tool", "→ "), ("class:tool.action", f"{action:<10}"),
+            ("class:tool.target", " " + clip(target, 160)), ("", "  "), (style, status)]
+
+
+def wrap(fragments: StyleAndTextTuples, width: int) -> list[StyleAndTextTuples]:
+    """Cut one logical line into rows of at most ``width`` characters, at a space where
+    one is near the end of the row."""
+    width = max(width, 1)
+    rows: list[StyleAndTextTuples] = [[]]
+    used = 0
+    for style, text, *_ in fragments:
+        while text:
+            room = width - used
+            if room <= 0:
+                rows.append([])
+                used, room = 0, width
+            if len(text) <= room:
+                rows[-1].append((style, text))
+                used += len(text)
+                break
+            cut = text.rfind(" ", 0, room + 1)
+            if cut < room // 2:  # no space worth breaking at: cut the word
+                cut = room
+            rows[-1].append((style, text[:cut]))
+            text = text[cut:].lstrip(" ")
+            used = width  # this row is full
+    return rows
+
+
+class LogView(UIControl):
+    """The Logs pane: a bounded buffer of lines, drawn from the bottom while following
+    the tail, from ``top`` once the user scrolled up."""
+
+    def __init__(self, load_before: LoadBefore | None = None,
+                 max_lines: int = LIVE_LINES) -> None:
+        self.lines: list[Line] = []
+        self.max_lines = max_lines
+        self.follow = True
+        self.top = 0  # first visible line when not following
+        self.height = 10
+        self.width = 80
+        self.trimmed = 0  # lines dropped from the front so far (tool-call indexes use it)
+        self.tool_index: dict[str, int] = {}  # tool call id → absolute line number
+        self.load_before = load_before
+        self.complete_history = True  # nothing older than lines[0] exists in the store
+        # Streamed text (model endpoints send it in pieces marked "delta", then the whole
+        # message marked "streamed"): the pieces grow one block of lines in place.
+        self.stream_at: int | None = None  # absolute line number where the block starts
+        self.stream_kind: str | None = None
+        self.stream_text: list[str] = []
+        self.streamed_kinds: set[str] = set()  # kinds shown piecewise since the last turn
+
+    # content -------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self.tool_index.clear()
+        self.trimmed = 0
+        self.follow = True
+        self.top = 0
+        self.complete_history = True
+        self.stream_at = None
+        self.streamed_kinds.clear()
+
+    def add(self, seq: int, entry: Entry) -> None:
+        """Append one entry (a tool call's end replaces its start line)."""
+        if entry.get("delta") or entry.get("streamed"):
+            self._add_streamed(seq, entry)
+        elif entry.get("kind") == "tool_call":
+            call_id = entry.get("id")
+            if call_id:
+                at = self.tool_index.get(call_id)
+                if at is not None and at - self.trimmed >= 0 and at - self.trimmed < len(
+                        self.lines):
+                    self.lines[at - self.trimmed] = (seq, tool_fragments(entry))
+                    return
+                self.tool_index[call_id] = self.trimmed + len(self.lines)
+            self.lines.append((seq, tool_fragments(entry)))
+        else:
+            self.lines.extend(entry_lines(entry, seq))
+        if not (entry.get("delta") or entry.get("streamed")):
+            self.stream_at = None
+            if entry.get("kind") == "user_message":
+                self.streamed_kinds.clear()
+        if len(self.lines) > self.max_lines + self.max_lines // 10:
+            self._trim()
+
+    def _add_streamed(self, seq: int, entry: Entry) -> None:
+        kind = str(entry.get("kind"))
+        if entry.get("streamed"):
+            # The whole message: already on screen if its pieces were.
+            if kind not in self.streamed_kinds:
+                self.lines.extend(entry_lines(entry, seq))
+            self.streamed_kinds.discard(kind)
+            self.stream_at = None
+            return
+        if self.stream_at is None or self.stream_kind != kind or self.stream_at < self.trimmed:
+            self.stream_at = self.trimmed + len(self.lines)
+            self.stream_kind = kind
+            self.stream_text = []
+            self.streamed_kinds.add(kind)
+        self.stream_text.append(str(entry.get("text") or ""))
+        del self.lines[self.stream_at - self.trimmed:]
+        self.lines.extend(entry_lines({"kind": kind, "text": "".join(self.stream_text)}, seq))
+
+    def add_note(self, text: str, style: str = "class:notice") -> None:
+        for part in text.split("\n"):
+            self.lines.append((self.lines[-1][0] if self.lines else 0, [(style, part)]))
+
+    def _trim(self) -> None:
+        # Whole entries only, so paging an entry back in never shows half of it twice.
+        cut = len(self.lines) - self.max_lines
+        while cut < len(self.lines) and cut > 0 and self.lines[cut][0] == self.lines[cut - 1][0]:
+            cut += 1
+        del self.lines[:cut]
+        self.trimmed += cut
+        self.complete_history = False
+        if not self.follow:
+            self.top = max(0, self.top - cut)
+        if len(self.tool_index) > 4 * self.max_lines:
+            self.tool_index = {k: v for k, v in self.tool_index.items() if v >= self.trimmed}
+
+    def set_history(self, entries: list[tuple[int, Entry]], complete: bool) -> None:
+        self.clear()
+        for seq, entry in entries:
+            self.add(seq, entry)
+        self.complete_history = complete
+
+    def page_in(self) -> bool:
+        """Load older entries from the store in front of the buffer; False at the start."""
+        if self.complete_history or self.load_before is None or not self.lines:
+            return False
+        older = self.load_before(self.lines[0][0])
+        if not older:
+            self.complete_history = True
+            return False
+        lines = coalesce(older)
+        self.lines[:0] = lines
+        self.trimmed -= len(lines)  # keep absolute numbers of later lines stable
+        self.top += len(lines)
+        return True
+
+    # scrolling ---------------------------------------------------------------------------
+
+    def _bottom_top(self) -> int:
+        """The ``top`` that shows the tail (counting wrapped rows of the last lines)."""
+        rows = 0
+        index = len(self.lines)
+        while index > 0:
+            need = len(wrap(self.lines[index - 1][1], self.width))
+            if rows + need > self.height:
+                break
+            rows += need
+            index -= 1
+        return index
+
+    def scroll(self, lines: int) -> None:
+        """Move the view by ``lines`` (negative: up). Reaching the bottom follows again."""
+        if self.follow:
+            self.top = self._bottom_top()
+        self.top += lines
+        if self.top < 0:
+            if self.page_in():
+                self.top = max(0, self.top)
+            else:
+                self.top = 0
+        bottom = self._bottom_top()
+        if self.top >= bottom:
+            self.top = bottom
+            self.follow = True
+        else:
+            self.follow = False
+
+    def home(self) -> None:
+        if self.follow:
+            self.top = self._bottom_top()
+        if self.top == 0:
+            self.page_in()
+        self.top = 0
+        self.follow = self._bottom_top() == 0 and self.complete_history
+
+    def end(self) -> None:
+        self.follow = True
+
+    # drawing -----------------------------------------------------------------------------
+
+    def rows(self, width: int, height: int) -> list[StyleAndTextTuples]:
+        self.width, self.height = width, height
+        out: list[StyleAndTextTuples] = []
+        if self.follow:
+            index = len(self.lines)
+            while index > 0 and len(out) < height:
+                index -= 1
+                out[:0] = wrap(self.lines[index][1], width)
+            return out[-height:] if len(out) > height else out
+        index = self.top
+        while index < len(self.lines) and len(out) < height:
+            out.extend(wrap(self.lines[index][1], width))
+            index += 1
+        return out[:height]
+
+    def create_content(self, width: int, height: int) -> UIContent:
+        rows = self.rows(width, height)
+        return UIContent(get_line=lambda i: rows[i] if i < len(rows) else [],
+                         line_count=len(rows), show_cursor=False)
+
+    def is_focusable(self) -> bool:
+        return True
+
+    def mouse_handler(self, mouse_event: MouseEvent) -> Any:
+        if mouse_event.event_type == MouseEventType.SCROLL_UP:
+            self.scroll(-3)
+            return None
+        if mouse_event.event_type == MouseEventType.SCROLL_DOWN:
+            self.scroll(3)
+            return None
+        return NotImplemented
+
+
+def coalesce(entries: list[tuple[int, Entry]]) -> list[Line]:
+    """Lines for a page of stored entries: a tool call shows once, with its last status."""
+    last: dict[str, int] = {}
+    for seq, entry in entries:
+        if entry.get("kind") == "tool_call" and entry.get("id"):
+            last[str(entry["id"])] = seq
+    lines: list[Line] = []
+    for seq, entry in entries:
+        if entry.get("delta"):
+            continue  # a streamed piece; the whole message follows it
+        call_id = entry.get("id") if entry.get("kind") == "tool_call" else None
+        if call_id and last.get(str(call_id)) != seq:
+            continue
+        lines.extend(entry_lines(entry, seq))
+    return lines
+

@@ -1,0 +1,182 @@
+"""What the TUI shows and knows, apart from the screen: the executor and model chosen, the
+current session, the status line, the Queue pane's rows and the Model pane's list, and how
+a prompt becomes the options of the next turn. No prompt_toolkit here: the app draws and
+binds keys around this state, and tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from aura.cli.render import format_usage
+from aura.contracts import Execution, Session
+from aura.errors import AuraError
+from aura.service.runner import RunOptions, RunResult
+from aura.store import Store
+
+if TYPE_CHECKING:
+    from aura.service.models import ServerModels
+
+QUEUE_SESSIONS = 10  # sessions listed in the Queue pane
+QUEUE_EXECUTIONS = 8  # executions of the current session listed under them
+QUIT_WINDOW = 5.0  # a second Ctrl-C within this many seconds quits
+NO_MODEL_LIST = "no model list (/model NAME sets one)"
+
+
+def _step(cursor: int, step: int, count: int) -> int:
+    return min(max(0, count - 1), max(0, cursor + step))
+
+
+@dataclass
+class Queue:
+    """The Queue pane: recent sessions, the current session's executions, a cursor."""
+
+    sessions: list[Session] = field(default_factory=list)
+    executions: list[Execution] = field(default_factory=list)
+    error: str = ""  # why the store could not be read, if it could not
+    cursor: int = 0
+
+    def refresh(self, store: Store, session_id: str | None) -> None:
+        try:
+            self.sessions = store.list_sessions(QUEUE_SESSIONS)
+            self.executions = (store.list_executions(session_id)[-QUEUE_EXECUTIONS:]
+                               if session_id else [])
+            self.error = ""
+        except AuraError as exc:
+            self.error = str(exc)
+        self.cursor = min(self.cursor, max(0, len(self.sessions) - 1))
+
+    def move(self, step: int) -> None:
+        self.cursor = _step(self.cursor, step, len(self.sessions))
+
+    def selected(self) -> Session | None:
+        return self.sessions[self.cursor] if self.sessions else None
+
+
+@dataclass
+class ModelChoice:
+    """The Model pane's discovered list (empty with a note when there is none)."""
+
+    models: list[str] = field(default_factory=list)
+    note: str = ""
+    cursor: int = 0
+
+    def reset(self) -> None:
+        self.models, self.note, self.cursor = [], "", 0
+
+    def offer(self, found: ServerModels | None, current: str | None) -> None:
+        """Show what a discovery found; the cursor starts on ``current`` if listed."""
+        if found is not None and found.error:
+            self.note = found.error
+        elif found is None:
+            self.note = NO_MODEL_LIST
+        else:
+            self.models = found.models
+            if current in found.models:
+                self.cursor = found.models.index(current)
+
+    def move(self, step: int) -> None:
+        self.cursor = _step(self.cursor, step, len(self.models))
+
+    def selected(self) -> str | None:
+        return self.models[self.cursor] if self.models else None
+
+
+class TuiState:
+    """The choices for the next turn and what the last one left behind."""
+
+    def __init__(self, options: RunOptions, executor: str | None) -> None:
+        self.base = replace(options, asker=None)  # pickers would fight the screen
+        self.executor = executor  # canonical name; None: the default
+        self.model = options.model
+        self.review = options.review
+        self.session_id: str | None = None
+        self.session_executor: str | None = None
+        self.result: RunResult | None = None
+        self.exit_code = 0
+        self.status = "ready"
+        self.armed_at = 0.0  # when Ctrl-C was pressed with nothing to cancel
+        self.queue = Queue()
+        self.models = ModelChoice()
+
+    def turn_options(self, prompt: str) -> tuple[RunOptions, bool]:
+        """The options that send ``prompt``, and whether it follows up the current
+        session (it does unless another executor was chosen since)."""
+        follow_up = self.session_id is not None and (
+            self.executor is None or self.executor == self.session_executor)
+        options = replace(
+            self.base, prompt=prompt, append_prompt=self.base.append_prompt,
+            executor=None if follow_up else self.executor,
+            session=self.session_id if follow_up else None,
+            resume_latest=False, model=self.model, review=self.review)
+        if not follow_up:
+            self.session_id = None
+        self.base = replace(self.base, resume_latest=False)
+        return options, follow_up
+
+    def adopt(self, session: Session) -> None:
+        """Make ``session`` the current one: sends follow it up, with its model."""
+        self.session_id = session.id
+        self.session_executor = session.executor
+        self.executor = session.executor
+        self.model = session.model
+        self.status = f"session {session.id[:8]} ({session.executor}, {session.state})"
+
+    def new_session(self) -> None:
+        self.session_id = None
+        self.session_executor = None
+        self.status = "the next send starts a new session"
+
+    def learn_session(self, record: str) -> None:
+        """A running turn's first record names the session it created."""
+        if self.session_id is None:
+            try:
+                self.session_id = json.loads(record)["session"]
+            except (ValueError, KeyError, TypeError):
+                return
+            self.session_executor = self.executor
+
+    def choose_executor(self, name: str) -> None:
+        self.executor = name
+        if self.session_id and name != self.session_executor:
+            self.status = f"the next send starts a new {name} session"
+
+    def choose_model(self, name: str | None) -> None:
+        self.model = name
+        self.status = f"model {name or '(agent default)'}"
+
+    def set_review(self, arg: str) -> None:
+        """``on``, ``off``, or anything else to toggle."""
+        self.review = {"on": True, "off": False}.get(arg.lower(), not self.review)
+        self.status = f"review {'on' if self.review else 'off'} from the next turn"
+
+    def interrupt(self, now: float) -> bool:
+        """Ctrl-C at ``now``: True when it is the second one within the quit window."""
+        if now - self.armed_at < QUIT_WINDOW:
+            return True
+        self.armed_at = now
+        return False
+
+    def turn_finished(self, result: RunResult) -> str | None:
+        """Take a turn's result; the error line to show, if any."""
+        self.result = result
+        self.exit_code = result.exit_code
+        self.session_id = result.session.id
+        self.session_executor = result.session.executor
+        usage = f"  usage: {format_usage(result.usage)}" if result.usage else ""
+        self.status = f"{result.state} (exit {result.exit_code}){usage}"
+        if result.error and result.state != "cancelled":
+            return f"aura: {result.error}"
+        return None
+
+    def turn_failed(self, exc: BaseException) -> str:
+        """Take the exception that ended a turn; the line that says so."""
+        if isinstance(exc, AuraError):
+            self.status = "error"
+            self.exit_code = exc.exit_code
+            return f"aura: error: {exc}"
+        self.status = "crashed"
+        self.exit_code = 1
+        return f"aura crashed: {type(exc).__name__}: {exc}"

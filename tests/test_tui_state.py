@@ -1,0 +1,172 @@
+"""The TUI without a terminal: the state a prompt turns into run options, the Queue read
+from a real SQLite store, the Model pane's list, Ctrl-C's quit window, and the slash
+commands (table, generated /help and footer, dispatch on a real Tui with prompt_toolkit's
+dummy output)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aura.contracts import Execution, Session
+from aura.errors import NotFound
+from aura.service.models import ServerModels
+from aura.service.runner import RunOptions
+from aura.store_sqlite import SQLiteStore, open_store
+from aura.tui.commands import COMMANDS, footer_items, help_text
+from aura.tui.state import NO_MODEL_LIST, QUIT_WINDOW, TuiState
+
+# /help as it read before the commands became a table: the table must say the same.
+HELP = """\
+keys: Enter send · Alt-Enter newline · Esc/Ctrl-C cancel the run · Ctrl-C twice quit
+      Tab/Shift-Tab next/previous pane · PgUp/PgDn/Home/End scroll logs (End follows)
+      Queue pane: ↑/↓ and Enter open a session
+      Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
+/executor NAME   run the next new session with this executor
+/model NAME      use this model from the next turn on
+/session ID      open a session (a unique id prefix is enough); sends follow it up
+/new             the next send starts a new session
+/review [on|off] run the review stage after each turn (toggles without an argument)
+/cancel          cancel the running execution
+/quit            leave (the running execution is cancelled first)
+/help            this text"""
+
+
+def session(sid: str, executor: str = "codex", model: str | None = None) -> Session:
+    return Session(id=sid, executor=executor, state="done", cwd="/tmp",
+                   created_at=f"2026-01-01T00:00:0{sid[-1]}", updated_at="", model=model)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    db = open_store(tmp_path / "aura.db")
+    yield db
+    db.close()
+
+
+def test_help_and_footer_come_from_the_table() -> None:
+    assert help_text() == HELP
+    assert footer_items() == [("/executor", "NAME"), ("/model", "NAME"), ("/session", "ID"),
+                              ("/new", ""), ("/review", ""), ("/cancel", ""), ("/quit", ""),
+                              ("/help", "")]
+    assert list(COMMANDS) == [name[1:] for name, _ in footer_items()]
+
+
+def test_a_prompt_follows_up_the_session_unless_another_executor_was_chosen() -> None:
+    state = TuiState(RunOptions(prompt="", resume_latest=True, model="m0"), "codex")
+    options, follow_up = state.turn_options("first")
+    assert not follow_up and options.executor == "codex" and options.session is None
+    assert options.prompt == "first" and options.model == "m0" and not options.resume_latest
+    assert not state.base.resume_latest
+    state.adopt(session("s1", "claude", model="m1"))
+    assert (state.executor, state.model) == ("claude", "m1")
+    options, follow_up = state.turn_options("again")
+    assert follow_up and options.session == "s1" and options.executor is None
+    state.choose_executor("gemini")
+    assert state.status == "the next send starts a new gemini session"
+    options, follow_up = state.turn_options("elsewhere")
+    assert not follow_up and options.executor == "gemini" and state.session_id is None
+
+
+def test_the_first_record_names_the_new_session() -> None:
+    state = TuiState(RunOptions(prompt=""), "codex")
+    state.learn_session("not json")
+    assert state.session_id is None
+    state.learn_session('{"session": "abc", "seq": 1}')
+    assert (state.session_id, state.session_executor) == ("abc", "codex")
+    state.learn_session('{"session": "other"}')
+    assert state.session_id == "abc"
+
+
+def test_the_queue_reads_sessions_and_executions_from_the_store(store: SQLiteStore) -> None:
+    for sid in ("s1", "s2", "s3"):
+        store.create_session(session(sid))
+    store.create_execution(Execution(id="e1", session="s2", stage="coding_initial"))
+    state = TuiState(RunOptions(prompt=""), None)
+    state.queue.refresh(store, "s2")
+    assert [s.id for s in state.queue.sessions] == ["s3", "s2", "s1"]
+    assert [e.stage for e in state.queue.executions] == ["coding_initial"]
+    state.queue.move(5)
+    assert state.queue.selected() == state.queue.sessions[-1]
+    state.queue.move(-9)
+    assert state.queue.cursor == 0
+    store.close()
+    state.queue.refresh(store, "s2")  # a store that cannot be read is said, not raised
+    assert state.queue.error and len(state.queue.sessions) == 3
+
+
+def test_the_model_pane_offers_what_discovery_found() -> None:
+    state = TuiState(RunOptions(prompt="", model="b"), "lms")
+    state.models.offer(ServerModels("lms", "u", ["a", "b", "c"]), state.model)
+    assert state.models.selected() == "b"
+    state.models.move(1)
+    state.models.move(1)
+    assert state.models.selected() == "c"
+    state.models.reset()
+    state.models.offer(None, None)
+    assert state.models.note == NO_MODEL_LIST and state.models.selected() is None
+    state.models.reset()
+    state.models.offer(ServerModels("lms", "u", error="cannot reach it"), None)
+    assert state.models.note == "cannot reach it"
+
+
+def test_a_second_ctrl_c_within_the_window_quits() -> None:
+    state = TuiState(RunOptions(prompt=""), None)
+    now = time.monotonic()
+    assert not state.interrupt(now)
+    assert state.interrupt(now + QUIT_WINDOW / 2)
+    assert not state.interrupt(now + 3 * QUIT_WINDOW)
+
+
+def test_a_failed_turn_sets_the_exit_code() -> None:
+    state = TuiState(RunOptions(prompt=""), None)
+    assert state.turn_failed(NotFound("no such session")) == "aura: error: no such session"
+    assert state.status == "error" and state.exit_code == NotFound.exit_code
+    assert state.turn_failed(RuntimeError("boom")) == "aura crashed: RuntimeError: boom"
+    assert state.exit_code == 1
+
+
+def test_slash_commands_on_a_real_tui(store: SQLiteStore) -> None:
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from aura.tui.app import Tui
+
+    store.create_session(session("s1", "claude", model="m1"))
+
+    def logs(tui: Tui) -> str:
+        return "\n".join("".join(f[1] for f in line) for _seq, line in tui.logs.lines)
+
+    async def drive() -> None:
+        with create_pipe_input() as pipe, create_app_session(input=pipe,
+                                                             output=DummyOutput()):
+            tui = Tui(RunOptions(prompt="", executor="codex"), store)
+            tui.command("/help")
+            assert "/session ID      open a session" in logs(tui)
+            tui.command("/frobnicate now")
+            assert "unknown command /frobnicate; /help lists them" in logs(tui)
+            tui.command("/cancel")
+            assert "nothing is running" in logs(tui)
+            tui.command("/review on")
+            tui.command("/model m-two")
+            assert tui.state.review is True and tui.state.model == "m-two"
+            tui.command("/executor nope")
+            assert "unknown executor 'nope'" in logs(tui)
+            tui.command("/session zzz")
+            assert "zzz" in logs(tui).splitlines()[-1]
+            tui.command("/session s1")
+            assert (tui.state.session_id, tui.state.model) == ("s1", "m1")
+            for _ in range(100):  # claude lists no models: the pane says so
+                if tui.state.models.note:
+                    break
+                await asyncio.sleep(0.01)
+            assert tui.state.models.note == NO_MODEL_LIST
+            tui.command("/new")
+            assert tui.state.session_id is None and tui.logs.lines == []
+
+    asyncio.run(drive())
