@@ -16,7 +16,6 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:1234"
 
 class LMStudioExecutor(EndpointExecutor):
     name = "lms"
-    aliases = ("lmstudio", "lm-studio")
     description = "a model served by LM Studio (default http://127.0.0.1:1234)"
     label: ClassVar[str] = "LM Studio"
 
