@@ -10,14 +10,9 @@ import pytest
 from aura.errors import UsageError
 from aura.executors.base import transcript_prompt
 from aura.executors.ollama import ollama_root
-from aura.executors.openai.http import (
-    ChunkedDecoder,
-    SSEParser,
-    api_base,
-    body_params,
-    build_messages,
-    server_message,
-)
+from aura.executors.openai.chat import body_params, build_messages
+from aura.executors.openai.http import ChunkedDecoder, api_base, server_message
+from aura.executors.openai.sse import SSEParser
 
 
 def chunked(*payloads: bytes) -> bytes:
@@ -189,7 +184,7 @@ class Collect:
 def test_chat_stream_byte_by_byte_keeps_utf8_and_roles() -> None:
     import asyncio
 
-    from aura.executors.openai.http import ChatStream
+    from aura.executors.openai.chat import ChatStream
 
     def event(delta: dict, finish: str | None = None) -> str:
         return "data: " + json.dumps({"choices": [{"delta": delta, "finish_reason": finish}]},
@@ -222,7 +217,7 @@ def test_error_event_mid_stream_keeps_the_text() -> None:
     import asyncio
 
     from aura.errors import ExecutorError
-    from aura.executors.openai.http import ChatStream
+    from aura.executors.openai.chat import ChatStream
 
     body = (b'data: {"choices": [{"delta": {"content": "partial"}}]}\n\n'
             b'event: error\ndata: {"error": {"message": "CUDA out of memory"}}\n\n')

@@ -115,7 +115,6 @@ class Invocation:
     argv: list[str]
     env: dict[str, str]
     stdin: bytes | None = None  # written then closed; None: /dev/null
-    keep_stdin_open: bool = False
     # A session id aura chose for the agent (claude --session-id): stored at once, before
     # the agent prints anything, so even a run killed early can be resumed.
     native_session_id: str | None = None
@@ -172,7 +171,6 @@ class Executor(ABC):
     """One agent (or model server) that aura can run."""
 
     name: ClassVar[str]
-    aliases: ClassVar[tuple[str, ...]] = ()
     program: ClassVar[str | None] = None  # the binary looked up on PATH
     npx_package: ClassVar[str | None] = None  # `npx -y PACKAGE` when the binary is absent
     version_args: ClassVar[tuple[str, ...]] = ("--version",)
@@ -358,7 +356,6 @@ class CommandExecutor(Executor):
         started = time.monotonic()
         child = await Child.spawn(invocation.argv, on_lines=on_lines, cwd=request.cwd,
                                   env=invocation.env, stdin=invocation.stdin,
-                                  keep_stdin_open=invocation.keep_stdin_open,
                                   line_cap=request.line_cap)
         try:
             code = await child.wait()

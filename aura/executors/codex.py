@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from aura.contracts import Entry, ToolAction
 from aura.errors import ConfigError
 from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.events import raw_entry
 from aura.executors.jsonevents import (
     ASSISTANT,
     ERROR,
@@ -32,7 +33,6 @@ from aura.executors.jsonevents import (
     JsonEventParser,
     as_text,
     interrupt_then_stop,
-    raw_entry,
 )
 from aura.process import Child
 
@@ -163,7 +163,9 @@ class CodexParser(JsonEventParser):
                 data = {"arguments": item["arguments"]}
         elif item_type == "web_search":
             action = ToolAction.WEB_FETCH
-            web = item.get("action") if isinstance(item.get("action"), dict) else {}
+            web = item.get("action")
+            if not isinstance(web, dict):
+                web = {}
             target = item.get("query") or web.get("query") or web.get("url") or ""
         else:  # collab_tool_call: a sub-agent
             action = ToolAction.TASK

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from aura.contracts import Entry, ToolAction
 from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.events import raw_entry
 from aura.executors.jsonevents import (
     ASSISTANT,
     ERROR,
@@ -35,7 +36,6 @@ from aura.executors.jsonevents import (
     as_text,
     interrupt_then_stop,
     patch_files,
-    raw_entry,
 )
 from aura.process import Child
 

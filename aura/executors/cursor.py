@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from aura.contracts import Entry
 from aura.errors import UsageError
 from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.events import raw_entry
 from aura.executors.streamjson import StreamJsonParser, result_text
 
 Handler = Callable[[dict[str, Any], str], list[Entry]]
@@ -78,7 +79,7 @@ class CursorParser(StreamJsonParser):
                 self.tool_start(call_id, name, args)
             ok, output = _outcome(result)
             return [self.tool_end(call_id, ok, output)]
-        return [{"kind": "raw", "text": line}]
+        return [raw_entry(line)]
 
     def finish(self) -> list[Entry]:
         return [*self._flush_thinking(), *super().finish()]
@@ -129,7 +130,6 @@ def _outcome(result: Any) -> tuple[bool, str]:
 
 class CursorAgentExecutor(CommandExecutor):
     name = "cursor-agent"
-    aliases = ("cursor",)
     program = "cursor-agent"
     description = "Cursor's agent CLI (stream-json; needs --force or --trust)"
     features: ClassVar[frozenset[str]] = frozenset(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from aura.contracts import ENTRY_KINDS, ENVELOPE_KEYS, Entry, EntryKind
 from aura.errors import UsageError
@@ -26,6 +26,7 @@ from aura.executors.base import (
     Output,
     RunRequest,
 )
+from aura.executors.events import raw_entry
 
 PROMPT_PLACEHOLDER = "{{prompt}}"
 # The hot path: raw_decode skips json.loads' wrapper and its two whitespace regex matches
@@ -90,8 +91,7 @@ class NativeLineParser(LineParser):
                 if not _well_formed(obj, text):
                     # An entry with fields of the wrong type is kept as the agent printed
                     # it, as a raw line, rather than passed on to break whoever reads it.
-                    return {"kind": EntryKind.RAW.value, "stream": "stdout",
-                            "text": line.rstrip("\r")}, None
+                    return raw_entry(line), None
                 if not _ENVELOPE.isdisjoint(obj):
                     # The recorder owns the envelope; keep the agent's values aside.
                     for key in ENVELOPE_KEYS:
@@ -101,8 +101,8 @@ class NativeLineParser(LineParser):
                                 obj["data"][f"agent_{key}"] = obj.pop(key)
                             else:
                                 obj.pop(key)
-                    return obj, None
-                return obj, text
+                    return cast(Entry, obj), None
+                return cast(Entry, obj), text
         return {"kind": EntryKind.ASSISTANT_MESSAGE.value, "text": line.rstrip("\r")}, None
 
     def feed_lines(self, lines: list[str], output: Output) -> None:

@@ -18,9 +18,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from aura.contracts import Entry
+from aura.contracts import Entry, Usage
 from aura.errors import ConfigError
 from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
 from aura.executors.claude import prompt_on_stdin
@@ -74,7 +74,7 @@ class DroidParser(StreamJsonParser):
             out.append({"kind": "assistant_message", "text": final})
         usage = obj.get("usage")
         if isinstance(usage, Mapping):
-            out.append({"kind": "usage", "usage": normalize_usage(usage)})
+            out.append({"kind": "usage", "usage": cast(Usage, normalize_usage(usage))})
         self.turn_text = False
         return out
 

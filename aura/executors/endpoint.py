@@ -11,7 +11,8 @@ from typing import ClassVar
 
 from aura.errors import UsageError
 from aura.executors.base import Output, RunRequest
-from aura.executors.openai.http import EndpointExecutor, api_base
+from aura.executors.openai.executor import EndpointExecutor
+from aura.executors.openai.http import api_base
 
 
 class CustomEndpointExecutor(EndpointExecutor):

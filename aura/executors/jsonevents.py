@@ -3,10 +3,11 @@
 
 Contract: ``JsonEventParser.feed(line)`` never raises. A line that is not a JSON object,
 or an event of a known type whose fields are not what the parser expects, becomes a
-``raw`` entry holding the line; an event type the subclass does not know becomes a ``raw``
-entry too. Tool calls are announced with ``tool_start`` (status running) and closed with
-``tool_end`` (same id, tool, action and target); ``finish`` closes the ones the agent never
-finished, as errors, so no call stays "running" in the store.
+``raw`` entry holding the line (``aura.executors.events.raw_entry``); an event type the
+subclass does not know becomes a ``raw`` entry too. Tool calls are announced with
+``tool_start`` (status running) and closed with ``tool_end`` (same id, tool, action and
+target); ``finish`` closes the ones the agent never finished, as errors, so no call stays
+"running" in the store.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from typing import Any
 
 from aura.contracts import Entry, EntryKind
 from aura.executors.base import LineParser
+from aura.executors.events import (
+    SHAPE_ERRORS,
+    UNFINISHED_CALL,
+    json_object,
+    raw_entry,
+    relativizer,
+)
 from aura.process import Child
 
 # Entry kinds as plain strings: the parsers run once per agent line, and an enum member's
@@ -30,38 +38,6 @@ TOOL_CALL = EntryKind.TOOL_CALL.value
 ERROR = EntryKind.ERROR.value
 SYSTEM = EntryKind.SYSTEM.value
 USAGE = EntryKind.USAGE.value
-RAW = EntryKind.RAW.value
-
-# Errors a handler may raise on an event whose shape differs from what was recorded
-# (another version of the agent): the line is kept as raw instead.
-_SHAPE_ERRORS = (KeyError, TypeError, AttributeError, ValueError, IndexError)
-
-
-def raw_entry(line: str) -> Entry:
-    return {"kind": RAW, "stream": "stdout", "text": line.rstrip("\r\n")}
-
-
-class Relativizer:
-    """Paths inside the working directory as the user would type them (``hello.txt``),
-    anything else unchanged; the directory's forms are worked out once, since parsers call
-    this for every file a tool touches."""
-
-    def __init__(self, cwd: str | None) -> None:
-        bases: list[str] = []
-        if cwd and os.path.isabs(cwd):
-            for base in (os.path.normpath(cwd), os.path.realpath(cwd)):
-                if base not in bases:
-                    bases.append(base.rstrip(os.sep) + os.sep)
-        self.bases = tuple(bases)
-
-    def __call__(self, path: str) -> str:
-        if not path or not self.bases or not os.path.isabs(path):
-            return path
-        norm = os.path.normpath(path)
-        for base in self.bases:
-            if norm.startswith(base) and len(norm) > len(base):
-                return norm[len(base):]
-        return path
 
 
 def as_text(value: Any) -> str:
@@ -84,34 +60,24 @@ def patch_files(patch: str) -> list[tuple[str, str]]:
     return files
 
 
-# The per-line path: raw_decode skips json.loads' wrapper and whitespace regexes (the line
-# is stripped already).
-_raw_decode = json.JSONDecoder().raw_decode
-
-
 class JsonEventParser(LineParser):
     """One JSON object per line; subclasses implement ``handle(event, line)``."""
 
     def __init__(self, cwd: str | None = None) -> None:
         super().__init__()
-        self.cwd = cwd
-        self.target = Relativizer(cwd)
+        self.target = relativizer(cwd)
         self.open_calls: dict[str, Entry] = {}  # tool calls started and not yet ended
 
     def feed(self, line: str) -> list[Entry]:
         text = line.strip()
         if not text:
             return []
-        try:
-            event, end = _raw_decode(text)
-        except ValueError:
-            return [raw_entry(line)]
-        # Trailing text after the object, or a non-object, is not an event.
-        if end != len(text) or not isinstance(event, dict):
+        event = json_object(text)
+        if event is None:
             return [raw_entry(line)]
         try:
             return self.handle(event, line)
-        except _SHAPE_ERRORS:
+        except SHAPE_ERRORS:
             return [raw_entry(line)]
 
     def handle(self, event: dict[str, Any], line: str) -> list[Entry]:
@@ -147,9 +113,8 @@ class JsonEventParser(LineParser):
         return entry
 
     def finish(self) -> list[Entry]:
-        ended = [self.tool_end(call_id, "error", output="no result: the agent stopped first")
-                 for call_id in list(self.open_calls)]
-        return ended
+        return [self.tool_end(call_id, "error", output=UNFINISHED_CALL)
+                for call_id in list(self.open_calls)]
 
 
 async def interrupt_then_stop(child: Child, grace: float = 2.0) -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from aura.executors.base import RunRequest
-from aura.executors.openai.http import EndpointExecutor, api_base
+from aura.executors.openai.executor import EndpointExecutor
+from aura.executors.openai.http import api_base
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:1234"
 
 
 class LMStudioExecutor(EndpointExecutor):
     name = "lms"
-    aliases = ("lmstudio", "lm-studio")
     description = "a model served by LM Studio (default http://127.0.0.1:1234)"
     label: ClassVar[str] = "LM Studio"
 

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from aura.errors import ExecutorError
 from aura.executors.base import RunRequest
-from aura.executors.openai.http import EndpointExecutor, api_base, get_json
+from aura.executors.openai.executor import EndpointExecutor
+from aura.executors.openai.http import api_base, get_json
 
 DEFAULT_HOST = "127.0.0.1:11434"
 

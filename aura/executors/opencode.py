@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from aura.contracts import Entry, ToolAction
 from aura.errors import ConfigError, UsageError
 from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.events import raw_entry
 from aura.executors.jsonevents import (
     ASSISTANT,
     ERROR,
@@ -35,7 +36,6 @@ from aura.executors.jsonevents import (
     as_text,
     interrupt_then_stop,
     patch_files,
-    raw_entry,
 )
 from aura.process import Child
 
@@ -97,7 +97,9 @@ class OpencodeParser(JsonEventParser):
     @staticmethod
     def _error_message(error: Any) -> str:
         if isinstance(error, dict):
-            data = error.get("data") if isinstance(error.get("data"), dict) else {}
+            data = error.get("data")
+            if not isinstance(data, dict):
+                data = {}
             message = data.get("message") or error.get("message")
             name = error.get("name")
             if message and name:

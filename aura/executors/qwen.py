@@ -18,7 +18,6 @@ from aura.executors.gemini import GeminiExecutor
 
 class QwenExecutor(GeminiExecutor):
     name = "qwen-code"
-    aliases: ClassVar[tuple[str, ...]] = ("qwen",)
     program = "qwen"
     npx_package = "@qwen-code/qwen-code"
     description = "Qwen Code over ACP (qwen --acp)"

@@ -26,15 +26,12 @@ included), ``cached_input_tokens`` the part read from the cache.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from aura.contracts import Entry, ToolAction
+from aura.contracts import Entry, ToolAction, Usage
 from aura.executors.base import LineParser
-
-# The C scanner straight away: json.loads adds two regex whitespace scans per line.
-_scan = json.JSONDecoder().scan_once
+from aura.executors.events import SHAPE_ERRORS, UNFINISHED_CALL, json_object, raw_entry, relativizer
 
 # Tool names (lower-cased) of claude, amp, droid and cursor-agent → action.
 TOOL_ACTIONS: dict[str, ToolAction] = {
@@ -83,15 +80,6 @@ def tool_action(name: str) -> ToolAction:
     return TOOL_ACTIONS.get(lowered, ToolAction.OTHER)
 
 
-def relative(path: str, cwd: str | None) -> str:
-    """``path`` relative to ``cwd`` when it lies inside it (what a person reads)."""
-    if cwd and os.path.isabs(path):
-        root = cwd.rstrip(os.sep) + os.sep
-        if path.startswith(root):
-            return path[len(root):] or "."
-    return path
-
-
 def tool_target(name: str, action: ToolAction, args: Any, cwd: str | None) -> str:
     """The path, command, pattern or URL a tool call is about ('' when none)."""
     if action is ToolAction.MCP:
@@ -106,15 +94,16 @@ def tool_target(name: str, action: ToolAction, args: Any, cwd: str | None) -> st
                       if isinstance(t, Mapping) and t.get("status") == "in_progress"]
             return active[0] if active else f"{len(todos)} items"
         return ""
+    relative = relativizer(cwd)
     for key in _TARGET_KEYS.get(action, _TARGET_KEYS[ToolAction.OTHER]):
         value = args.get(key)
         if isinstance(value, str) and value:
             if key in _PATH_KEYS:
-                return relative(value, cwd)
+                return relative(value)
             if action is ToolAction.SEARCH:
                 where = args.get("path")
                 if isinstance(where, str) and where:
-                    return f"{value} in {relative(where, cwd)}"
+                    return f"{value} in {relative(where)}"
             return value
     return ""
 
@@ -185,25 +174,20 @@ class StreamJsonParser(LineParser):
 
     def feed(self, line: str) -> list[Entry]:
         text = line.strip()
-        if not text.startswith("{"):
-            return [{"kind": "raw", "text": line}] if text else []
-        try:
-            obj, end = _scan(text, 0)
-        except (ValueError, StopIteration):
-            return [{"kind": "raw", "text": line}]
-        if end != len(text) or not isinstance(obj, dict):
-            return [{"kind": "raw", "text": line}]
+        obj = json_object(text)
+        if obj is None:
+            return [raw_entry(line)] if text else []
         session = obj.get("session_id")
         if isinstance(session, str) and session:
             self.native_session_id = session
         handler = self.handlers.get(obj.get("type"))  # type: ignore[arg-type]
         if handler is None:
-            return [{"kind": "raw", "text": line}]
+            return [raw_entry(line)]
         try:
             return handler(obj, line)
-        except (AttributeError, TypeError, KeyError, ValueError):
+        except SHAPE_ERRORS:
             # A known event type in a shape this parser does not know: keep it as is.
-            return [{"kind": "raw", "text": line}]
+            return [raw_entry(line)]
 
     # events ------------------------------------------------------------------------------
 
@@ -278,10 +262,10 @@ class StreamJsonParser(LineParser):
         if isinstance(usage, Mapping):
             normalized = normalize_usage(usage, obj.get("total_cost_usd"))
             if any(normalized.values()):  # a turn refused before any request: no usage
-                out.append({"kind": "usage", "usage": normalized})
+                out.append({"kind": "usage", "usage": cast(Usage, normalized)})
         elif self.message_usage:
-            out.append({"kind": "usage", "usage": self._summed_message_usage(
-                obj.get("total_cost_usd"))})
+            summed = self._summed_message_usage(obj.get("total_cost_usd"))
+            out.append({"kind": "usage", "usage": cast(Usage, summed)})
         if failed:
             why = obj.get("error") or (result if isinstance(result, str) and result else None)
             errors = obj.get("errors")
@@ -334,6 +318,4 @@ class StreamJsonParser(LineParser):
 
     def finish(self) -> list[Entry]:
         """Tool calls still open when the agent stopped end as errors (same id)."""
-        out = [self.tool_end(call_id, False, "(no result: the agent stopped first)")
-               for call_id in list(self.pending)]
-        return out
+        return [self.tool_end(call_id, False, UNFINISHED_CALL) for call_id in list(self.pending)]

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
-from typing import Any
+from typing import Any, cast
 
-from aura.contracts import Entry
+from aura.contracts import Entry, Usage
+from aura.executors.events import UNFINISHED_CALL, relativizer
 
 STATUS = {"pending": "running", "in_progress": "running", "completed": "ok", "failed": "error"}
 
@@ -63,9 +63,8 @@ def _text_of(content: Any) -> str:
     if content.get("type") == "text":
         return str(content.get("text") or "")
     resource = content.get("resource")
-    if isinstance(resource, dict) and isinstance(resource.get("text"), str):
-        return resource["text"]
-    return ""
+    text = resource.get("text") if isinstance(resource, dict) else None
+    return text if isinstance(text, str) else ""
 
 
 class _Tool:
@@ -87,8 +86,7 @@ class UpdateTranslator:
 
     def __init__(self, cwd: str, prompt: str = "") -> None:
         self.prompt = prompt.strip()
-        self.cwd = os.path.realpath(cwd) if cwd else ""
-        self._raw_cwd = cwd.rstrip("/") if cwd else ""
+        self.relative = relativizer(cwd or None)
         self._buffer_kind: str | None = None  # "assistant_message" | "thinking" | "user"
         self._buffer: list[str] = []
         self._message_id: Any = None
@@ -246,8 +244,9 @@ class UpdateTranslator:
                 if isinstance(raw.get(key), str) and raw[key]:
                     return self.relative(raw[key])
             for key in ("url", "query", "pattern", "command", "description"):
-                if isinstance(raw.get(key), str) and raw[key]:
-                    return raw[key]
+                value = raw.get(key)
+                if isinstance(value, str) and value:
+                    return value
         locations = update.get("locations")
         if isinstance(locations, list):
             for location in locations:
@@ -263,13 +262,6 @@ class UpdateTranslator:
                       "web_fetch") and title:
             return title
         return ""
-
-    def relative(self, path: str) -> str:
-        """A path under the working directory, relative to it (as the user typed it)."""
-        for root in (self._raw_cwd, self.cwd):
-            if root and path.startswith(root + "/"):
-                return path[len(root) + 1:]
-        return path
 
     def _output(self, update: dict[str, Any]) -> str:
         parts: list[str] = []
@@ -327,8 +319,9 @@ class UpdateTranslator:
 
     def _plan(self, update: dict[str, Any]) -> Entry:
         self._plans += 1
-        items = update.get("entries") if isinstance(update.get("entries"), list) else []
-        marks = {"completed": "[x]", "in_progress": "[~]"}
+        given = update.get("entries")
+        items: list[Any] = given if isinstance(given, list) else []
+        marks: dict[Any, str] = {"completed": "[x]", "in_progress": "[~]"}
         lines = [f"{marks.get(i.get('status'), '[ ]')} {i.get('content', '')}"
                  for i in items if isinstance(i, dict)]
         done = sum(1 for i in items if isinstance(i, dict) and i.get("status") == "completed")
@@ -348,12 +341,12 @@ class UpdateTranslator:
         for tool in list(self._tools.values()):
             if tool.started:
                 out.append(self._entry(tool, "error", "interrupted" if interrupted else
-                                       "the turn ended before this tool call finished"))
+                                       UNFINISHED_CALL))
         self._tools.clear()
         usage = turn_usage(result) if result else {}
         usage = usage or self._usage
         if usage:
-            out.append({"kind": "usage", "usage": usage})
+            out.append({"kind": "usage", "usage": cast(Usage, usage)})
         return out
 
 
