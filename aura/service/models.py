@@ -14,7 +14,7 @@ from typing import Any
 
 from aura.errors import AuraError
 from aura.executors.base import Asker, RunRequest
-from aura.executors.openai.http import EndpointExecutor
+from aura.executors.openai.executor import EndpointExecutor
 
 
 @dataclass(frozen=True, slots=True)
