@@ -14,14 +14,12 @@ Layout (every table optional)::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from aura.errors import ConfigError
-from aura.paths import config_path
+from aura.paths import atomic_write, config_path
 
 
 def load(path: Path | None = None) -> dict[str, Any]:
@@ -64,13 +62,7 @@ def check(data: dict[str, Any], path: Path) -> None:
 
 def save(data: dict[str, Any], path: Path | None = None) -> None:
     """Write the config atomically (temp file + rename) so a crash never truncates it."""
-    path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = dumps(data)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".toml")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write(path or config_path(), dumps(data))
 
 
 def _value(value: Any) -> str:

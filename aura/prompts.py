@@ -20,8 +20,6 @@ from aura.errors import UsageError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
-STAGES = ("coding_initial", "coding_follow_up", "review")
-
 DEFAULTS: dict[str, str] = {
     "coding_initial": "{{prompt}}",
     "coding_follow_up": "{{review}}{{prompt}}",

@@ -1,5 +1,10 @@
 """Shared test fixtures: every test runs with AURA_HOME in a tmp dir (never the user's
-home), and `aura` is run as a real process from this checkout."""
+home), and `aura` is run as a real process from this checkout.
+
+Tests that drive a terminal in tmux, a real shell's completion or a cluster with faults
+injected are marked ``slow`` here, by module and fixture, so `pytest -m "not slow"` is
+the quick run and no test file has to carry the marker itself.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,29 @@ AGENTS = Path(__file__).resolve().parent / "agents"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Scale every timeout in the tests (slow CI machines): AURA_TEST_TIMEOUT_FACTOR=3.
 TIMEOUT_FACTOR = float(os.environ.get("AURA_TEST_TIMEOUT_FACTOR", "1"))
+
+
+# Modules whose every test is slow: tmux screens, and the remote cluster's fault drills.
+SLOW_MODULES = frozenset({"test_remote_faults", "test_tui", "test_tui_stream",
+                          "test_picker_tmux"})
+# In test_completion, the tests that start a real shell (bash, fish, zsh, elvish, pwsh)
+# or tmux are the ones asking for an installed aura, a zipapp or a tmux terminal.
+SLOW_COMPLETION_FIXTURES = frozenset({"install", "interactive_install", "pyz_file", "tmux"})
+
+
+def is_slow(module: str, fixtures: Sequence[str]) -> bool:
+    """Whether a test of ``module`` (the file's name without .py) using ``fixtures`` is one
+    the quick run leaves out."""
+    if module in SLOW_MODULES:
+        return True
+    return module == "test_completion" and not SLOW_COMPLETION_FIXTURES.isdisjoint(fixtures)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        if is_slow(module, getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

@@ -16,10 +16,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import CompletionItem
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SHELLS = ("bash", "zsh", "fish", "powershell", "elvish")
 COMPLETE_VAR = "_AURA_COMPLETE"
@@ -184,7 +187,7 @@ def complete_session(_ctx: click.Context, _param: click.Parameter, incomplete: s
 # Board columns live in the store. Workers live on the coordinator, too far for a TAB: the
 # last `aura workers` leaves their names and labels in the cache, and --on offers those.
 
-def _workers_cache() -> Any:
+def _workers_cache() -> Path:
     from aura.paths import cache_dir
 
     return cache_dir() / "workers.json"
@@ -193,22 +196,18 @@ def _workers_cache() -> Any:
 def remember_workers(workers: Iterable[dict[str, Any]]) -> None:
     """Keep the names and labels of ``workers`` (`aura workers`' objects) for completion."""
     import json
-    import tempfile
+
+    from aura.paths import atomic_write
 
     names = sorted({str(w["name"]) for w in workers if w.get("name")})
     labels = sorted({str(label) for w in workers for label in w.get("labels") or ()})
-    path = _workers_cache()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".workers-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"names": names, "labels": labels}, fh)
-        os.replace(tmp, path)
+        atomic_write(_workers_cache(), json.dumps({"names": names, "labels": labels}))
     except OSError:
         pass  # completion without worker names; nothing else depends on this file
 
 
-def worker_values() -> list[tuple[str, str | None]]:
+def worker_values() -> list[tuple[str, str]]:
     """(name or label:X, description) from the last `aura workers`."""
     import json
 
@@ -236,15 +235,19 @@ def column_values() -> list[tuple[str, str | None]]:
 
         columns = list(DEFAULT_BOARD_COLUMNS)
     else:
+        import sqlite3
+
+        from aura.errors import StoreError
         from aura.store_sqlite import open_store
 
+        # A database this TAB cannot read (locked, damaged, newer) offers no columns.
         try:
             store = open_store()
-        except Exception:
+        except (StoreError, sqlite3.Error):
             return []
         try:
             columns = list(store.board_columns())
-        except Exception:
+        except (StoreError, sqlite3.Error):
             return []
         finally:
             store.close()

@@ -13,17 +13,16 @@ from aura.cli.output import CONTEXT_SETTINGS
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per executor.")
 def executors_command(as_json: bool) -> None:
     """Every executor: is its program installed (path, version), what it supports."""
-    import json
-
     from aura import config
+    from aura.cli.render import json_text, table
     from aura.service.inventory import describe_all
 
     paths = dict(config.load().get("executor_paths", {}))
     rows = describe_all(paths)
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(json_text(rows))
         return
-    table = [("EXECUTOR", "FOUND", "VERSION", "RESUME", "MODEL", "APPROVAL FLAGS")]
+    listing = [("EXECUTOR", "FOUND", "VERSION", "RESUME", "MODEL", "APPROVAL FLAGS")]
     missing = []
     for row in rows:
         name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
@@ -35,13 +34,12 @@ def executors_command(as_json: bool) -> None:
             found = "missing" + (f": {row['error']}" if row.get("error") else "")
             missing.append(row["name"])
         supports = row.get("supports") or {}
-        table.append((name, found, row.get("version") or "-",
-                      "yes" if supports.get("resume") else "-",
-                      "yes" if supports.get("models") else "-",
-                      " ".join(supports.get("approvals", [])) or "-"))
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
-    for r in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+        listing.append((name, found, row.get("version") or "-",
+                        "yes" if supports.get("resume") else "-",
+                        "yes" if supports.get("models") else "-",
+                        " ".join(supports.get("approvals", [])) or "-"))
+    for line in table(listing):
+        click.echo(line)
     if missing:
         click.echo(f"\nnot found: {', '.join(missing)}. Install them, or point aura at a "
                    "binary once: aura run --executor-path NAME=PATH … (remembered)", err=True)

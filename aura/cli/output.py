@@ -4,7 +4,8 @@ flag, the one-line outcome of a run and the user's store."""
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -13,6 +14,7 @@ from aura.errors import AuraError
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"],
                                     "max_content_width": 100}
 DEBUG_KEY = "aura.debug"  # in click's ctx.meta, which every context of one command line shares
+_Decorated = TypeVar("_Decorated", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -27,7 +29,8 @@ def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) ->
     return value
 
 
-def debug_option(help: str = "Show tracebacks for errors.") -> Any:
+def debug_option(help: str = "Show tracebacks for errors."
+                 ) -> Callable[[_Decorated], _Decorated]:
     """`--debug` on any command: shows tracebacks (and, on the daemons, verbose logs)."""
     return click.option("--debug", is_flag=True, callback=_remember_debug, help=help)
 

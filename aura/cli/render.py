@@ -1,4 +1,5 @@
-"""Entries and sessions as text for people (the --no-tui stream, `session show|list`).
+"""Entries and sessions as text for people (the --no-tui stream, `session show|list`), and
+the two shapes every listing command prints: aligned tables and JSON.
 
 Data (what the agent said and did) goes to stdout; diagnostics (state changes, the agent's
 stderr) to stderr. Colours follow NO_COLOR and whether the stream is a terminal.
@@ -6,8 +7,10 @@ stderr) to stderr. Colours follow NO_COLOR and whether the stream is a terminal.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from typing import IO, Any
 
@@ -206,3 +209,23 @@ def format_duration(seconds: float) -> str:
 def short_path(path: str) -> str:
     home = os.path.expanduser("~")
     return "~" + path[len(home):] if home != "/" and path.startswith(home) else path
+
+
+def table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``rows`` (the header first, when there is one) as lines of aligned columns two
+    spaces apart. Every column but the last is padded to its widest cell; the last is
+    left as it is, so a long last column (a prompt, a path) does not widen the others
+    and lines carry no padding at their end."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
+                       row[-1]]) for row in rows]
+
+
+def json_text(value: Any, *, compact: bool = False) -> str:
+    """``value`` as JSON the way aura prints it: non-ASCII kept as is; indented for a
+    document (`--json` of a listing), on one line for a stream of records."""
+    if compact:
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, indent=2)

@@ -26,8 +26,6 @@ def session() -> None:
 def session_list(limit: int, executor: str | None, as_json: bool,
                  coordinator: str | None) -> None:
     """Sessions, newest first."""
-    import json
-
     from aura.contracts import Session
     from aura.store import session_summary
 
@@ -45,13 +43,15 @@ def session_list(limit: int, executor: str | None, as_json: bool,
         sessions = store.list_sessions(limit, executor=executor)
         summaries = [session_summary(store, s) for s in sessions] if as_json else []
     if as_json:
-        click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))
+        from aura.cli.render import json_text
+
+        click.echo(json_text(summaries))
         return
     if not sessions:
         which = f"{executor} " if executor else ""
         click.echo(f"no {which}sessions yet; start one with `aura run --prompt …`", err=True)
         return
-    from aura.cli.render import format_duration, parse_ts, short_path
+    from aura.cli.render import format_duration, parse_ts, short_path, table
 
     rows = [("ID", "EXECUTOR", "STATE", "CWD", "STARTED", "DURATION", "PROMPT")]
     for s in sessions:
@@ -62,15 +62,11 @@ def session_list(limit: int, executor: str | None, as_json: bool,
         prompt = " ".join(s.prompt.split())
         rows.append((s.id[:8], s.executor, s.state, short_path(s.cwd), when, duration,
                      prompt[:47] + "…" if len(prompt) > 48 else prompt))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) +
-                   "  " + row[-1])
+    for line in table(rows):
+        click.echo(line)
 
 
 def _show(session_id: str | None, as_json: bool, coordinator: str | None = None) -> None:
-    import json
-
     if coordinator is not None and session_id is not None:
         from aura.cli.remote import fetch_session
 
@@ -85,10 +81,11 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None)
                 raise AuraError("no sessions yet; start one with `aura run --prompt …`")
             session_id = latest[0].id
         data = session_history(store, session_id)
+    from aura.cli.render import Painter, format_entry, format_usage, json_text, use_color
+
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(json_text(data))
         return
-    from aura.cli.render import Painter, format_entry, format_usage, use_color
 
     paint = Painter(use_color(sys.stdout))
     click.echo(paint(f"session {data['id']}", "bold"))

@@ -22,20 +22,17 @@ def workspace_command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of workspaces.")
 def workspace_list(include_removed: bool, as_json: bool) -> None:
     """Workspaces, newest first, with their branches and unsaved work."""
-    import json
-
+    from aura.cli.render import json_text, short_path, table
     from aura.service.workspaces import list_workspaces
 
     store = open_user_store()
     found = list_workspaces(store, include_removed=include_removed)
     if as_json:
-        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        click.echo(json_text(found))
         return
     if not found:
         click.echo("no workspaces; `aura run --repo PATH --prompt …` makes one", err=True)
         return
-    from aura.cli.render import short_path
-
     rows = [("ID", "STATE", "BRANCH", "WORK", "PATH")]
     for w in found:
         branches = sorted({r["branch"] or r["base_name"] for r in w["repos"]})
@@ -43,10 +40,8 @@ def workspace_list(include_removed: bool, as_json: bool) -> None:
             ("unsaved" if w["unsaved"] else "saved/clean")
         rows.append((w["session"][:8], w["state"], ", ".join(branches), work,
                      short_path(w["root"])))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) +
-                   "  " + row[-1])
+    for line in table(rows):
+        click.echo(line)
 
 
 @workspace_command.command("diff", context_settings=CONTEXT_SETTINGS)
