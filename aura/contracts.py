@@ -219,3 +219,52 @@ class WorkerInfo:
         values = {k: v for k, v in data.items() if k in names}
         values["labels"] = tuple(values.get("labels", ()))
         return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """How a run ended: the last line of `aura run --json` (local or ``--on``) and the
+    ``summary`` of the protocol's ``execution.finished``. ``session``/``execution`` are None
+    only for a run that never started; ``exit_code`` is aura's exit code for the run."""
+
+    session: str | None
+    execution: str | None
+    state: str
+    exit_code: int | None
+    native_session_id: str | None = None
+    usage: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": EntryKind.SUMMARY.value, "session": self.session,
+                "execution": self.execution, "state": self.state,
+                "exit_code": self.exit_code, "native_session_id": self.native_session_id,
+                "usage": dict(self.usage), "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSummary:
+        """Read a summary; absent optional keys take their defaults, a key of the wrong
+        type is a ValueError."""
+        state = data.get("state")
+        if not isinstance(state, str):
+            raise ValueError("a run summary needs a state (string)")
+        usage = data.get("usage") or {}
+        if not isinstance(usage, dict) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+                for k, v in usage.items()):
+            raise ValueError("a run summary's usage maps names to numbers")
+        code = data.get("exit_code")
+        if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+            raise ValueError("a run summary's exit_code is an integer")
+        return cls(session=_optional_str(data, "session"),
+                   execution=_optional_str(data, "execution"), state=state, exit_code=code,
+                   native_session_id=_optional_str(data, "native_session_id"),
+                   usage={str(k): v for k, v in usage.items()},
+                   error=_optional_str(data, "error"))
+
+
+def _optional_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"a run summary's {key} is a string or null")
+    return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from aura.contracts import Entry
@@ -41,7 +41,6 @@ class Recorder:
         self.execution_id = execution_id
         self.seq = store.last_seq(session_id)
         self.watcher = watcher
-        self.watcher_error: Exception | None = None
         self.usage: dict[str, float] = {}
         self.native_session_id: str | None = None
         self._on_native = on_native_session_id
@@ -91,15 +90,14 @@ class Recorder:
         if self.watcher is not None:
             try:
                 self.watcher(records)
-            except Exception as exc:
+            except Exception:
                 # Whoever watched is gone (a closed pipe, a dead socket): keep recording.
                 self.watcher = None
-                self.watcher_error = exc
         due = time.monotonic() - self._last_flush > self._flush_interval
         if due or len(rows) >= self._batch_size:
             self.hand_off()
 
-    def _add_usage(self, usage: dict) -> None:
+    def _add_usage(self, usage: Mapping[str, object]) -> None:
         for key, value in usage.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.usage[key] = self.usage.get(key, 0) + value

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -20,13 +20,21 @@ from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transitio
 from aura.errors import NotFound, StoreError
 
 EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
+# Told when a submitted batch is stored: None, or the error that kept it out (on the
+# writer's thread).
+StoredCallback = Callable[[Exception | None], None]
 
 
 class EntryAppender(Protocol):
-    """Appends one session's entry batches, possibly on a thread of its own."""
+    """Appends entry batches in order, possibly on a thread of its own."""
 
     def append(self, rows: Sequence[EntryRow]) -> None:
-        """Queue a batch; may block while earlier batches are written (back-pressure)."""
+        """Queue a batch of the appender's session; may block while earlier batches are
+        written (back-pressure)."""
+        ...
+    def submit(self, session_id: str, rows: Sequence[EntryRow], done: StoredCallback) -> None:
+        """Queue a batch of any session (possibly empty: a marker that everything queued
+        before it is stored); ``done`` is called once it is committed or has failed."""
         ...
     def sync(self) -> None:
         """Return once every queued batch is stored; raise the first error met."""
@@ -37,12 +45,22 @@ class EntryAppender(Protocol):
 class SyncAppender:
     """Writes each batch at once, in the caller's thread."""
 
-    def __init__(self, store: Store, session_id: str) -> None:
+    def __init__(self, store: Store, session_id: str | None) -> None:
         self._store = store
         self._session_id = session_id
 
     def append(self, rows: Sequence[EntryRow]) -> None:
+        assert self._session_id is not None, "append() needs an appender of one session"
         self._store.append_entries(self._session_id, rows)
+
+    def submit(self, session_id: str, rows: Sequence[EntryRow], done: StoredCallback) -> None:
+        try:
+            if rows:
+                self._store.append_entries(session_id, rows)
+        except StoreError as exc:
+            done(exc)
+            return
+        done(None)
 
     def sync(self) -> None:
         pass
@@ -78,8 +96,9 @@ class Store(Protocol):
         """Entries with seq > after_seq, in seq order, at most ``limit``."""
         ...
     def last_seq(self, session_id: str) -> int: ...
-    def appender(self, session_id: str) -> EntryAppender:
-        """Where a recorder sends its batches (a writer thread for SQLite)."""
+    def appender(self, session_id: str | None = None) -> EntryAppender:
+        """Where batches go to be stored (a writer thread for SQLite): a recorder's, of
+        ``session_id``, or with None a writer for batches of any session (``submit``)."""
         ...
     def board_columns(self) -> list[dict[str, Any]]:
         """The board's columns ({name, position, state, wip_limit}) by position."""
@@ -210,7 +229,7 @@ class MemoryStore:
     def last_seq(self, session_id: str) -> int:
         return max(self._entries.get(session_id, {0: ""}), default=0)
 
-    def appender(self, session_id: str) -> EntryAppender:
+    def appender(self, session_id: str | None = None) -> EntryAppender:
         return SyncAppender(self, session_id)
 
     def close(self) -> None:

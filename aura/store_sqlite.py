@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import queue
 import sqlite3
 import threading
@@ -27,7 +26,7 @@ from aura.errors import NotFound, StoreError
 from aura.store import (
     EntryAppender,
     EntryRow,
-    SyncAppender,
+    StoredCallback,
     ambiguous_prefix,
     column_not_found,
     session_not_found,
@@ -129,8 +128,7 @@ class SQLiteStore:
                                        isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = self._set_wal()
-            self.readonly = mode != "wal"
+            self._set_wal()
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
@@ -139,15 +137,15 @@ class SQLiteStore:
         except OSError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc.strerror}") from None
 
-    def _set_wal(self) -> str:
+    def _set_wal(self) -> None:
         # Switching a new file to WAL can answer "database is locked" at once, without
         # waiting on busy_timeout, while another aura is creating the same file; the
         # other one finishes within milliseconds, so try again for a while.
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         while True:
             try:
-                mode: str = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                return mode
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
@@ -209,7 +207,8 @@ class SQLiteStore:
 
     def list_sessions(self, limit: int | None = None, *, executor: str | None = None,
                       cwd: str | None = None) -> list[Session]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[str | int] = []
         if executor is not None:
             where.append("executor = ?")
             params.append(executor)
@@ -322,10 +321,10 @@ class SQLiteStore:
                                "ORDER BY first_seq DESC LIMIT 1", (session_id,)).fetchone()
         return row[0] if row else 0
 
-    def appender(self, session_id: str) -> EntryAppender:
-        if os.environ.get("AURA_SYNC_WRITES"):
-            return SyncAppender(self, session_id)
-        return ThreadedAppender(self._target, session_id)
+    def appender(self, session_id: str | None = None) -> EntryAppender:
+        # A recorder's queue is bounded (back-pressure on the reader); a writer for any
+        # session serves an event loop, which must never block on it.
+        return ThreadedAppender(self._target, session_id, depth=4 if session_id else 0)
 
     # board ----------------------------------------------------------------------------
 
@@ -373,17 +372,18 @@ class SQLiteStore:
 
 
 class ThreadedAppender:
-    """Writes entry batches on a thread with its own connection, so SQLite's work (which
-    releases the GIL) overlaps with reading and parsing the agent's output. The queue is
-    bounded: a writer that falls behind slows the reader instead of growing memory."""
+    """Writes entry batches on a thread with its own connection, in the order they come, so
+    SQLite's work (which releases the GIL) overlaps with reading and parsing the agent's
+    output, or with a coordinator's event loop. With ``depth`` the queue is bounded: a
+    writer that falls behind slows the caller instead of growing memory."""
 
     _STOP = object()
 
-    def __init__(self, target: str, session_id: str, depth: int = 4) -> None:
+    def __init__(self, target: str, session_id: str | None, depth: int = 4) -> None:
         self._target = target
         self._session_id = session_id
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
         self._thread: threading.Thread | None = None
 
     def _ensure_thread(self) -> None:
@@ -403,28 +403,41 @@ class ThreadedAppender:
             if isinstance(item, threading.Event):
                 item.set()
                 continue
-            if self._error is not None:
+            session_id, rows, done = item
+            if done is None and self._error is not None:
                 continue
+            error: Exception | None = None
             try:
-                if store is None:
-                    store = SQLiteStore(self._target)
-                store.append_entries(self._session_id, item)
-            except BaseException as exc:
-                self._error = exc
+                if rows:
+                    if store is None:
+                        store = SQLiteStore(self._target)
+                    store.append_entries(session_id, rows)
+            except Exception as exc:  # handed to whoever waits on this batch, not hidden
+                error = exc
+            if done is not None:
+                done(error)
+            elif error is not None:
+                self._error = error
         if store is not None:
             store.close()
 
     def append(self, rows: Sequence[EntryRow]) -> None:
         self._raise()
         if rows:
+            assert self._session_id is not None, "append() needs an appender of one session"
             self._ensure_thread()
-            self._queue.put(rows)
+            self._queue.put((self._session_id, rows, None))
+
+    def submit(self, session_id: str, rows: Sequence[EntryRow], done: StoredCallback) -> None:
+        # Empty batches are queued too: their callback marks that everything before is in.
+        self._ensure_thread()
+        self._queue.put((session_id, rows, done))
 
     def sync(self) -> None:
         if self._thread is not None and self._thread.is_alive():
-            done = threading.Event()
-            self._queue.put(done)
-            done.wait()
+            event = threading.Event()
+            self._queue.put(event)
+            event.wait()
         self._raise()
 
     def close(self) -> None:

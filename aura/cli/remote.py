@@ -154,7 +154,8 @@ def serve_command(listen: str, tls_cert: str | None, tls_key: str | None,
         except (ssl.SSLError, OSError) as exc:
             raise UsageError(f"cannot load --tls-cert/--tls-key: {exc}") from None
     _logging(debug)
-    from aura.remote.coordinator.daemon import Coordinator, serve
+    from aura.remote.coordinator.coordinator import Coordinator
+    from aura.remote.coordinator.server import serve
     from aura.store_sqlite import open_store
 
     store = open_store()
