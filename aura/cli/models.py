@@ -48,9 +48,9 @@ def models_command(executor: str | None, openai_endpoint: str | None,
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     results = asyncio.run(_gather(names, openai_endpoint, refresh_model_cache, interactive))
     if as_json:
-        import json
+        from aura.cli.render import json_text
 
-        click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
+        click.echo(json_text([r.to_json() for r in results]))
     else:
         _print(results)
     failures = [r.error for r in results if r.error]

@@ -15,11 +15,8 @@ through ``RunRequest.asker`` (``aura.cli.pickers.TerminalAsker`` on a terminal).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aura.errors import AuraError
-from aura.paths import cache_dir
+from aura.paths import atomic_write, cache_dir
 
 CACHE_TTL = 24 * 3600.0
 DEFAULT_CUSTOM_ENDPOINT = "http://127.0.0.1:8000/v1"
@@ -70,16 +67,12 @@ def read_cache(executor: str, endpoint: str) -> ModelList | None:
 def write_cache(listing: ModelList) -> None:
     path = cache_file(listing.executor, listing.endpoint)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".models-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"executor": listing.executor, "endpoint": listing.endpoint,
-                       "fetched_at": listing.fetched_at, "models": listing.models}, fh)
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps({"executor": listing.executor,
+                                       "endpoint": listing.endpoint,
+                                       "fetched_at": listing.fetched_at,
+                                       "models": listing.models}))
     except OSError:
-        # A read-only cache dir costs a discovery next time, nothing more.
-        with contextlib.suppress(OSError, UnboundLocalError):
-            os.unlink(tmp)
+        pass  # a read-only cache dir costs a discovery next time, nothing more
 
 
 async def discover(executor: str, endpoint: str, fetch: Callable[[], Awaitable[list[str]]],
