@@ -10,7 +10,7 @@ is one turn in one agent process:
     close stdin, then the process ladder (Child.stop)
 
 While the prompt runs the agent streams ``session/update`` notifications (translated to
-entries by ``acp_entries.UpdateTranslator``) and may ask the client things:
+entries by ``aura.executors.acp.entries.UpdateTranslator``) and may ask the client things:
 ``session/request_permission`` is answered from the approval flags (--yolo: the allow
 option; otherwise the reject option plus a ``system`` entry saying how to allow it); any
 other request (fs/*, terminal/*, …) gets a JSON-RPC "method not found" error, because aura
