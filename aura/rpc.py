@@ -1,16 +1,24 @@
-"""JSON-RPC 2.0 for aura's remote workers: a sans-I/O codec and a ``Peer`` over WebSocket.
+"""JSON-RPC 2.0 endpoints for aura: a sans-I/O ``Endpoint`` and the two transports on it.
 
-The codec (``parse``, ``request``, ``notification``, ``result``, ``error``, ``RpcError``)
-knows nothing about sockets: it turns text into validated messages and back, following
-the JSON-RPC 2.0 specification exactly (ids, notifications, batches, the standard error
-codes −32700…−32603). aura's own error codes live in the −32000…−32099 range reserved for
-implementations and are listed in ``AURA_CODES`` (docs/protocol.md documents them).
+``Endpoint`` knows nothing about sockets, pipes or event loops (in the style of websockets'
+protocol layer). ``receive(text)`` turns one incoming message into what to do: calls
+(requests and notifications) to dispatch, responses that settle the requests it sent, and
+the error answers owed for invalid input. It allocates request ids, keeps the table of
+pending requests, and turns a handler's return value or exception into the answer to send.
+Malformed JSON, non-objects, bad ids and JSON nested too deeply to decode get a
+−32700/−32600 error answer, and the endpoint stays usable.
 
-``Peer`` drives one websockets connection (the asyncio API): it reads messages, routes
-requests and notifications to handlers, answers requests, matches responses to the
-requests it sent (with timeouts), and writes everything through one queue so messages
-leave in the order they were queued. Both the coordinator and the worker/client side use
-it; which methods a connection may call is decided by the ``route`` function it is given.
+The transports drive one endpoint each on asyncio:
+
+- ``Peer``: one websockets connection, used by the coordinator, the worker and the remote
+  clients; which methods a connection may call is decided by the ``route`` it is given.
+  Requests time out; messages leave through one queue in the order they were queued.
+- ``LineChannel``: newline-delimited JSON over a child's stdout and stdin (ACP agents, see
+  aura.executors.acp.client). Lines that are no JSON-RPC message are the program's own
+  output: they go to ``on_junk`` instead of being answered.
+
+The codec (messages, error codes, the entries fast path) is ``aura.rpc_codec``; everything
+in it is re-exported here.
 """
 
 from __future__ import annotations
@@ -19,225 +27,270 @@ import asyncio
 import contextlib
 import inspect
 import itertools
-import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from aura.errors import AuraError
+from aura.rpc_codec import (
+    AURA_CODES,
+    AURA_ERROR,
+    HELLO_REQUIRED,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    NOT_FOUND,
+    PARSE_ERROR,
+    PROTOCOL_VERSION,
+    REFUSED,
+    UNAVAILABLE,
+    VERSION_MISMATCH,
+    ConnectionLost,
+    Message,
+    RpcError,
+    classify,
+    encode,
+    entries_message,
+    error,
+    need,
+    notification,
+    notification_raw,
+    params_object,
+    parse,
+    request,
+    result,
+    seq_of,
+    split_entries,
+)
 
-PROTOCOL_VERSION = 1
-"""Bumped whenever a method, a parameter or a meaning changes incompatibly."""
-
-# Standard JSON-RPC 2.0 codes.
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-# aura's own codes (the implementation-defined server error range).
-VERSION_MISMATCH = -32001
-HELLO_REQUIRED = -32002
-NOT_FOUND = -32003
-UNAVAILABLE = -32004
-REFUSED = -32005
-AURA_ERROR = -32010
-
-AURA_CODES = {
-    VERSION_MISMATCH: "protocol version mismatch",
-    HELLO_REQUIRED: "say worker.hello or client.hello first",
-    NOT_FOUND: "no such session, execution or worker",
-    UNAVAILABLE: "no worker can take the run now (offline, busy, or lacks the executor)",
-    REFUSED: "the worker's policy refuses this run",
-    AURA_ERROR: "the run failed to start (data.exit_code says how)",
-}
+__all__ = [
+    "AURA_CODES", "AURA_ERROR", "HELLO_REQUIRED", "INTERNAL_ERROR", "INVALID_PARAMS",
+    "INVALID_REQUEST", "METHOD_NOT_FOUND", "NOT_FOUND", "PARSE_ERROR", "PROTOCOL_VERSION",
+    "REFUSED", "UNAVAILABLE", "VERSION_MISMATCH", "ConnectionLost", "Endpoint", "Handler",
+    "LineChannel", "Message", "Peer", "Received", "Route", "RpcError", "Settled",
+    "Unauthorized", "classify", "connect", "encode", "entries_message", "error", "need",
+    "notification", "notification_raw", "params_object", "parse", "request", "result",
+    "seq_of", "split_entries",
+]
 
 log = logging.getLogger("aura.rpc")
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-class RpcError(AuraError):
-    """A JSON-RPC error object, raised by handlers and by ``Peer.request``."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-        if isinstance(data, dict) and isinstance(data.get("exit_code"), int):
-            self.exit_code = data["exit_code"]
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            out["data"] = self.data
-        return out
-
-
-class ConnectionLost(AuraError):
-    """The connection closed before the answer came."""
-
-
-# encoding ------------------------------------------------------------------------------------
-
-def request(method: str, params: Any, id: int | str) -> str:
-    return _encode({"jsonrpc": "2.0", "method": method, "params": params, "id": id})
-
-
-def notification(method: str, params: Any) -> str:
-    return _encode({"jsonrpc": "2.0", "method": method, "params": params})
-
-
-def result(id: int | str | None, value: Any) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "result": value, "id": id}
-
-
-def error(id: int | str | None, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "error": RpcError(code, message, data).to_json(), "id": id}
-
-
-def notification_raw(method: str, params_json: str) -> str:
-    """A notification whose params are already JSON text (the relay's batches: entries are
-    spliced in as the recorder encoded them, never decoded and encoded again)."""
-    return f'{{"jsonrpc":"2.0","method":{_encode(method)},"params":{params_json}}}'
-
-
-def encode(message: Any) -> str:
-    return _encode(message)
-
-
-_ENTRIES_KEY = ',"entries":[\n'
-
-
-def entries_message(method: str, header: dict[str, Any], texts: list[str]) -> str:
-    """A notification carrying a batch of entries: ``params`` is ``header`` plus
-    ``"entries": [...]``, the entries' stored JSON texts spliced in as they are and
-    separated by ``,\n`` (an entry's JSON never holds a raw newline). It is ordinary
-    JSON, and a receiver that recognises this layout (``split_entries``) takes the texts
-    back without decoding and re-encoding every entry."""
-    head = _encode(header)[:-1]
-    return (f'{{"jsonrpc":"2.0","method":{_encode(method)},"params":{head}{_ENTRIES_KEY}'
-            + ",\n".join(texts) + "]}}")
-
-
-def split_entries(text: str, method: str) -> tuple[dict[str, Any], list[str]] | None:
-    """(header, entry texts) of a message laid out by ``entries_message``, else None
-    (the message then goes through the ordinary parser)."""
-    prefix = f'{{"jsonrpc":"2.0","method":{_encode(method)},"params":'
-    if not text.startswith(prefix) or not text.endswith("]}}"):
-        return None
-    cut = text.find(_ENTRIES_KEY, len(prefix))
-    if cut < 0:
-        return None
-    try:
-        header = json.loads(text[len(prefix):cut] + "}")
-    except ValueError:
-        return None
-    if not isinstance(header, dict):
-        return None
-    body = text[cut + len(_ENTRIES_KEY):-3]
-    return header, body.split(",\n") if body else []
-
-
-def seq_of(text: str) -> int:
-    """The seq of an entry text. The recorder writes it first: ``{"seq":12,…``."""
-    if text.startswith('{"seq":'):
-        end = text.find(",", 7)
-        if end > 7 and text[7:end].isdigit():
-            return int(text[7:end])
-    raise RpcError(INVALID_PARAMS, "invalid params: an entry line must start with its seq")
-
-
-# decoding ------------------------------------------------------------------------------------
-
-class Message:
-    """One valid incoming message: a request, a notification or a response."""
-
-    __slots__ = ("error", "id", "kind", "method", "params", "result")
-
-    def __init__(self, kind: str, *, method: str = "", params: Any = None, id: Any = None,
-                 result: Any = None, error: dict[str, Any] | None = None) -> None:
-        self.kind = kind  # "request" | "notification" | "response"
-        self.method = method
-        self.params = params
-        self.id = id
-        self.result = result
-        self.error = error
-
-
-def _valid_id(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
-
-
-def classify(obj: Any) -> Message | dict[str, Any]:
-    """A Message, or the error response (a dict) the spec requires for an invalid one."""
-    if not isinstance(obj, dict) or obj.get("jsonrpc") != "2.0":
-        return error(None, INVALID_REQUEST, "invalid request: not a JSON-RPC 2.0 object")
-    if "method" in obj:
-        method = obj["method"]
-        params = obj.get("params")
-        if not isinstance(method, str) or method.startswith("rpc."):
-            return error(obj.get("id") if _valid_id(obj.get("id")) else None, INVALID_REQUEST,
-                         "invalid request: method must be a string not starting with 'rpc.'")
-        if "params" in obj and not isinstance(params, (dict, list)):
-            return error(obj.get("id") if _valid_id(obj.get("id")) else None, INVALID_REQUEST,
-                         "invalid request: params must be an object or an array")
-        if "id" not in obj:
-            return Message("notification", method=method, params=params)
-        if not _valid_id(obj["id"]):
-            return error(None, INVALID_REQUEST, "invalid request: bad id")
-        return Message("request", method=method, params=params, id=obj["id"])
-    if "id" in obj and ("result" in obj) != ("error" in obj):
-        err = obj.get("error")
-        if err is not None and not (isinstance(err, dict) and isinstance(err.get("code"), int)):
-            return error(None, INVALID_REQUEST, "invalid response: bad error object")
-        return Message("response", id=obj["id"], result=obj.get("result"), error=err)
-    return error(obj.get("id") if _valid_id(obj.get("id")) else None, INVALID_REQUEST,
-                 "invalid request: neither a request nor a response")
-
-
-def parse(text: str | bytes) -> tuple[list[Message | dict[str, Any]], bool]:
-    """Decode one WebSocket message: (items, is_batch). Each item is a Message or the
-    error response owed for an invalid element. Invalid JSON and an empty batch yield one
-    error item, not a batch (as the spec's examples show)."""
-    try:
-        if isinstance(text, bytes):
-            text = text.decode("utf-8")
-        obj = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return [error(None, PARSE_ERROR, f"parse error: {exc}")], False
-    if isinstance(obj, list):
-        if not obj:
-            return [error(None, INVALID_REQUEST, "invalid request: empty batch")], False
-        return [classify(item) for item in obj], True
-    return [classify(obj)], False
-
-
-def params_object(params: Any) -> dict[str, Any]:
-    """aura's methods take named params; anything else is INVALID_PARAMS."""
-    if params is None:
-        return {}
-    if not isinstance(params, dict):
-        raise RpcError(INVALID_PARAMS, "invalid params: expected an object")
-    return params
-
-
-def need(params: dict[str, Any], key: str, kind: type | tuple[type, ...] = str) -> Any:
-    """A required parameter of the given type, else INVALID_PARAMS naming it."""
-    value = params.get(key)
-    if value is None or not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise RpcError(INVALID_PARAMS, f"invalid params: {key!r} is required")
-    return value
-
-
-# the peer -------------------------------------------------------------------------------------
-
 Handler = Callable[[dict[str, Any]], Any]
 Route = Callable[[str], Handler | None]
+Reply = dict[str, Any] | None
+W = TypeVar("W")
 
 
-class Peer:
+# the sans-I/O endpoint -------------------------------------------------------------------------
+
+@dataclass
+class Settled(Generic[W]):
+    """A response to one of our requests; its waiter is out of the pending table."""
+
+    id: int
+    method: str
+    waiter: W
+    result: Any = None
+    error: RpcError | None = None
+
+
+@dataclass
+class Received(Generic[W]):
+    """What one incoming message asks of the transport, in the message's order."""
+
+    calls: list[Message] = field(default_factory=list)  # requests and notifications
+    settled: list[Settled[W]] = field(default_factory=list)
+    replies: list[dict[str, Any]] = field(default_factory=list)  # error answers owed now
+    unknown: list[Message] = field(default_factory=list)  # responses to nothing pending
+    batch: bool = False
+    # (method, header, entry texts) of a message laid out by ``entries_message``.
+    entries: tuple[str, dict[str, Any], list[str]] | None = None
+
+
+class Endpoint(Generic[W]):
+    """One side of a JSON-RPC 2.0 conversation, without I/O. ``W`` is whatever the
+    transport waits on for an answer (an asyncio future); the endpoint only keeps it."""
+
+    def __init__(self, name: str = "peer") -> None:
+        self.name = name
+        self._ids = itertools.count(1)
+        self._pending: dict[int, tuple[str, W]] = {}
+
+    # requests we send -----------------------------------------------------------------
+
+    def request(self, method: str, params: Any, waiter: W) -> tuple[int, str]:
+        """(id, text) of a new request; ``waiter`` comes back in ``Received.settled``."""
+        id_ = next(self._ids)
+        self._pending[id_] = (method, waiter)
+        return id_, request(method, params, id_)
+
+    def forget(self, id_: int) -> None:
+        """Stop waiting for an answer (the request timed out or was cancelled)."""
+        self._pending.pop(id_, None)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def drain(self) -> list[tuple[str, W]]:
+        """(method, waiter) of every request still waiting; the table is then empty."""
+        waiting = list(self._pending.values())
+        self._pending.clear()
+        return waiting
+
+    # what comes in --------------------------------------------------------------------
+
+    def receive(self, text: str | bytes, entry_methods: Iterable[str] = ()) -> Received[W]:
+        """Decode one incoming message. A notification of one of ``entry_methods`` laid
+        out by ``entries_message`` comes back as ``entries``, its texts not decoded."""
+        if isinstance(text, str):
+            for method in entry_methods:
+                split = split_entries(text, method)
+                if split is not None:
+                    return Received(entries=(method, *split))
+        items, batch = parse(text)
+        got: Received[W] = Received(batch=batch)
+        for item in items:
+            if isinstance(item, dict):
+                got.replies.append(item)
+            elif item.kind == "response":
+                self._settle(item, got)
+            else:
+                got.calls.append(item)
+        return got
+
+    def _settle(self, message: Message, got: Received[W]) -> None:
+        # Only the int ids this endpoint issued: True and 1.0 compare equal to 1.
+        entry = self._pending.pop(message.id, None) if type(message.id) is int else None
+        if entry is None:
+            got.unknown.append(message)
+            return
+        method, waiter = entry
+        err = message.error
+        failure = None if err is None else RpcError(
+            err["code"], str(err.get("message", "error")), err.get("data"))
+        got.settled.append(Settled(message.id, method, waiter, message.result, failure))
+
+    # answering calls ------------------------------------------------------------------
+
+    def dispatch(self, call: Message, handler: Handler | None) -> Reply | Awaitable[Reply]:
+        """Run ``handler`` on a call's params: the answer to send (None for a
+        notification), or an awaitable of it when the handler returns one."""
+        if handler is None:
+            if call.kind == "notification":
+                log.info("%s: ignored unknown notification %s", self.name, call.method)
+                return None
+            return error(call.id, METHOD_NOT_FOUND, f"method not found: {call.method}")
+        try:
+            value = handler(call.params)
+        except Exception as exc:  # the caller gets an error answer; failure() logs bugs
+            return self.failure(call, exc)
+        if inspect.isawaitable(value):
+            return self._await(call, value)
+        return result(call.id, value) if call.kind == "request" else None
+
+    async def _await(self, call: Message, value: Awaitable[Any]) -> Reply:
+        try:
+            answer = await value
+        except Exception as exc:  # as in dispatch
+            return self.failure(call, exc)
+        return result(call.id, answer) if call.kind == "request" else None
+
+    def failure(self, call: Message, exc: Exception) -> Reply:
+        """The error answer for a handler that raised (None for a notification): an
+        RpcError as it is, an AuraError as AURA_ERROR with its exit code, anything else
+        INTERNAL_ERROR, logged with its traceback."""
+        if isinstance(exc, RpcError):
+            err = exc
+        elif isinstance(exc, AuraError):
+            err = RpcError(AURA_ERROR, str(exc), {"exit_code": exc.exit_code})
+        else:
+            log.exception("%s: %s failed", self.name, call.method)
+            err = RpcError(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
+        if call.kind == "notification":
+            log.warning("%s: notification %s failed: %s", self.name, call.method, err)
+            return None
+        return {"jsonrpc": "2.0", "error": err.to_json(), "id": call.id}
+
+    @staticmethod
+    def reply_text(replies: list[dict[str, Any]], batch: bool) -> str | None:
+        """The text answering one message: an array for a batch, nothing when nothing
+        is owed (a batch of notifications gets no answer at all)."""
+        if not replies:
+            return None
+        return encode(replies if batch else replies[0])
+
+
+# what both transports share ---------------------------------------------------------------------
+
+class _Transport:
+    """An endpoint driven on asyncio: futures for our requests, handlers for calls."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.endpoint: Endpoint[asyncio.Future[Any]] = Endpoint(name)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def send_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    def _handler(self, call: Message) -> Handler | None:
+        raise NotImplementedError
+
+    def notify(self, method: str, params: Any) -> None:
+        self.send_text(notification(method, params))
+
+    def _settle(self, got: Received[asyncio.Future[Any]]) -> None:
+        for settled in got.settled:
+            if settled.waiter.done():
+                continue
+            if settled.error is not None:
+                settled.waiter.set_exception(settled.error)
+            else:
+                settled.waiter.set_result(settled.result)
+
+    def _answer(self, got: Received[asyncio.Future[Any]]) -> None:
+        """Dispatch the calls of one message and send what it is owed, in one text."""
+        replies = list(got.replies)
+        waiting: list[Awaitable[Reply]] = []
+        for call in got.calls:
+            reply = self.endpoint.dispatch(call, self._handler(call))
+            if inspect.isawaitable(reply):
+                waiting.append(reply)
+            elif reply is not None:
+                replies.append(reply)
+        if not waiting:
+            text = self.endpoint.reply_text(replies, got.batch)
+            if text is not None:
+                self.send_text(text)
+            return
+
+        # A handler that waits (e.g. for a worker) must not stop the reading loop:
+        # answer from a task.
+        async def finish() -> None:
+            done = await asyncio.gather(*waiting)
+            text = self.endpoint.reply_text(replies + [r for r in done if r is not None],
+                                            got.batch)
+            if text is not None:
+                self.send_text(text)
+
+        task = asyncio.create_task(finish())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _fail_waiting(self, lost: ConnectionLost) -> None:
+        for _method, future in self.endpoint.drain():
+            if not future.done():
+                future.set_exception(lost)
+        for task in list(self._tasks):
+            task.cancel()
+
+
+# over WebSocket ---------------------------------------------------------------------------------
+
+class Peer(_Transport):
     """One JSON-RPC endpoint over one websockets connection (either side)."""
 
     def __init__(self, ws: Any, route: Route, *, name: str = "peer",
@@ -245,17 +298,14 @@ class Peer:
                  on_message: Callable[[], None] | None = None,
                  batches: dict[str, Callable[[dict[str, Any], list[str]], None]] | None = None
                  ) -> None:
+        super().__init__(name)
         self.ws = ws
         self.route = route
         # Notifications laid out by ``entries_message``, handled without a full decode.
         self.batches = batches or {}
-        self.name = name
         self.request_timeout = request_timeout
         self.on_message = on_message
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Any]] = {}
         self._outbox: asyncio.Queue[str | tuple[int, str] | None] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = asyncio.Event()
         self.queued = 0  # messages queued and not yet written (for flow control)
 
@@ -267,22 +317,18 @@ class Peer:
             self.queued += 1
             self._outbox.put_nowait(text)
 
-    def notify(self, method: str, params: Any) -> None:
-        self.send_text(notification(method, params))
-
     async def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
         """Send a request and wait for its result; RpcError for an error response,
         TimeoutError when no answer came in time, ConnectionLost when the line dropped."""
         if self.closed.is_set():
             raise ConnectionLost(f"connection to {self.name} is closed")
-        id_ = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[id_] = future
-        self.send_text(request(method, params, id_))
+        id_, text = self.endpoint.request(method, params, future)
+        self.send_text(text)
         try:
             return await asyncio.wait_for(future, timeout or self.request_timeout)
         finally:
-            self._pending.pop(id_, None)
+            self.endpoint.forget(id_)
 
     def close_soon(self, code: int = 1000, reason: str = "") -> None:
         """Close once everything queued so far has been written."""
@@ -305,18 +351,13 @@ class Peer:
             async for message in self.ws:
                 if self.on_message is not None:
                     self.on_message()
-                await self._receive(message)
+                self._receive(message)
         except websockets.ConnectionClosed:
             pass
         finally:
             self.closed.set()
             self._outbox.put_nowait(None)
-            lost = ConnectionLost(f"connection to {self.name} closed")
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(lost)
-            for task in list(self._tasks):
-                task.cancel()
+            self._fail_waiting(ConnectionLost(f"connection to {self.name} closed"))
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
@@ -338,95 +379,108 @@ class Peer:
             finally:
                 self.queued -= 1
 
-    async def _receive(self, text: str | bytes) -> None:
-        if self.batches and isinstance(text, str):
-            for method, handler in self.batches.items():
-                split = split_entries(text, method)
-                if split is not None:
-                    try:
-                        handler(*split)
-                    except Exception as exc:
-                        self._failure(Message("notification", method=method), exc)
-                    return
-        items, batch = parse(text)
-        replies: list[Any] = []
-        waiting: list[Awaitable[dict[str, Any] | None]] = []
-        for item in items:
-            if isinstance(item, dict):
-                replies.append(item)
-                continue
-            if item.kind == "response":
-                self._resolve(item)
-                continue
-            reply = self._call(item)
-            if inspect.isawaitable(reply):
-                waiting.append(reply)
-            elif reply is not None:
-                replies.append(reply)
-        if not waiting:
-            if replies:
-                self.send_text(encode(replies if batch else replies[0]))
+    def _receive(self, text: str | bytes) -> None:
+        got = self.endpoint.receive(text, self.batches)
+        if got.entries is not None:
+            method, header, texts = got.entries
+            try:
+                self.batches[method](header, texts)
+            except Exception as exc:  # a notification: failure() logs it
+                self.endpoint.failure(Message("notification", method=method), exc)
             return
-
-        # A handler that waits (e.g. for a worker) must not stop this loop from reading:
-        # answer from a task.
-        async def finish() -> None:
-            done = await asyncio.gather(*waiting)
-            answers = replies + [r for r in done if r is not None]
-            if answers:
-                self.send_text(encode(answers if batch else answers[0]))
-
-        task = asyncio.create_task(finish())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _resolve(self, message: Message) -> None:
-        future = self._pending.get(message.id) if isinstance(message.id, int) else None
-        if future is None or future.done():
+        self._settle(got)
+        for message in got.unknown:
             log.debug("%s: response to unknown request %r", self.name, message.id)
+        self._answer(got)
+
+    def _handler(self, call: Message) -> Handler | None:
+        return self.route(call.method)
+
+
+# over stdio lines -------------------------------------------------------------------------------
+
+class LineChannel(_Transport):
+    """JSON-RPC 2.0 as one JSON text per line: the child's stdout comes in through
+    ``feed``, answers and requests go to its stdin through the writer of ``attach``.
+    Requests and notifications go to their own routes. An error answer that names no id
+    (a line that is no JSON, or no JSON-RPC message) would answer nothing the program
+    asked: such a line is its own output and goes to ``on_junk``, as does a response to
+    nothing pending. Requests wait without a timeout (callers bound them)."""
+
+    def __init__(self, requests: Route, notifications: Route,
+                 on_junk: Callable[[str], None], *, name: str = "agent") -> None:
+        super().__init__(name)
+        self._requests = requests
+        self._notifications = notifications
+        self._on_junk = on_junk
+        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed: str | None = None
+
+    def attach(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        """Start writing queued lines with ``write`` (e.g. ``Child.write``)."""
+        self._writer = asyncio.create_task(self._write_loop(write))
+
+    async def _write_loop(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        while True:
+            data = await self._outbox.get()
+            try:
+                if data is None:
+                    return
+                await write(data)
+            finally:
+                self._outbox.task_done()
+
+    def send_text(self, text: str) -> None:
+        self._outbox.put_nowait(text.encode() + b"\n")
+
+    async def flush(self, timeout: float = 2.0) -> None:
+        """Wait until everything sent so far has been written."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._outbox.join(), timeout)
+
+    async def request(self, method: str, params: Any) -> Any:
+        """Send a request and wait for its result; RpcError for an error response,
+        ConnectionLost (with the reason given to ``close``) when the program is gone."""
+        if self._closed is not None:
+            raise ConnectionLost(self._closed)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        id_, text = self.endpoint.request(method, params, future)
+        self.send_text(text)
+        try:
+            return await future
+        finally:
+            self.endpoint.forget(id_)
+
+    def feed(self, line: str) -> None:
+        """One line of the program's stdout."""
+        text = line.strip()
+        if not text:
             return
-        if message.error is not None:
-            err = message.error
-            future.set_exception(RpcError(err.get("code", INTERNAL_ERROR),
-                                          str(err.get("message", "error")), err.get("data")))
-        else:
-            future.set_result(message.result)
+        got = self.endpoint.receive(text)
+        owed = [reply for reply in got.replies if reply["id"] is not None]
+        if got.unknown or len(owed) < len(got.replies):
+            self._on_junk(line)
+        got.replies = owed
+        self._settle(got)
+        self._answer(got)
 
-    def _call(self, message: Message) -> dict[str, Any] | Awaitable[dict[str, Any] | None] | None:
-        handler = self.route(message.method)
-        if handler is None:
-            if message.kind == "notification":
-                log.info("%s: ignored unknown notification %s", self.name, message.method)
-                return None
-            return error(message.id, METHOD_NOT_FOUND, f"method not found: {message.method}")
-        try:
-            value = handler(message.params)
-        except Exception as exc:
-            return self._failure(message, exc)
-        if inspect.isawaitable(value):
-            return self._await(message, value)
-        return result(message.id, value) if message.kind == "request" else None
+    def _handler(self, call: Message) -> Handler | None:
+        route = self._requests if call.kind == "request" else self._notifications
+        return route(call.method)
 
-    async def _await(self, message: Message, value: Awaitable[Any]
-                     ) -> dict[str, Any] | None:
-        try:
-            answer = await value
-        except Exception as exc:
-            return self._failure(message, exc)
-        return result(message.id, answer) if message.kind == "request" else None
+    def close(self, reason: str) -> None:
+        """The program is gone: fail every waiting request, stop the writer."""
+        if self._closed is None:
+            self._closed = reason
+        self._fail_waiting(ConnectionLost(reason))
+        self._outbox.put_nowait(None)
 
-    def _failure(self, message: Message, exc: Exception) -> dict[str, Any] | None:
-        if isinstance(exc, RpcError):
-            err = exc
-        elif isinstance(exc, AuraError):
-            err = RpcError(AURA_ERROR, str(exc), {"exit_code": exc.exit_code})
-        else:
-            log.exception("%s: %s failed", self.name, message.method)
-            err = RpcError(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
-        if message.kind == "notification":
-            log.warning("%s: notification %s failed: %s", self.name, message.method, err)
-            return None
-        return {"jsonrpc": "2.0", "error": err.to_json(), "id": message.id}
+    async def aclose(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
 
 
 # connecting ------------------------------------------------------------------------------------

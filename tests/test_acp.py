@@ -477,3 +477,61 @@ def test_new_file_diff_matches_difflib(new: str) -> None:
     expected = "\n".join(difflib.unified_diff([], new.splitlines(), "/dev/null", "b/f.txt",
                                               lineterm=""))
     assert ours == expected
+
+
+ERRORS_AGENT = r"""
+import json, sys
+first = json.loads(sys.stdin.readline())
+print("npm notice: not a message", flush=True)
+print(json.dumps({"jsonrpc": "2.0", "id": 5, "method": "fs/read_text_file",
+                  "params": {"path": "x"}}), flush=True)
+answer = json.loads(sys.stdin.readline())
+print(json.dumps({"jsonrpc": "2.0", "id": first["id"], "error": {
+    "code": -32000, "message": "denied", "data": {"details": json.dumps(answer)}}}),
+    flush=True)
+sys.stdin.readline()
+sys.exit(4)
+"""
+
+
+def test_connection_speaks_acp_errors_over_the_stdio_transport() -> None:
+    import asyncio
+
+    from aura.executors.acp.client import AcpError, AgentExited, Connection
+    from aura.process import Child
+    from aura.rpc import METHOD_NOT_FOUND
+
+    asked: list[tuple[str, Any]] = []
+    junk: list[str] = []
+
+    def on_request(method: str, params: Any) -> Any:
+        asked.append((method, params))
+        raise AcpError(method, "not offered", METHOD_NOT_FOUND)
+
+    conn = Connection(on_request, lambda _m, _p: None, junk.append)
+
+    async def main() -> None:
+        child = await Child.spawn(
+            [sys.executable, "-c", ERRORS_AGENT], keep_stdin_open=True,
+            on_lines=lambda stream, lines: [conn.feed(line) for line in lines
+                                            if stream == "stdout"])
+        conn.attach(child.write)
+        with pytest.raises(AcpError) as info:
+            await asyncio.wait_for(conn.request("initialize", {}), 20 * TIMEOUT_FACTOR)
+        assert info.value.method == "initialize" and info.value.code == -32000
+        assert str(info.value).startswith("initialize failed: denied: ")
+        answer = json.loads(info.value.data["details"])
+        assert answer["id"] == 5 and answer["error"] == {
+            "code": METHOD_NOT_FOUND, "message": "fs/read_text_file failed: not offered"}
+        assert asked == [("fs/read_text_file", {"path": "x"})]
+        assert junk == ["npm notice: not a message"]
+        waiting = asyncio.ensure_future(conn.request("session/new", {}))
+        code = await asyncio.wait_for(child.wait(), 20 * TIMEOUT_FACTOR)
+        conn.close(f"agent exited with code {code}")
+        with pytest.raises(AgentExited, match="session/new failed: agent exited with code 4"):
+            await waiting
+        with pytest.raises(AgentExited):
+            await conn.request("session/prompt", {})
+        await conn.aclose()
+
+    asyncio.run(main())

@@ -179,3 +179,118 @@ def test_entries_messages_are_plain_json_and_split_back_without_decoding() -> No
     assert rpc.seq_of(texts[1]) == 2
     with pytest.raises(rpc.RpcError):
         rpc.seq_of('{"kind":"raw","seq":3}')
+
+
+HOSTILE: list[str | bytes] = [
+    '{"jsonrpc": "2.0", "method"', b"\xff\xfe", "[" * 100_000, '{"a":' * 100_000, "1",
+    "null", '"text"', "[]", '{"jsonrpc":"2.0","method":"echo","id":{"a":1}}',
+    '{"jsonrpc":"2.0","method":"echo","id":true}',
+    '{"jsonrpc":"2.0","method":"execution.log","params":{"x":' + "[" * 100_000
+    + ',"entries":[\n{"seq":1}]}}']
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=[str(i) for i in range(len(HOSTILE))])
+def test_adversarial_messages_get_an_error_answer_and_the_connection_stays_open(
+        text: str | bytes) -> None:
+    logged: list[Any] = []
+
+    async def handle(ws: Any) -> None:
+        await rpc.Peer(ws, {"echo": lambda p: p}.get, name="server", batches={
+            "execution.log": lambda header, texts: logged.append((header, texts))}).run()
+
+    async def main() -> None:
+        from websockets.asyncio.client import connect
+        from websockets.asyncio.server import serve
+
+        server = await serve(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with connect(f"ws://127.0.0.1:{port}", proxy=None) as raw:
+                await raw.send(text)
+                reply = json.loads(await asyncio.wait_for(raw.recv(), 5))
+                assert reply["id"] is None
+                assert reply["error"]["code"] in (rpc.PARSE_ERROR, rpc.INVALID_REQUEST)
+                await raw.send(rpc.request("echo", {"still": "open"}, 1))
+                assert json.loads(await asyncio.wait_for(raw.recv(), 5)) == \
+                    rpc.result(1, {"still": "open"})
+                await raw.send(rpc.entries_message("execution.log", {"s": 1}, ['{"seq":1}']))
+                await raw.send(rpc.request("echo", [], 2))
+                assert json.loads(await asyncio.wait_for(raw.recv(), 5))["id"] == 2
+                assert logged == [({"s": 1}, ['{"seq":1}'])]
+        finally:
+            server.close()
+
+    asyncio.run(main())
+
+
+# The other end of a LineChannel: a program that talks JSON-RPC on its stdio and also
+# prints things that are not for aura.
+LINE_PEER = r"""
+import json, sys
+def send(obj):
+    print(obj if isinstance(obj, str) else json.dumps(obj), flush=True)
+first = json.loads(sys.stdin.readline())
+send("starting up")
+send("[" * 100000)
+send({"level": "info", "msg": "a JSON log line"})
+send({"jsonrpc": "2.0", "id": 99, "result": "an answer to nothing"})
+send({"jsonrpc": "2.0", "id": "q1", "method": "ask", "params": {"n": 2}})
+send({"jsonrpc": "2.0", "id": 7, "method": "rpc.reserved"})
+send({"jsonrpc": "2.0", "method": "tell", "params": {"n": 3}})
+send({"jsonrpc": "2.0", "id": "q2", "method": "unknown"})
+got = [json.loads(sys.stdin.readline()) for _ in range(3)]
+send({"jsonrpc": "2.0", "id": first["id"], "result": {"first": first, "got": got}})
+second = json.loads(sys.stdin.readline())
+send({"jsonrpc": "2.0", "id": second["id"], "error": {"code": -32000, "message": "no key"}})
+sys.stdin.readline()
+"""
+
+
+def test_line_channel_talks_to_a_real_child_and_sets_its_junk_aside() -> None:
+    import sys
+
+    from aura.process import Child
+
+    junk: list[str] = []
+    told: list[Any] = []
+
+    def requests(method: str) -> rpc.Handler | None:
+        return (lambda p: {"twice": p["n"] * 2}) if method == "ask" else None
+
+    channel = rpc.LineChannel(requests, lambda m: lambda p: told.append((m, p)), junk.append)
+
+    def on_lines(stream: str, lines: list[str]) -> None:
+        for line in lines if stream == "stdout" else []:
+            channel.feed(line)
+
+    async def main() -> None:
+        child = await Child.spawn([sys.executable, "-c", LINE_PEER], on_lines=on_lines,
+                                  keep_stdin_open=True)
+        channel.attach(child.write)
+        try:
+            first = await asyncio.wait_for(channel.request("hello", {"x": 1}), 20)
+            assert (first["first"]["method"], first["first"]["id"]) == ("hello", 1)
+            answers = {a["id"]: a for a in first["got"]}
+            assert answers["q1"]["result"] == {"twice": 4}
+            assert answers[7]["error"]["code"] == rpc.INVALID_REQUEST
+            assert answers["q2"]["error"]["code"] == rpc.METHOD_NOT_FOUND
+            assert told == [("tell", {"n": 3})]
+            assert junk[:2] == ["starting up", "[" * 100_000]
+            assert [json.loads(j) for j in junk[2:]] == [
+                {"level": "info", "msg": "a JSON log line"},
+                {"jsonrpc": "2.0", "id": 99, "result": "an answer to nothing"}]
+            with pytest.raises(rpc.RpcError) as info:
+                await asyncio.wait_for(channel.request("second", {}), 20)
+            assert (info.value.code, info.value.message) == (-32000, "no key")
+            third = asyncio.ensure_future(channel.request("third", {}))
+            await channel.flush()
+        finally:
+            await child.stop(grace=2)
+        channel.close("the program exited")
+        with pytest.raises(rpc.ConnectionLost, match="the program exited"):
+            await third
+        with pytest.raises(rpc.ConnectionLost):
+            await channel.request("fourth", {})
+        await channel.aclose()
+
+    asyncio.run(main())

@@ -10,7 +10,7 @@ is one turn in one agent process:
     close stdin, then the process ladder (Child.stop)
 
 While the prompt runs the agent streams ``session/update`` notifications (translated to
-entries by ``acp_entries.UpdateTranslator``) and may ask the client things:
+entries by ``aura.executors.acp.entries.UpdateTranslator``) and may ask the client things:
 ``session/request_permission`` is answered from the approval flags (--yolo: the allow
 option; otherwise the reject option plus a ``system`` entry saying how to allow it); any
 other request (fs/*, terminal/*, …) gets a JSON-RPC "method not found" error, because aura
@@ -35,6 +35,7 @@ import contextlib
 import json
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar
 
 from aura import __version__
@@ -51,13 +52,12 @@ from aura.executors.base import (
     transcript_prompt,
 )
 from aura.process import Child
+from aura.rpc import INTERNAL_ERROR, METHOD_NOT_FOUND, ConnectionLost, LineChannel, RpcError
 
 PROTOCOL_VERSION = 1
 CLIENT_CAPABILITIES: dict[str, Any] = {
     "fs": {"readTextFile": False, "writeTextFile": False}, "terminal": False}
 DEFAULT_STARTUP_TIMEOUT = 300.0  # seconds for initialize (see startup_timeout)
-METHOD_NOT_FOUND = -32601
-INTERNAL_ERROR = -32603
 AUTH_REQUIRED = -32000  # ACP's "authentication required"
 _AUTH_WORDS = ("auth", "api key", "log in", "login", "credential")
 _ERROR_WORDS = re.compile(r"error|fatal|exception|not found|denied|invalid|unknown|missing",
@@ -87,116 +87,34 @@ class AgentExited(AcpError):
     """The agent process ended while a request was waiting for its answer."""
 
 
-class Connection:
-    """JSON-RPC 2.0 over a child's stdio: requests with futures, notifications, and the
-    agent's own requests handed to ``on_request`` (whose return value is the result, or
-    an ``AcpError`` raised for an error answer)."""
+class Connection(LineChannel):
+    """The stdio transport of aura.rpc with ACP's errors: an error answer is an
+    ``AcpError`` naming the request's method, a vanished agent ``AgentExited``. The
+    agent's own requests go to ``on_request`` (whose return value is the result, or an
+    ``AcpError`` raised for an error answer), its notifications to ``on_notification``,
+    lines that are no JSON-RPC message to ``on_junk``."""
 
     def __init__(self, on_request: Callable[[str, Any], Any],
                  on_notification: Callable[[str, Any], None],
                  on_junk: Callable[[str], None]) -> None:
+        super().__init__(lambda method: partial(self._answer_agent, method),
+                         lambda method: partial(on_notification, method), on_junk)
         self._on_request = on_request
-        self._on_notification = on_notification
-        self._on_junk = on_junk
-        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
-        self._next_id = 0
-        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
-        self._closed: AcpError | None = None
-
-    def attach(self, child: Child) -> None:
-        self._writer = asyncio.create_task(self._write_loop(child))
-
-    async def _write_loop(self, child: Child) -> None:
-        while True:
-            data = await self._outbox.get()
-            try:
-                if data is None:
-                    return
-                await child.write(data)
-            finally:
-                self._outbox.task_done()
-
-    def _send(self, message: dict[str, Any]) -> None:
-        line = json.dumps({"jsonrpc": "2.0", **message}, ensure_ascii=False,
-                          separators=(",", ":"))
-        self._outbox.put_nowait(line.encode() + b"\n")
-
-    async def flush(self, timeout: float = 2.0) -> None:
-        """Wait until everything sent so far has been written to the agent's stdin."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._outbox.join(), timeout)
 
     async def request(self, method: str, params: Any) -> Any:
-        if self._closed is not None:
-            raise AgentExited(method, str(self._closed))
-        self._next_id += 1
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[self._next_id] = (method, future)
-        self._send({"id": self._next_id, "method": method, "params": params})
-        return await future
-
-    def notify(self, method: str, params: Any) -> None:
-        self._send({"method": method, "params": params})
-
-    def feed(self, line: str) -> None:
-        """One line of the agent's stdout."""
-        text = line.strip()
-        if not text:
-            return
         try:
-            message = json.loads(text)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
-            self._on_junk(line)
-            return
-        method = message.get("method")
-        if isinstance(method, str):
-            if "id" in message:
-                self._answer(message["id"], method, message.get("params"))
-            else:
-                self._on_notification(method, message.get("params"))
-            return
-        pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
-        if pending is None:
-            self._on_junk(line)
-            return
-        name, future = pending
-        if future.done():
-            return
-        error = message.get("error")
-        if isinstance(error, dict):
-            future.set_exception(AcpError(name, str(error.get("message", "error")),
-                                          error.get("code"), error.get("data")))
-        else:
-            future.set_result(message.get("result"))
+            return await super().request(method, params)
+        except RpcError as exc:
+            raise AcpError(method, exc.message, exc.code, exc.data) from None
+        except ConnectionLost as exc:
+            raise AgentExited(method, str(exc)) from None
 
-    def _answer(self, request_id: Any, method: str, params: Any) -> None:
+    def _answer_agent(self, method: str, params: Any) -> Any:
         try:
-            result = self._on_request(method, params)
+            return self._on_request(method, params)
         except AcpError as exc:
-            self._send({"id": request_id, "error": {
-                "code": exc.code if exc.code is not None else INTERNAL_ERROR,
-                "message": str(exc)}})
-            return
-        self._send({"id": request_id, "result": result})
-
-    def close(self, reason: str) -> None:
-        """The agent is gone: fail every waiting request, stop the writer."""
-        if self._closed is None:
-            self._closed = AcpError("connection", reason)
-        for method, future in self._pending.values():
-            if not future.done():
-                future.set_exception(AgentExited(method, reason))
-        self._pending.clear()
-        self._outbox.put_nowait(None)
-
-    async def aclose(self) -> None:
-        if self._writer is not None and not self._writer.done():
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            code = exc.code if exc.code is not None else INTERNAL_ERROR
+            raise RpcError(code, str(exc)) from None
 
 
 def startup_timeout(request: RunRequest, name: str) -> float:
@@ -284,8 +202,9 @@ class _Turn:
         raise AcpError(method, f"aura does not implement {method}", METHOD_NOT_FOUND)
 
     def _permission(self, params: dict[str, Any]) -> dict[str, Any]:
-        options = params.get("options") if isinstance(params.get("options"), list) else []
-        call = params.get("toolCall") if isinstance(params.get("toolCall"), dict) else {}
+        raw_options, raw_call = params.get("options"), params.get("toolCall")
+        options: list[Any] = raw_options if isinstance(raw_options, list) else []
+        call: dict[str, Any] = raw_call if isinstance(raw_call, dict) else {}
         kind = str(call.get("kind") or "other")
         self.translator.note_permission(call)  # the call's name and target, for later
         if self.executor.approves(self.request.approvals, kind):
@@ -311,7 +230,7 @@ class _Turn:
         self.child = await Child.spawn(argv, on_lines=self.on_lines, cwd=self.request.cwd,
                                        env=env, keep_stdin_open=True,
                                        line_cap=self.request.line_cap)
-        self.conn.attach(self.child)
+        self.conn.attach(self.child.write)
         self._watch = asyncio.create_task(self._watch_exit(self.child))
         timeout = startup_timeout(self.request, self.executor.name)
         try:
