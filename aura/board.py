@@ -25,7 +25,7 @@ from typing import Any
 
 from aura import engine
 from aura.contracts import FINAL_STATES, State
-from aura.errors import AuraError, UsageError
+from aura.errors import MoveRefused, UsageError
 
 CODING_FAMILY = frozenset({State.PREPARE_WORKSPACE, State.SETUP, State.CODING_INITIAL,
                            State.CODING_FOLLOW_UP, State.CLEANUP})
@@ -60,14 +60,6 @@ DEFAULT_BOARD_COLUMNS: tuple[dict[str, Any], ...] = (
 
 
 DEFAULT_COLUMNS = tuple(Column.from_json(c) for c in DEFAULT_BOARD_COLUMNS)
-
-
-class MoveRefused(AuraError):
-    """A board move that a rule refused; ``rule`` names it."""
-
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(f"move refused ({rule}): {message}")
-        self.rule = rule
 
 
 @dataclass(frozen=True, slots=True)

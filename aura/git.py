@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from aura.errors import AuraError
+from aura.errors import AuraError, GitError
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 SAVED_PREFIX = "refs/aura/saved/"
@@ -40,10 +40,6 @@ _KEEP = frozenset({
     # Where config is read from (not which repository is used).
     "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM",
 })
-
-
-class GitError(AuraError):
-    """A git command failed; the message carries git's own stderr."""
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

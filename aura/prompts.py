@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from aura.errors import UsageError
+from aura.errors import TemplateError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -34,10 +34,6 @@ DEFAULTS: dict[str, str] = {
         "VERDICT: approve\nor\nVERDICT: request_changes"
     ),
 }
-
-
-class TemplateError(UsageError):
-    """A template names a placeholder that has no value."""
 
 
 def placeholders(template: str) -> list[str]:

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from aura.errors import AuraError
+from aura.errors import AuraError, ConnectionLost, RpcError, Unauthorized
 from aura.rpc_codec import (
     AURA_CODES,
     AURA_ERROR,
@@ -47,9 +47,7 @@ from aura.rpc_codec import (
     REFUSED,
     UNAVAILABLE,
     VERSION_MISMATCH,
-    ConnectionLost,
     Message,
-    RpcError,
     classify,
     encode,
     entries_message,
@@ -515,8 +513,3 @@ async def connect(url: str, token: str, *, cafile: str | None = None,
         raise AuraError(f"the coordinator at {url} answered HTTP {status}") from None
     except InvalidHandshake as exc:
         raise AuraError(f"no WebSocket handshake with {url}: {exc}") from None
-
-
-class Unauthorized(AuraError):
-    """The coordinator refused our token, or its certificate is not trusted: retrying
-    will not help."""

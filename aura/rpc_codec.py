@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aura.errors import AuraError
+from aura.errors import RpcError
 
 PROTOCOL_VERSION = 1
 """Bumped whenever a method, a parameter or a meaning changes incompatibly."""
@@ -44,28 +44,6 @@ AURA_CODES = {
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-class RpcError(AuraError):
-    """A JSON-RPC error object, raised by handlers and by ``Peer.request``."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-        if isinstance(data, dict) and isinstance(data.get("exit_code"), int):
-            self.exit_code = data["exit_code"]
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            out["data"] = self.data
-        return out
-
-
-class ConnectionLost(AuraError):
-    """The connection closed before the answer came."""
 
 
 # encoding ------------------------------------------------------------------------------------
@@ -223,4 +201,3 @@ def need(params: dict[str, Any], key: str, kind: type | tuple[type, ...] = str) 
     if value is None or not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise RpcError(INVALID_PARAMS, f"invalid params: {key!r} is required")
     return value
-

@@ -25,7 +25,7 @@ from typing import Any
 
 from aura import prompts
 from aura.contracts import EntryKind, ExecutionStatus, Session, State
-from aura.errors import AuraError
+from aura.errors import AuraError, StageFailed
 from aura.executors.base import Executor, Outcome, RunRequest
 from aura.recorder import Recorder, Watcher
 from aura.service.hosts import Host, PreparedThenCancelled
@@ -68,12 +68,6 @@ class Plan:
     review: Callable[[dict[str, Any]], ReviewPlan] | None = None
     templates: dict[str, str] = field(default_factory=dict)  # the user's [templates]
     vars: dict[str, str] = field(default_factory=dict)
-
-
-class _Failed(Exception):
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def judge(outcome: Outcome) -> tuple[int, State, str | None]:
@@ -176,7 +170,7 @@ class Orchestrator:
             if isinstance(exc, PreparedThenCancelled):
                 self.ledger.store_workspace(exc.workspace)
             return await self.ledger.end_cancelled()
-        except _Failed as exc:
+        except StageFailed as exc:
             return await self.ledger.end_failed(str(exc), exc.exit_code)
         except AuraError as exc:
             return await self.ledger.end_failed(str(exc), exc.exit_code, aura_error=True)
@@ -265,7 +259,7 @@ class Orchestrator:
             if outcome.exit_code != 0:
                 output = "\n".join(tail[-OUTPUT_TAIL:])
                 code = outcome.exit_code if outcome.exit_code > 0 else 128 - outcome.exit_code
-                raise _Failed(f"{key} script failed (exit {outcome.exit_code}): {command}" +
+                raise StageFailed(f"{key} script failed (exit {outcome.exit_code}): {command}" +
                               (f"\n{output}" if output else ""), code)
         self.ledger.finish(ExecutionStatus.DONE, 0, "done")
 
@@ -305,7 +299,7 @@ class Orchestrator:
                            "data": change})
         code, state, error = judge(outcome)
         if state is not State.DONE:
-            raise _Failed(error or "failed", code)
+            raise StageFailed(error or "failed", code)
         self.ledger.finish(ExecutionStatus.DONE, 0, "exit code 0")
 
     async def _settle(self, plan: Plan, request: RunRequest, recorder: Recorder
@@ -362,7 +356,7 @@ class Orchestrator:
                 e.get("execution") == recorder.execution_id]
         code, state, error = judge(outcome)
         if state is not State.DONE:
-            raise _Failed(f"review failed: {error}", code)
+            raise StageFailed(f"review failed: {error}", code)
         answer = "\n".join(said).strip()
         verdict = prompts.verdict(answer)
         self.ledger.emit({"kind": EntryKind.SYSTEM.value,

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 from aura import __version__
 from aura.contracts import Entry, EntryKind
-from aura.errors import ExecutorError, UsageError
+from aura.errors import AcpError, AgentExited, UsageError
 from aura.executors.acp.entries import UpdateTranslator
 from aura.executors.base import (
     Approvals,
@@ -65,26 +65,6 @@ _ERROR_WORDS = re.compile(r"error|fatal|exception|not found|denied|invalid|unkno
 # stopReason values that end a turn normally (ACP: end_turn, max_tokens,
 # max_turn_requests, refusal, cancelled).
 STOP_OK = {"end_turn", "max_tokens", "max_turn_requests"}
-
-
-class AcpError(ExecutorError):
-    """The agent answered a request with a JSON-RPC error, or went away."""
-
-    def __init__(self, method: str, message: str, code: int | None = None,
-                 data: Any = None) -> None:
-        detail = ""
-        if isinstance(data, dict) and data.get("details"):
-            detail = f": {data['details']}"
-        elif isinstance(data, str) and data:
-            detail = f": {data}"
-        super().__init__(f"{method} failed: {message}{detail}")
-        self.method = method
-        self.code = code
-        self.data = data
-
-
-class AgentExited(AcpError):
-    """The agent process ended while a request was waiting for its answer."""
 
 
 class Connection(LineChannel):
