@@ -52,7 +52,8 @@ from prompt_toolkit.widgets import Frame, TextArea
 from aura.cli.render import format_usage
 from aura.contracts import Entry
 from aura.errors import AuraError, UsageError
-from aura.service.runner import EXIT_INTERRUPTED, RunOptions, RunResult
+from aura.service.run_options import RunOptions
+from aura.service.runner import EXIT_INTERRUPTED, RunResult
 from aura.store import Store
 
 FPS = 25
