@@ -6,7 +6,8 @@ an RpcError may carry the remote side's); anything else is a bug and shows its t
 
     AuraError                      an expected failure; the message says what to do
     ├── UsageError                 bad command-line input (exit 2)
-    │   └── TemplateError          a prompt template names a placeholder with no value
+    │   ├── TemplateError          a prompt template names a placeholder with no value
+    │   └── WireError              run options from the wire that are malformed
     ├── InvalidTransition          the engine refused a state change
     ├── MoveRefused                a board rule refused a move (``rule`` names it)
     ├── StoreError                 the database cannot be opened, read or written
@@ -21,7 +22,7 @@ an RpcError may carry the remote side's); anything else is a bug and shows its t
     ├── RpcError                   a JSON-RPC error object (code, message, data)
     ├── ConnectionLost             a JSON-RPC connection closed before the answer came
     ├── Unauthorized               the coordinator refused our token or certificate
-    └── WorkerFatal                a worker cannot go on (enrolment refused, bad setup)
+    └── WorkerRefused              the coordinator refused this worker (retrying won't help)
 
 Not in the tree, on purpose: ``aura.service.hosts.PreparedThenCancelled`` is an
 ``asyncio.CancelledError`` (a cancellation that carries the workspace made before it), so
@@ -47,6 +48,10 @@ class UsageError(AuraError):
 
 class TemplateError(UsageError):
     """A template names a placeholder that has no value."""
+
+
+class WireError(UsageError):
+    """Run options from the wire that are malformed (a worker answers INVALID_PARAMS)."""
 
 
 class InvalidTransition(AuraError):
@@ -140,5 +145,5 @@ class Unauthorized(AuraError):
     will not help."""
 
 
-class WorkerFatal(AuraError):
-    """The worker cannot go on; reconnecting would not help."""
+class WorkerRefused(AuraError):
+    """The coordinator refused this worker for a reason retrying will not fix."""

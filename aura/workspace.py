@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aura import git
-from aura.errors import AuraError, UsageError
+from aura.errors import AuraError, GitError, UsageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +128,7 @@ def prepare(session_id: str, prompt: str, repos: list[str], *, base: str | None 
             made.append(_add_worktree(top, path, branch, base, name))
     except BaseException as exc:
         _rollback(made, root)
-        if isinstance(exc, git.GitError):
+        if isinstance(exc, GitError):
             failed = tops[len(made)]
             undone = f" (undid {len(made)} worktree(s) already made)" if made else ""
             raise AuraError(f"cannot create a worktree of {failed}: {exc}{undone}") from None
@@ -157,7 +157,7 @@ def _add_worktree(top: Path, path: Path, wanted: str, base: str | None,
     if git.has_submodules(path):
         try:
             git.submodule_update(path)
-        except git.GitError:
+        except GitError:
             _rollback([made], None)
             raise
     return made
@@ -181,12 +181,12 @@ def _rollback(made: list[RepoWorkspace], root: Path | None) -> None:
     for repo in reversed(made):
         try:
             git.worktree_remove(repo.repo, repo.path)
-        except git.GitError:
+        except GitError:
             pass
         if repo.branch:
             try:
                 git.delete_branch_if_unused(repo.repo, repo.branch, repo.base)
-            except git.GitError:
+            except GitError:
                 pass
     if root is not None and root.is_dir() and not any(root.iterdir()):
         root.rmdir()

@@ -135,9 +135,7 @@ def columns_remove(name: str) -> None:
 @click.argument("column", shell_complete=complete_column)
 @click.option("--prompt", "-p", metavar="TEXT",
               help="The follow-up's request, when the move starts one.")
-@click.pass_context
-def board_move(ctx: click.Context, session_id: str, column: str, prompt: str | None
-               ) -> int:
+def board_move(session_id: str, column: str, prompt: str | None) -> int:
     """Move a session to a column, if the pipeline and the board's rules allow it."""
     from aura.service.board import move
 
@@ -149,12 +147,11 @@ def board_move(ctx: click.Context, session_id: str, column: str, prompt: str | N
         click.echo(f"moved {session.id[:8]} to {decided.column.name!r} "
                    f"({decided.src} → {decided.dst})")
         return 0
-    from aura.cli.run import run_command
+    from aura.cli.run import run_plain, terminal_asker
+    from aura.service.run_options import RunOptions
 
     click.echo(f"moving {session.id[:8]} to {decided.column.name!r}: starting a follow-up",
                err=True)
-    # Parsed like a typed `aura run` so every option gets its default and callback.
-    args = ["--session", session.id, "--prompt", prompt or "", "--no-tui"]
-    with run_command.make_context("run", args, parent=ctx) as sub:
-        code: int = run_command.invoke(sub)
-    return code
+    # Exactly `aura run --session ID --prompt … --no-tui`.
+    return run_plain(RunOptions(session=session.id, prompt=prompt or "",
+                                asker=terminal_asker()))

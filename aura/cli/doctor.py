@@ -18,9 +18,10 @@ def doctor_command(as_json: bool) -> None:
     coordinator. Exits 1 when something is broken; each problem names its fix."""
     from aura import __version__
     from aura.cli.render import json_text
+    from aura.remote.client import coordinator_url
     from aura.service.doctor import ERROR, run_checks
 
-    checks = run_checks()
+    checks = run_checks(lambda config: coordinator_url(None, config=config, required=False))
     failed = any(c.status == ERROR for c in checks)
     if as_json:
         click.echo(json_text({"version": __version__, "ok": not failed,

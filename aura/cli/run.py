@@ -61,75 +61,81 @@ def _parse_bool(_ctx: click.Context, _param: click.Parameter, value: str | None
     raise click.BadParameter(f"{value!r} is not true or false")
 
 
+# The agent: which one, on what, with which settings and approvals.
+_AGENT_OPTIONS = [
+    click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
+                 help="Agent to run (default: codex; see `aura executors`)."),
+    click.option("--prompt", "-p", metavar="TEXT",
+                 help="The task for the agent ('-' reads it from stdin)."),
+    click.option("--append-prompt", metavar="TEXT", default="",
+                 help="Text appended to the prompt, no separator."),
+    click.option("--cwd", metavar="PATH", type=click.Path(file_okay=False),
+                 help="Directory the agent runs in (inside a git repo: in a worktree "
+                      "of it on a new aura/ branch, unless --in-place)."),
+    click.option("--session", "session_id", metavar="ID", shell_complete=complete_session,
+                 help="Continue this session (a unique id prefix is enough)."),
+    click.option("--resume-latest", is_flag=True,
+                 help="Continue the newest session of this executor and directory."),
+    click.option("--model", "-m", metavar="NAME", shell_complete=complete_model,
+                 help="Model for the agent."),
+    click.option("--base-command", metavar="CMD",
+                 help="Program to run instead of the agent's own (shell-quoted)."),
+    click.option("--param", "params", multiple=True, metavar="ARG",
+                 help="Extra argument for the agent (repeatable; may start with '-')."),
+    click.option("--var", "vars_", multiple=True, metavar="KEY=VALUE",
+                 callback=_parse_vars, help="Environment variable for the agent (repeatable)."),
+    click.option("--executor-path", multiple=True, metavar="NAME=PATH",
+                 callback=_parse_paths,
+                 help="Where an executor's binary is (remembered in the config)."),
+    click.option("--openai-endpoint", metavar="URL",
+                 help="OpenAI-compatible endpoint (custom, ollama, lms)."),
+    click.option("--refresh-model-cache", is_flag=True,
+                 help="Discover models again instead of using the 24 h cache."),
+    click.option("--yolo", is_flag=True, help="Approve everything the agent asks."),
+    click.option("--force", "-f", is_flag=True, help="cursor-agent: allow all commands."),
+    click.option("--trust", is_flag=True, help="cursor-agent: trust the workspace."),
+    click.option("--auto-approve", metavar="true|false", callback=_parse_bool,
+                 help="Set the agent's auto-approve level where it has one."),
+    click.option("--allow-all-tools", is_flag=True, help="copilot: allow every tool."),
+    click.option("--allow-tool", "allow_tools", multiple=True, metavar="TOOL",
+                 help="copilot: allow this tool (repeatable)."),
+    click.option("--deny-tool", "deny_tools", multiple=True, metavar="TOOL",
+                 help="copilot: deny this tool (repeatable)."),
+]
+# Output limits, the pipeline (workspaces, scripts, review), output mode, where it runs.
+_RUN_OPTIONS = [
+    click.option("--line-cap", type=click.IntRange(min=1024), metavar="BYTES",
+                 help="Cut agent output lines longer than this (default 8 MiB)."),
+    click.option("--repo", "repos", multiple=True, metavar="PATH",
+                 help="Work on a new branch in a worktree of this repo (repeatable)."),
+    click.option("--base", metavar="BRANCH",
+                 help="Start the new branches from this branch or commit (default HEAD)."),
+    click.option("--in-place", is_flag=True,
+                 help="Work in the checkout itself, not a worktree (refused when dirty)."),
+    click.option("--allow-dirty", is_flag=True,
+                 help="With --in-place: work on top of uncommitted changes."),
+    click.option("--setup", "setup", multiple=True, metavar="CMD",
+                 help="Run this in the workspace before the agent (repeatable)."),
+    click.option("--cleanup", "cleanup", multiple=True, metavar="CMD",
+                 help="Run this in the workspace after the agent (repeatable)."),
+    click.option("--review", is_flag=True, default=None,
+                 help="Have an agent review the diff after the coding run."),
+    click.option("--review-executor", metavar="NAME",
+                 help="Executor of the review (default: the coding one)."),
+    click.option("--json", "as_json", is_flag=True,
+                 help="Print entries as JSON lines, then a summary line."),
+    click.option("--no-tui", is_flag=True, help="Stream plain text instead of the TUI."),
+    debug_option(),
+    click.option("--on", metavar="WORKER|label:X", shell_complete=complete_worker,
+                 help="Run on a remote worker (via the coordinator; see `aura workers`)."),
+    click.option("--coordinator", metavar="URL",
+                 help="Coordinator for --on (default: AURA_COORDINATOR, config)."),
+]
+
+
 def run_options(func: Any) -> Any:
     """The options shared by `aura run` and `aura tui`."""
-    options = [
-        click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
-                     help="Agent to run (default: codex; see `aura executors`)."),
-        click.option("--prompt", "-p", metavar="TEXT",
-                     help="The task for the agent ('-' reads it from stdin)."),
-        click.option("--append-prompt", metavar="TEXT", default="",
-                     help="Text appended to the prompt, no separator."),
-        click.option("--cwd", metavar="PATH", type=click.Path(file_okay=False),
-                     help="Directory the agent runs in (inside a git repo: in a worktree "
-                          "of it on a new aura/ branch, unless --in-place)."),
-        click.option("--session", "session_id", metavar="ID", shell_complete=complete_session,
-                     help="Continue this session (a unique id prefix is enough)."),
-        click.option("--resume-latest", is_flag=True,
-                     help="Continue the newest session of this executor and directory."),
-        click.option("--model", "-m", metavar="NAME", shell_complete=complete_model,
-                     help="Model for the agent."),
-        click.option("--base-command", metavar="CMD",
-                     help="Program to run instead of the agent's own (shell-quoted)."),
-        click.option("--param", "params", multiple=True, metavar="ARG",
-                     help="Extra argument for the agent (repeatable; may start with '-')."),
-        click.option("--var", "vars_", multiple=True, metavar="KEY=VALUE",
-                     callback=_parse_vars, help="Environment variable for the agent (repeatable)."),
-        click.option("--executor-path", multiple=True, metavar="NAME=PATH",
-                     callback=_parse_paths,
-                     help="Where an executor's binary is (remembered in the config)."),
-        click.option("--openai-endpoint", metavar="URL",
-                     help="OpenAI-compatible endpoint (custom, ollama, lms)."),
-        click.option("--refresh-model-cache", is_flag=True,
-                     help="Discover models again instead of using the 24 h cache."),
-        click.option("--yolo", is_flag=True, help="Approve everything the agent asks."),
-        click.option("--force", "-f", is_flag=True, help="cursor-agent: allow all commands."),
-        click.option("--trust", is_flag=True, help="cursor-agent: trust the workspace."),
-        click.option("--auto-approve", metavar="true|false", callback=_parse_bool,
-                     help="Set the agent's auto-approve level where it has one."),
-        click.option("--allow-all-tools", is_flag=True, help="copilot: allow every tool."),
-        click.option("--allow-tool", "allow_tools", multiple=True, metavar="TOOL",
-                     help="copilot: allow this tool (repeatable)."),
-        click.option("--deny-tool", "deny_tools", multiple=True, metavar="TOOL",
-                     help="copilot: deny this tool (repeatable)."),
-        click.option("--line-cap", type=click.IntRange(min=1024), metavar="BYTES",
-                     help="Cut agent output lines longer than this (default 8 MiB)."),
-        click.option("--repo", "repos", multiple=True, metavar="PATH",
-                     help="Work on a new branch in a worktree of this repo (repeatable)."),
-        click.option("--base", metavar="BRANCH",
-                     help="Start the new branches from this branch or commit (default HEAD)."),
-        click.option("--in-place", is_flag=True,
-                     help="Work in the checkout itself, not a worktree (refused when dirty)."),
-        click.option("--allow-dirty", is_flag=True,
-                     help="With --in-place: work on top of uncommitted changes."),
-        click.option("--setup", "setup", multiple=True, metavar="CMD",
-                     help="Run this in the workspace before the agent (repeatable)."),
-        click.option("--cleanup", "cleanup", multiple=True, metavar="CMD",
-                     help="Run this in the workspace after the agent (repeatable)."),
-        click.option("--review", is_flag=True, default=None,
-                     help="Have an agent review the diff after the coding run."),
-        click.option("--review-executor", metavar="NAME",
-                     help="Executor of the review (default: the coding one)."),
-        click.option("--json", "as_json", is_flag=True,
-                     help="Print entries as JSON lines, then a summary line."),
-        click.option("--no-tui", is_flag=True, help="Stream plain text instead of the TUI."),
-        debug_option(),
-        click.option("--on", metavar="WORKER|label:X", shell_complete=complete_worker,
-                     help="Run on a remote worker (via the coordinator; see `aura workers`)."),
-        click.option("--coordinator", metavar="URL",
-                     help="Coordinator for --on (default: AURA_COORDINATOR, config)."),
-    ]
-    for option in reversed(options):
+    for option in reversed([*_AGENT_OPTIONS, *_RUN_OPTIONS]):
         func = option(func)
     return func
 
@@ -156,15 +162,7 @@ def tui_command(**kwargs: Any) -> int:
 def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
     """One turn (or, with the TUI, as many as the user sends). ``tui``: None decides by
     the terminal (a TTY on both ends, no --no-tui, no --json)."""
-    import asyncio
-    import json
-    import signal
-
-    from aura.cli.render import JsonPrinter, StreamPrinter
-    from aura.executors.base import Approvals
-    from aura.service.runner import EXIT_INTERRUPTED, RunOptions
-    from aura.service.runner import run as run_service
-    from aura.store_sqlite import open_store
+    from aura.service.run_options import RunOptions
 
     prompt = kw["prompt"]
     if prompt == "-":
@@ -180,27 +178,7 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
         return run_remote(kw, prompt)
     if kw["executor_path"]:
         _remember_executor_paths(kw["executor_path"])
-    from aura.cli.pickers import TerminalAsker
-    from aura.process import DEFAULT_LINE_CAP
-
-    options = RunOptions(
-        prompt=prompt, executor=kw["executor"], append_prompt=kw["append_prompt"],
-        cwd=kw["cwd"], session=kw["session_id"], resume_latest=kw["resume_latest"],
-        model=kw["model"], base_command=kw["base_command"], params=tuple(kw["params"]),
-        vars=kw["vars_"],
-        approvals=Approvals(yolo=kw["yolo"], force=kw["force"], trust=kw["trust"],
-                            auto_approve=kw["auto_approve"],
-                            allow_all_tools=kw["allow_all_tools"],
-                            allow_tools=tuple(kw["allow_tools"]),
-                            deny_tools=tuple(kw["deny_tools"])),
-        executor_paths=kw["executor_path"], openai_endpoint=kw["openai_endpoint"],
-        line_cap=kw["line_cap"] or DEFAULT_LINE_CAP,
-        asker=TerminalAsker() if sys.stdin.isatty() and sys.stdout.isatty() else None,
-        repos=tuple(kw["repos"]), base=kw["base"], in_place=kw["in_place"],
-        allow_dirty=kw["allow_dirty"], setup=tuple(kw["setup"]), cleanup=tuple(kw["cleanup"]),
-        review=kw["review"] or (True if kw["review_executor"] else None),
-        review_executor=kw["review_executor"],
-        refresh_model_cache=kw["refresh_model_cache"])
+    options = RunOptions.from_cli(kw, prompt=prompt, asker=terminal_asker())
     if tui:
         from aura.tui.app import run_tui
 
@@ -208,23 +186,34 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
         if last is not None:
             print_outcome(last)
         return code
+    return run_plain(options, as_json=kw["as_json"])
+
+
+def terminal_asker() -> Any:
+    """Someone to ask (a model, an endpoint) when both ends are a terminal, else None."""
+    from aura.cli.pickers import TerminalAsker
+
+    return TerminalAsker() if sys.stdin.isatty() and sys.stdout.isatty() else None
+
+
+def run_plain(options: Any, *, as_json: bool = False) -> int:
+    """One local turn streamed as text (or JSON lines, then a summary line): `aura run`
+    without the TUI, and the follow-up `aura board move` starts. Returns the exit code."""
+    import asyncio
+    import json
+
+    from aura.cli.render import JsonPrinter, StreamPrinter
+    from aura.service.runner import EXIT_INTERRUPTED
+    from aura.store_sqlite import open_store
+
     store = open_store()
-    watcher = JsonPrinter() if kw["as_json"] else StreamPrinter()
-
-    async def main() -> Any:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        return await run_service(options, store, watcher)
-
+    watcher = JsonPrinter() if as_json else StreamPrinter()
     try:
-        result = asyncio.run(main())
+        result = asyncio.run(_until_signal(options, store, watcher))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return EXIT_INTERRUPTED
     except AuraError as exc:
-        if kw["as_json"]:
+        if as_json:
             # Scripts always get a summary line, even when the run never started.
             click.echo(json.dumps({"kind": "summary", "session": None, "execution": None,
                                    "state": "failed", "exit_code": exc.exit_code,
@@ -234,16 +223,32 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
     finally:
         store.close()
     try:
-        if kw["as_json"]:
+        if as_json:
             click.echo(json.dumps(result.summary(), ensure_ascii=False))
         else:
             print_outcome(result)
     except BrokenPipeError:
         silence_stdout()
-    if result.aura_error and result.error and not kw["as_json"]:
+    if result.aura_error and result.error and not as_json:
         # aura's own failure (not the agent's, which its `error` entry already showed).
         click.echo(f"aura: error: {result.error}", err=True)
-    return result.exit_code
+    exit_code: int = result.exit_code
+    return exit_code
+
+
+async def _until_signal(options: Any, store: Any, watcher: Any) -> Any:
+    """The turn, with SIGINT/SIGTERM cancelling it (recorded as cancelled)."""
+    import asyncio
+    import signal
+
+    from aura.service.runner import run as run_service
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    return await run_service(options, store, watcher)
 
 
 def _remember_executor_paths(paths: dict[str, str]) -> None:

@@ -30,7 +30,7 @@ def session_list(limit: int, executor: str | None, as_json: bool,
     from aura.store import session_summary
 
     if coordinator is not None:
-        from aura.cli.remote import fetch_sessions
+        from aura.remote.client import fetch_sessions
 
         summaries = fetch_sessions(coordinator, limit, executor)
         sessions = [Session.from_json(data) for data in summaries]
@@ -68,7 +68,7 @@ def session_list(limit: int, executor: str | None, as_json: bool,
 
 def _show(session_id: str | None, as_json: bool, coordinator: str | None = None) -> None:
     if coordinator is not None and session_id is not None:
-        from aura.cli.remote import fetch_session
+        from aura.remote.client import fetch_session
 
         data = fetch_session(coordinator, session_id)
     else:

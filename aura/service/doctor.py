@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,15 @@ class Check:
         return asdict(self)
 
 
-def run_checks() -> list[Check]:
-    """Every check, in display order."""
+def run_checks(find_coordinator: Callable[[dict[str, Any]], str | None]) -> list[Check]:
+    """Every check, in display order. ``find_coordinator``: the configured coordinator
+    address given the config (the client's own lookup, which lives above this layer)."""
     checks = [check_python(), *check_paths()]
     config, config_check = check_config()
     checks.append(config_check)
     checks.append(check_database())
     checks.extend(check_executors(config))
-    checks.append(check_coordinator(config))
+    checks.append(check_coordinator(find_coordinator(config)))
     return checks
 
 
@@ -173,17 +174,11 @@ def executor_check(row: dict[str, Any]) -> Check:
                  f"{row.get('path')}  {version or '(version unknown)'}", None, row)
 
 
-def coordinator_url(config: dict[str, Any]) -> str | None:
-    """AURA_COORDINATOR, else the config's ``coordinator``."""
-    value = os.environ.get("AURA_COORDINATOR") or config.get("coordinator")
-    return str(value) if value else None
-
-
-def check_coordinator(config: dict[str, Any]) -> Check:
+def check_coordinator(url: str | None) -> Check:
+    """``url``: the coordinator as configured (unchecked), None when none is."""
     import socket
     from urllib.parse import urlsplit
 
-    url = coordinator_url(config)
     if not url:
         return Check("coordinator", "coordinator", OK, "none configured (runs stay local)",
                      None, {"url": None})

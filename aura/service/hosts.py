@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from aura.contracts import EntryKind
 from aura.executors.base import Executor, Outcome, Output, RunRequest
@@ -107,7 +107,8 @@ class LocalHost:
         return await _shielded_thread(workspace.save, ws, message)
 
 
-async def _shielded_thread(func: Any, *args: Any, **kwargs: Any) -> Any:
+async def _shielded_thread(func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+                           ) -> _T:
     """Run a git operation in a thread and let it finish even if we are cancelled
     meanwhile (a half-made worktree or a half-written save is worse than a short wait);
     the cancellation is raised again once it is done."""
@@ -123,6 +124,10 @@ async def _shielded_thread(func: Any, *args: Any, **kwargs: Any) -> Any:
             # The caller is going away; hand it what was made so it can be recorded.
             raise PreparedThenCancelled(result) from None
         raise
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class PreparedThenCancelled(asyncio.CancelledError):

@@ -5,53 +5,22 @@ the CLI passes a watcher for entries and renders what comes back.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aura import engine
 from aura.contracts import Entry, EntryKind, Session, State, Transition
 from aura.errors import AuraError, UsageError
-from aura.executors.base import Approvals, Asker, Executor, RunRequest
+from aura.executors.base import Executor, RunRequest
 from aura.liveness import sweep_orphans
-from aura.process import DEFAULT_LINE_CAP
 from aura.recorder import Watcher, utc_now
 from aura.service.hosts import Host, LocalHost
 from aura.service.pipeline import EXIT_INTERRUPTED, Plan, ReviewPlan, WorkspaceRequest
+from aura.service.run_options import RunOptions
 from aura.store import Store
 
-__all__ = ["EXIT_INTERRUPTED", "RunOptions", "RunResult", "run"]
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """What the user asked for on `aura run` (already parsed, not yet validated)."""
-
-    prompt: str
-    executor: str | None = None  # None: the session's, or the default
-    append_prompt: str = ""
-    cwd: str | None = None
-    session: str | None = None
-    resume_latest: bool = False
-    model: str | None = None
-    base_command: str | None = None
-    params: tuple[str, ...] = ()
-    vars: dict[str, str] = field(default_factory=dict)
-    approvals: Approvals = field(default_factory=Approvals)
-    executor_paths: dict[str, str] = field(default_factory=dict)
-    openai_endpoint: str | None = None
-    line_cap: int = DEFAULT_LINE_CAP
-    asker: Asker | None = None  # a person to ask (model, endpoint); None: nobody
-    refresh_model_cache: bool = False  # discover models again (ollama, lms, custom)
-    # The pipeline (see pipeline.py): workspaces, scripts, review.
-    repos: tuple[str, ...] = ()  # --repo (a --cwd inside a repo counts as one)
-    base: str | None = None  # --base: branch or commit the new branches start from
-    in_place: bool = False  # work in the checkout itself instead of a worktree
-    allow_dirty: bool = False  # with --in-place: accept uncommitted changes
-    setup: tuple[str, ...] = ()  # --setup commands, after .aura.toml's
-    cleanup: tuple[str, ...] = ()  # --cleanup commands, after .aura.toml's
-    review: bool | None = None  # None: as the session was started
-    review_executor: str | None = None
+__all__ = ["EXIT_INTERRUPTED", "RunResult", "run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,39 +170,73 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
     cwd_hint = _resolve_cwd(options.cwd) if options.cwd else None
     session = _resolve_session(store, options, cwd_hint or (None if options.session else
                                                             _resolve_cwd(None)))
-    if session is not None and options.executor is not None and \
-            registry.canonical(options.executor) != session.executor:
-        raise UsageError(f"session {session.id[:8]} runs executor {session.executor}; "
-                         f"drop --executor or start a new session")
-    if session is not None:
-        for flag, given in (("--repo", options.repos), ("--base", options.base),
-                            ("--in-place", options.in_place), ("--setup", options.setup)):
-            if given:
-                raise UsageError(f"{flag} applies to a new session; a follow-up works in "
-                                 f"the session's own workspace")
-        ws_request, subdir = None, ""
-        stored_ws = session.options.get("workspace")
-        if isinstance(stored_ws, dict) and stored_ws.get("removed"):
-            raise AuraError(f"the workspace of session {session.id[:8]} was removed (its "
-                            f"work is on its branch and refs/aura/saved/{session.id}); "
-                            "start a new session")
-    else:
-        ws_request, subdir = _workspace_request(options, cwd_hint)
+    ws_request, subdir = _workspace_of(options, session, cwd_hint)
     name = registry.canonical(options.executor or (session.executor if session else
                                                    registry.DEFAULT_EXECUTOR))
     cwd = cwd_hint or (session.cwd if session else _resolve_cwd(None))
     if not Path(cwd).is_dir():
         raise UsageError(f"the session's directory {cwd} no longer exists; pass --cwd")
     settings = _merge(options, session)
+    session_id = session.id if session else new_id()
+    request = _request(options, store, session, session_id, settings, config, name, cwd)
+    executor = build_executor(name).for_request(request)  # custom: a command or an endpoint
+    executor.validate(request)
+    executor.preflight(request)  # a missing binary: one line, and no session recorded
+    if session is not None and not engine.allowed(session.state, State.CODING_FOLLOW_UP):
+        raise AuraError(f"session {session.id[:8]} is {session.state}; it cannot take a "
+                        "follow-up now (is it still running?)")
+    session, stage = _record(store, session, session_id, name, cwd, request, settings)
+    plan = Plan(prompt=request.prompt, stage=stage, executor=executor, request=request,
+                workspace_request=ws_request, subdir=subdir, setup=tuple(options.setup),
+                cleanup=tuple(settings["cleanup"]), vars=dict(settings["vars"]),
+                templates=dict(config.get("templates", {})))
+    if settings["review"]:
+        plan.review = _reviewer(settings, options, config, request, name)
+    finished = await Orchestrator(store, host, session, watcher).run(plan)
+    session = store.get_session(session.id)
+    return RunResult(session=session, execution_id=finished.execution_id,
+                     state=finished.state.value, exit_code=finished.exit_code,
+                     native_session_id=session.native_session_id, usage=finished.usage,
+                     error=finished.error, aura_error=finished.aura_error)
+
+
+def _workspace_of(options: RunOptions, session: Session | None, cwd_hint: str | None
+                  ) -> tuple[WorkspaceRequest | None, str]:
+    """A new session's workspace request; a follow-up works in its session's own
+    workspace (and refuses the options that would make a new one)."""
+    from aura.executors import registry
+
+    if session is None:
+        return _workspace_request(options, cwd_hint)
+    if options.executor is not None and registry.canonical(options.executor) != \
+            session.executor:
+        raise UsageError(f"session {session.id[:8]} runs executor {session.executor}; "
+                         f"drop --executor or start a new session")
+    for flag, given in (("--repo", options.repos), ("--base", options.base),
+                        ("--in-place", options.in_place), ("--setup", options.setup)):
+        if given:
+            raise UsageError(f"{flag} applies to a new session; a follow-up works in "
+                             f"the session's own workspace")
+    stored_ws = session.options.get("workspace")
+    if isinstance(stored_ws, dict) and stored_ws.get("removed"):
+        raise AuraError(f"the workspace of session {session.id[:8]} was removed (its "
+                        f"work is on its branch and refs/aura/saved/{session.id}); "
+                        "start a new session")
+    return None, ""
+
+
+def _request(options: RunOptions, store: Store, session: Session | None, session_id: str,
+             settings: dict[str, Any], config: dict[str, Any], name: str, cwd: str
+             ) -> RunRequest:
+    """What the executor gets for this turn (the session's history on a follow-up)."""
+    from aura import config as config_module
+
     paths = dict(config.get("executor_paths", {}))
     paths.update(options.executor_paths)
-    executor = build_executor(name)
-    prompt = options.prompt + options.append_prompt
-    session_id = session.id if session else new_id()
     history: tuple[Entry, ...] = tuple(store.entries(session.id)) if session else ()
-    request = RunRequest(
-        prompt=prompt, cwd=cwd, session_id=session_id, execution_id="",
-        native_session_id=session.native_session_id if session else None,
+    return RunRequest(
+        prompt=options.prompt + options.append_prompt, cwd=cwd, session_id=session_id,
+        execution_id="", native_session_id=session.native_session_id if session else None,
         model=options.model or (session.model if session else None),
         base_command=settings["base_command"], params=tuple(settings["params"]),
         env=settings["vars"], approvals=options.approvals,
@@ -241,39 +244,22 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
         openai_endpoint=settings["openai_endpoint"], history=history,
         line_cap=options.line_cap, asker=options.asker,
         refresh_model_cache=options.refresh_model_cache)
-    executor = executor.for_request(request)  # custom: a command or an endpoint
-    executor.validate(request)
-    executor.preflight(request)  # a missing binary: one line, and no session recorded
-    if session is not None and not engine.allowed(session.state, State.CODING_FOLLOW_UP):
-        raise AuraError(f"session {session.id[:8]} is {session.state}; it cannot take a "
-                        "follow-up now (is it still running?)")
 
-    now = utc_now()
-    if session is None:
-        session = Session(id=session_id, executor=name, state=State.QUEUED.value, cwd=cwd,
-                          created_at=now, updated_at=now, prompt=prompt, model=request.model,
-                          options=settings)
-        store.create_session(session)
-        store.record_transition(Transition(session_id, None, State.QUEUED.value, now,
-                                           "created"))
-        stage = State.CODING_INITIAL
-    else:
+
+def _record(store: Store, session: Session | None, session_id: str, name: str, cwd: str,
+            request: RunRequest, settings: dict[str, Any]) -> tuple[Session, State]:
+    """Store the new session (queued), or this turn's settings on the continued one."""
+    if session is not None:
         session = store.update_session(session.id, options={**session.options, **settings},
                                        model=request.model)
-        stage = State.CODING_FOLLOW_UP
-    plan = Plan(prompt=prompt, stage=stage, executor=executor, request=request,
-                workspace_request=ws_request, subdir=subdir, setup=tuple(options.setup),
-                cleanup=tuple(settings["cleanup"]), vars=dict(settings["vars"]),
-                templates=dict(config.get("templates", {})))
-    if settings["review"]:
-        plan.review = _reviewer(settings, options, config, request, name)
-    orchestrator = Orchestrator(store, host, session, watcher)
-    finished = await orchestrator.run(plan)
-    session = store.get_session(session.id)
-    return RunResult(session=session, execution_id=finished.execution_id,
-                     state=finished.state.value, exit_code=finished.exit_code,
-                     native_session_id=session.native_session_id, usage=finished.usage,
-                     error=finished.error, aura_error=finished.aura_error)
+        return session, State.CODING_FOLLOW_UP
+    now = utc_now()
+    session = Session(id=session_id, executor=name, state=State.QUEUED.value, cwd=cwd,
+                      created_at=now, updated_at=now, prompt=request.prompt,
+                      model=request.model, options=settings)
+    store.create_session(session)
+    store.record_transition(Transition(session_id, None, State.QUEUED.value, now, "created"))
+    return session, State.CODING_INITIAL
 
 
 def _reviewer(settings: dict[str, Any], options: RunOptions, config: dict[str, Any],

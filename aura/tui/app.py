@@ -28,7 +28,8 @@ from prompt_toolkit.widgets import Frame, TextArea
 
 from aura.contracts import Entry
 from aura.errors import AuraError, UsageError
-from aura.service.runner import RunOptions, RunResult
+from aura.service.run_options import RunOptions
+from aura.service.runner import RunResult
 from aura.store import Store
 from aura.tui.commands import run_command
 from aura.tui.keys import build_keys

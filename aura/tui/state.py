@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from aura.cli.render import format_usage
 from aura.contracts import Execution, Session
 from aura.errors import AuraError
-from aura.service.runner import RunOptions, RunResult
+from aura.service.run_options import RunOptions
+from aura.service.runner import RunResult
 from aura.store import Store
 
 if TYPE_CHECKING:

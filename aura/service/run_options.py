@@ -1,0 +1,201 @@
+"""The run options of `aura run` in one place: the typed model with its defaults, built
+from the parsed command line (``from_cli``), sent to the coordinator by `aura run --on`
+(``to_wire``) and read back, validated, by a worker (``from_wire``).
+
+What a worker refuses by policy (commands, risky variables) is not decided here but in
+``aura.remote.worker.policy``: this module only says what is well-formed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aura.errors import UsageError, WireError
+from aura.executors.base import Approvals, Asker
+from aura.process import DEFAULT_LINE_CAP
+
+__all__ = ["WIRE_KEYS", "RunOptions", "WireError"]
+
+# What `aura run --on` sends, in the order it sends it (the coordinator passes it through).
+WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
+             "base_command", "params", "vars", "openai_endpoint", "line_cap", "repos", "base",
+             "in_place", "allow_dirty", "setup", "cleanup", "review", "review_executor",
+             "approvals")
+_APPROVAL_FLAGS = ("yolo", "force", "trust", "allow_all_tools")
+_APPROVAL_LISTS = ("allow_tools", "deny_tools")
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What the user asked for on `aura run` (already parsed, not yet validated against a
+    session or a workspace)."""
+
+    prompt: str
+    executor: str | None = None  # None: the session's, or the default
+    append_prompt: str = ""
+    cwd: str | None = None
+    session: str | None = None
+    resume_latest: bool = False
+    model: str | None = None
+    base_command: str | None = None
+    params: tuple[str, ...] = ()
+    vars: dict[str, str] = field(default_factory=dict)
+    approvals: Approvals = field(default_factory=Approvals)
+    executor_paths: dict[str, str] = field(default_factory=dict)
+    openai_endpoint: str | None = None
+    line_cap: int = DEFAULT_LINE_CAP
+    asker: Asker | None = None  # a person to ask (model, endpoint); None: nobody
+    refresh_model_cache: bool = False  # discover models again (ollama, lms, custom)
+    # The pipeline (see pipeline.py): workspaces, scripts, review.
+    repos: tuple[str, ...] = ()  # --repo (a --cwd inside a repo counts as one)
+    base: str | None = None  # --base: branch or commit the new branches start from
+    in_place: bool = False  # work in the checkout itself instead of a worktree
+    allow_dirty: bool = False  # with --in-place: accept uncommitted changes
+    setup: tuple[str, ...] = ()  # --setup commands, after .aura.toml's
+    cleanup: tuple[str, ...] = ()  # --cleanup commands, after .aura.toml's
+    review: bool | None = None  # None: as the session was started
+    review_executor: str | None = None
+
+    # the command line -------------------------------------------------------------------
+
+    @classmethod
+    def from_cli(cls, kw: Mapping[str, Any], *, prompt: str | None = None,
+                 asker: Asker | None = None) -> RunOptions:
+        """From the keyword arguments click parsed for `aura run`/`aura tui`. ``prompt``
+        replaces ``--prompt`` once the caller resolved it (``-`` reads stdin there)."""
+        return cls(
+            prompt=(kw.get("prompt") or "") if prompt is None else prompt,
+            executor=kw.get("executor"), append_prompt=kw.get("append_prompt") or "",
+            cwd=kw.get("cwd"), session=kw.get("session_id"),
+            resume_latest=bool(kw.get("resume_latest")), model=kw.get("model"),
+            base_command=kw.get("base_command"), params=tuple(kw.get("params") or ()),
+            vars=dict(kw.get("vars_") or {}),
+            approvals=Approvals(yolo=bool(kw.get("yolo")), force=bool(kw.get("force")),
+                                trust=bool(kw.get("trust")),
+                                auto_approve=kw.get("auto_approve"),
+                                allow_all_tools=bool(kw.get("allow_all_tools")),
+                                allow_tools=tuple(kw.get("allow_tools") or ()),
+                                deny_tools=tuple(kw.get("deny_tools") or ())),
+            executor_paths=dict(kw.get("executor_path") or {}),
+            openai_endpoint=kw.get("openai_endpoint"),
+            line_cap=kw.get("line_cap") or DEFAULT_LINE_CAP, asker=asker,
+            refresh_model_cache=bool(kw.get("refresh_model_cache")),
+            repos=tuple(kw.get("repos") or ()), base=kw.get("base"),
+            in_place=bool(kw.get("in_place")), allow_dirty=bool(kw.get("allow_dirty")),
+            setup=tuple(kw.get("setup") or ()), cleanup=tuple(kw.get("cleanup") or ()),
+            review=kw.get("review") or (True if kw.get("review_executor") else None),
+            review_executor=kw.get("review_executor"))
+
+    # the wire ---------------------------------------------------------------------------
+
+    def to_wire(self) -> dict[str, Any]:
+        """The ``options`` of ``run.start`` (`aura run --on`). Options that name things on
+        this machine cannot travel and are refused."""
+        if self.resume_latest:
+            raise UsageError("--resume-latest does not combine with --on; pass --session ID")
+        if self.executor_paths:
+            raise UsageError("--executor-path names a path on this machine; with --on, set "
+                             "[executor_paths] in the worker's config instead")
+        a = self.approvals
+        return {
+            "prompt": self.prompt, "executor": self.executor,
+            "append_prompt": self.append_prompt, "cwd": self.cwd, "session": self.session,
+            "model": self.model, "base_command": self.base_command,
+            "params": list(self.params), "vars": dict(self.vars),
+            "openai_endpoint": self.openai_endpoint,
+            # None: the worker's default (the wire has always left an unset cap unset).
+            "line_cap": None if self.line_cap == DEFAULT_LINE_CAP else self.line_cap,
+            "repos": list(self.repos), "base": self.base, "in_place": self.in_place,
+            "allow_dirty": self.allow_dirty, "setup": list(self.setup),
+            "cleanup": list(self.cleanup), "review": self.review,
+            "review_executor": self.review_executor,
+            "approvals": {"yolo": a.yolo, "force": a.force, "trust": a.trust,
+                          "auto_approve": a.auto_approve,
+                          "allow_all_tools": a.allow_all_tools,
+                          "allow_tools": list(a.allow_tools),
+                          "deny_tools": list(a.deny_tools)},
+        }
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any], *, follow_up: bool,
+                  default_cwd: str | None = None) -> RunOptions:
+        """Options a worker received, checked for shape (raises WireError). The executor
+        is made canonical (default: aura's default); a new session without ``cwd`` runs
+        in ``default_cwd``, a follow-up in its own directory."""
+        from aura.executors import registry
+
+        unknown = sorted(set(data) - set(WIRE_KEYS))
+        if unknown:
+            raise WireError(f"invalid params: unknown option(s) {', '.join(unknown)}")
+        prompt = data.get("prompt")
+        if not isinstance(prompt, str):
+            raise WireError("invalid params: 'prompt' is required")
+        variables = data.get("vars") or {}
+        if not (isinstance(variables, dict) and
+                all(isinstance(k, str) and isinstance(v, str) for k, v in variables.items())):
+            raise WireError("invalid params: vars must map names to strings")
+        line_cap = data.get("line_cap")
+        review = data.get("review")
+        return cls(
+            prompt=prompt,
+            executor=_canonical(registry, data.get("executor") or registry.DEFAULT_EXECUTOR),
+            append_prompt=_text(data, "append_prompt") or "",
+            cwd=_text(data, "cwd") or (None if follow_up else default_cwd),
+            session=_text(data, "session"), model=_text(data, "model"),
+            base_command=_text(data, "base_command"), params=_strings(data, "params"),
+            vars=dict(variables), approvals=_approvals(data.get("approvals")),
+            openai_endpoint=_text(data, "openai_endpoint"),
+            line_cap=line_cap if isinstance(line_cap, int) and not isinstance(line_cap, bool)
+            and line_cap > 0 else DEFAULT_LINE_CAP,
+            repos=_strings(data, "repos"), base=_text(data, "base"),
+            in_place=bool(data.get("in_place")), allow_dirty=bool(data.get("allow_dirty")),
+            setup=_strings(data, "setup"), cleanup=_strings(data, "cleanup"),
+            review=review if isinstance(review, bool) else None,
+            review_executor=_canonical(registry, data["review_executor"])
+            if data.get("review_executor") else None)
+
+
+def _canonical(registry: Any, name: object) -> str:
+    from aura.errors import AuraError
+
+    try:
+        return str(registry.canonical(str(name)))
+    except AuraError as exc:
+        raise WireError(str(exc)) from None
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise WireError(f"invalid params: {key} must be a string")
+
+
+def _strings(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise WireError(f"invalid params: {key} must be strings")
+    return tuple(value)
+
+
+def _approvals(value: object) -> Approvals:
+    value = value or {}
+    if not isinstance(value, dict):
+        raise WireError("invalid params: approvals must be an object")
+    unknown = sorted(set(value) - {*_APPROVAL_FLAGS, *_APPROVAL_LISTS, "auto_approve"})
+    if unknown:
+        raise WireError(f"invalid params: unknown approval flag(s) {', '.join(unknown)}")
+    flags = {k: value.get(k, False) for k in _APPROVAL_FLAGS}
+    lists = {k: value.get(k) or [] for k in _APPROVAL_LISTS}
+    auto = value.get("auto_approve")
+    if not all(isinstance(v, bool) for v in flags.values()) or \
+            not (auto is None or isinstance(auto, bool)) or \
+            not all(isinstance(v, list) and all(isinstance(t, str) for t in v)
+                    for v in lists.values()):
+        raise WireError("invalid params: approvals: flags are true/false, tools are strings")
+    return Approvals(yolo=flags["yolo"], force=flags["force"], trust=flags["trust"],
+                     auto_approve=auto, allow_all_tools=flags["allow_all_tools"],
+                     allow_tools=tuple(lists["allow_tools"]),
+                     deny_tools=tuple(lists["deny_tools"]))
