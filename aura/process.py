@@ -265,22 +265,3 @@ def _split_capped(head: bytes, cap: int, dropped_first: int) -> list[str]:
             text += TRUNCATION_MARKER.format(dropped=dropped)
         out.append(text)
     return out
-
-
-async def run_to_completion(argv: Sequence[str], *, cwd: str | Path | None = None,
-                            env: Mapping[str, str] | None = None,
-                            stdin: bytes | None = None) -> tuple[int, str, str]:
-    """Run a short helper command and collect its output (e.g. ``agent --version``)."""
-    out: list[str] = []
-    err: list[str] = []
-
-    def collect(stream: str, lines: list[str]) -> None:
-        (out if stream == "stdout" else err).extend(lines)
-
-    child = await Child.spawn(argv, on_lines=collect, cwd=cwd, env=env, stdin=stdin)
-    try:
-        code = await child.wait()
-    finally:
-        if child.returncode is None:
-            await asyncio.shield(child.stop(grace=0.1))
-    return code, "\n".join(out), "\n".join(err)

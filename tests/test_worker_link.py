@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from aura.remote.worker.link import Fatal, Link
+from aura.errors import WorkerRefused
+from aura.remote.worker.link import Link
 from aura.rpc import PROTOCOL_VERSION, VERSION_MISMATCH, RpcError, Unauthorized
 
 from .fake_peer import FakePeer
@@ -61,7 +62,7 @@ def test_an_unanswered_heartbeat_closes_the_line() -> None:
 ])
 def test_a_refused_hello_is_fatal(answer: Any, message: str) -> None:
     link = _link([])
-    with pytest.raises(Fatal, match=message):
+    with pytest.raises(WorkerRefused, match=message):
         asyncio.run(link.serve(FakePeer({"worker.hello": answer})))
 
 
@@ -75,7 +76,7 @@ def test_unreachable_is_retried_a_refused_token_is_fatal_a_bug_is_raised() -> No
         return connect
 
     calls.clear()
-    with pytest.raises(Fatal, match="refused the token"):
+    with pytest.raises(WorkerRefused, match="refused the token"):
         asyncio.run(_link([], connecting(OSError("refused"), TimeoutError(),
                                          Unauthorized("refused the token"))).run())
     assert len(calls) == 3  # two retries, then the fatal refusal

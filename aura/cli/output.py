@@ -9,6 +9,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from aura.contracts import RunSummary
 from aura.errors import AuraError
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"],
@@ -59,17 +60,17 @@ def silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-def print_outcome(result: Any) -> None:
+def print_outcome(summary: RunSummary) -> None:
     """The last line of a plain run on stderr: state, exit code, usage, how to follow up."""
     from aura.cli.render import Painter, format_usage, use_color
 
     paint = Painter(use_color(sys.stderr))
-    color = {"done": "green", "cancelled": "yellow", "review": "cyan"}.get(result.state, "red")
-    usage = f"  usage: {format_usage(result.usage)}" if result.usage else ""
-    click.echo(paint(f"[aura] session {result.session.id[:8]} {result.state} "
-                     f"(exit {result.exit_code}){usage}", color) +
-               paint(f"  follow up: aura run --session {result.session.id[:8]} --prompt …",
-                     "dim"), err=True)
+    color = {"done": "green", "cancelled": "yellow", "review": "cyan"}.get(summary.state, "red")
+    usage = f"  usage: {format_usage(summary.usage)}" if summary.usage else ""
+    short = (summary.session or "")[:8]
+    click.echo(paint(f"[aura] session {short} {summary.state} "
+                     f"(exit {summary.exit_code}){usage}", color) +
+               paint(f"  follow up: aura run --session {short} --prompt …", "dim"), err=True)
 
 
 def open_user_store() -> Any:

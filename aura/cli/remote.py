@@ -262,7 +262,6 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     """`aura run --on WORKER|label:X`: start on a worker via the coordinator, stream the
     entries as they are stored, Ctrl-C interrupts the remote agent. Returns the exit code."""
     import asyncio
-    import json
 
     from aura.cli.render import JsonPrinter, StreamPrinter
     from aura.remote.client import RemoteRun, ca_setting, coordinator_url, read_token
@@ -284,22 +283,13 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
                    remote.execution else "[aura] interrupted", err=True)
         return 130
     if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False))
+        from aura.cli.render import json_text
+
+        click.echo(json_text(summary.to_json(), compact=True))
     else:
-        _print_summary(summary)
-    code = summary.get("exit_code")
-    return code if isinstance(code, int) else 1
+        from aura.cli.output import print_outcome
 
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    from types import SimpleNamespace
-
-    from aura.cli.output import print_outcome
-
-    result = SimpleNamespace(session=SimpleNamespace(id=summary.get("session", "")),
-                             state=summary.get("state"),
-                             exit_code=summary.get("exit_code", 1),
-                             usage=summary.get("usage") or {})
-    print_outcome(result)
-    if summary.get("error") and summary.get("exit_code") == 1:
-        click.echo(f"aura: error: {summary['error']}", err=True)
+        print_outcome(summary)
+        if summary.error and summary.exit_code == 1:
+            click.echo(f"aura: error: {summary.error}", err=True)
+    return summary.exit_code if summary.exit_code is not None else 1

@@ -19,6 +19,8 @@ from aura.cli.output import (
     print_outcome,
     silence_stdout,
 )
+from aura.cli.render import json_text
+from aura.contracts import RunSummary
 from aura.errors import AuraError, UsageError
 
 
@@ -184,7 +186,7 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
 
         code, last = run_tui(options, prompt or None)
         if last is not None:
-            print_outcome(last)
+            print_outcome(last.summary())
         return code
     return run_plain(options, as_json=kw["as_json"])
 
@@ -200,7 +202,6 @@ def run_plain(options: Any, *, as_json: bool = False) -> int:
     """One local turn streamed as text (or JSON lines, then a summary line): `aura run`
     without the TUI, and the follow-up `aura board move` starts. Returns the exit code."""
     import asyncio
-    import json
 
     from aura.cli.render import JsonPrinter, StreamPrinter
     from aura.service.runner import EXIT_INTERRUPTED
@@ -215,18 +216,16 @@ def run_plain(options: Any, *, as_json: bool = False) -> int:
     except AuraError as exc:
         if as_json:
             # Scripts always get a summary line, even when the run never started.
-            click.echo(json.dumps({"kind": "summary", "session": None, "execution": None,
-                                   "state": "failed", "exit_code": exc.exit_code,
-                                   "native_session_id": None, "usage": {},
-                                   "error": str(exc)}, ensure_ascii=False))
+            never = RunSummary(None, None, "failed", exc.exit_code, error=str(exc))
+            click.echo(json_text(never.to_json(), compact=True))
         raise
     finally:
         store.close()
     try:
         if as_json:
-            click.echo(json.dumps(result.summary(), ensure_ascii=False))
+            click.echo(json_text(result.summary().to_json(), compact=True))
         else:
-            print_outcome(result)
+            print_outcome(result.summary())
     except BrokenPipeError:
         silence_stdout()
     if result.aura_error and result.error and not as_json:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
+from aura.contracts import RunSummary
 from aura.errors import AuraError, UsageError
 
 if TYPE_CHECKING:
@@ -251,7 +252,7 @@ class RemoteRun:
         return await connect_client(self.url, self._token, self.ca, self.route,
                                     {"session.entries": self.on_texts})
 
-    async def run(self, on: str, options: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, on: str, options: dict[str, Any]) -> RunSummary:
         """Start the run ``on`` a worker (name or ``label:X``) and wait for its summary."""
         import asyncio
         import signal
@@ -275,7 +276,11 @@ class RemoteRun:
             closed.cancel()
             woke.cancel()
         await self.peer.close()
-        return self.summaries[started["execution"]]
+        raw = self.summaries[started["execution"]]
+        try:
+            return RunSummary.from_json(raw)
+        except ValueError as exc:
+            raise AuraError(f"the coordinator sent a malformed run summary ({exc})") from None
 
     async def _reconnect(self) -> Any:
         """The line to the coordinator dropped mid-run: follow the session again from the

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aura import engine
-from aura.contracts import Entry, EntryKind, Session, State, Transition
+from aura.contracts import Entry, RunSummary, Session, State, Transition
 from aura.errors import AuraError, UsageError
 from aura.executors.base import Executor, RunRequest
 from aura.liveness import sweep_orphans
@@ -34,12 +34,10 @@ class RunResult:
     error: str | None = None
     aura_error: bool = False  # the failure is aura's own, not the agent's
 
-    def summary(self) -> dict[str, Any]:
-        """The last line of `aura run --json`."""
-        return {"kind": EntryKind.SUMMARY.value, "session": self.session.id,
-                "execution": self.execution_id, "state": self.state,
-                "exit_code": self.exit_code, "native_session_id": self.native_session_id,
-                "usage": self.usage, "error": self.error}
+    def summary(self) -> RunSummary:
+        """How the run ended (the last line of `aura run --json`)."""
+        return RunSummary(self.session.id, self.execution_id, self.state, self.exit_code,
+                          self.native_session_id, dict(self.usage), self.error)
 
 
 def new_id() -> str:

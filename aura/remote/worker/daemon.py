@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aura import __version__
+from aura.contracts import RunSummary
 from aura.remote.worker.link import Link
 from aura.remote.worker.policy import refusal
 from aura.remote.worker.relay import Outgoing, Relay
@@ -157,14 +158,15 @@ class Worker:
         self.tasks.pop(out.execution, None)
         exc = None if task.cancelled() else task.exception()
         if task.cancelled():
-            summary = {"state": "cancelled", "exit_code": 130, "error": "cancelled"}
+            summary = RunSummary(out.session, out.execution, "cancelled", 130,
+                                 error="cancelled")
         elif exc is not None:
-            summary = {"state": "failed", "exit_code": 1,
-                       "error": f"{type(exc).__name__}: {exc}"}
+            summary = RunSummary(out.session, out.execution, "failed", 1,
+                                 error=f"{type(exc).__name__}: {exc}")
         else:
             summary = task.result().summary()
-        log.info("execution %s ended: %s", out.execution[:8], summary.get("state"))
-        self.relay.finish(out, summary)
+        log.info("execution %s ended: %s", out.execution[:8], summary.state)
+        self.relay.finish(out, summary.to_json())
 
     # shutdown -------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from aura.contracts import Execution, Session, Transition
+from aura.contracts import Execution, RunSummary, Session, Transition
 from aura.errors import NotFound
 from aura.recorder import encode
 from aura.rpc import INVALID_PARAMS, RpcError, entries_message
@@ -109,10 +109,9 @@ class Relay:
                 continue
             session = self.spool.get_session(out.session)
             last = executions[-1]
-            summary = {"kind": "summary", "session": out.session, "execution": last.id,
-                       "state": session.state, "exit_code": last.exit_code,
-                       "error": None if session.state == "done" else
-                       "the worker restarted while the run was going on"}
+            summary = RunSummary(out.session, last.id, session.state, last.exit_code,
+                                 error=None if session.state == "done" else
+                                 "the worker restarted while the run was going on").to_json()
             out.final = {"session": out.session, "execution": execution_id, "final": True,
                          "summary": summary}
             self.outgoing[execution_id] = out
