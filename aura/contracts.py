@@ -127,14 +127,22 @@ def entry(kind: EntryKind | str, **fields: Any) -> Entry:
 @dataclass(frozen=True, slots=True)
 class Transition:
     session: str
-    src: str | None
-    dst: str
+    src: State | None
+    dst: State
     at: str
     reason: str
     execution: str | None = None
 
+    def __post_init__(self) -> None:
+        # Rows and wire messages carry the names; the object carries the enum (ValueError
+        # for a name that is no state).
+        if self.src is not None:
+            object.__setattr__(self, "src", State(self.src))
+        object.__setattr__(self, "dst", State(self.dst))
+
     def to_json(self) -> dict[str, Any]:
-        return {"from": self.src, "to": self.dst, "at": self.at, "reason": self.reason,
+        return {"from": self.src.value if self.src else None, "to": self.dst.value,
+                "at": self.at, "reason": self.reason,
                 "execution": self.execution}
 
     @classmethod
@@ -147,8 +155,8 @@ class Transition:
 class Execution:
     id: str
     session: str
-    stage: str
-    status: str = ExecutionStatus.RUNNING.value
+    stage: State
+    status: ExecutionStatus = ExecutionStatus.RUNNING
     exit_code: int | None = None
     started_at: str = ""
     ended_at: str | None = None
@@ -158,9 +166,13 @@ class Execution:
     executor: str | None = None
     reason: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stage", State(self.stage))
+        object.__setattr__(self, "status", ExecutionStatus(self.status))
+
     def to_json(self) -> dict[str, Any]:
         # "state" is the public name of the status (ARCHITECTURE.md JSON surfaces).
-        return {"id": self.id, "stage": self.stage, "state": self.status,
+        return {"id": self.id, "stage": self.stage.value, "state": self.status.value,
                 "exit_code": self.exit_code, "started_at": self.started_at,
                 "ended_at": self.ended_at, "host": self.host, "executor": self.executor,
                 "reason": self.reason}
@@ -177,7 +189,7 @@ class Execution:
 class Session:
     id: str
     executor: str
-    state: str
+    state: State
     cwd: str
     created_at: str
     updated_at: str
@@ -187,8 +199,12 @@ class Session:
     # Settings a follow-up needs to run the same way (base command, params, vars, flags).
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", State(self.state))
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["state"] = self.state.value
         return data
 
     @classmethod

@@ -57,7 +57,7 @@ def sweep_orphans(store: Store) -> list[Execution]:
                                ended_at=now, reason="orphaned")
         session = store.get_session(execution.session)
         if engine.allowed(session.state, State.FAILED):
-            store.record_transition(Transition(session.id, session.state, State.FAILED.value,
+            store.record_transition(Transition(session.id, session.state, State.FAILED,
                                                now, "orphaned", execution.id))
         swept.append(execution)
     return swept

@@ -108,11 +108,33 @@ def _session(row: sqlite3.Row) -> Session:
         raise StoreError(f"session {data['id']} has damaged options in the database; "
                          "its settings are lost, the rest is readable with "
                          "`aura session show --json`") from None
-    return Session(**data)
+    try:
+        return Session(**data)
+    except ValueError:
+        raise _unknown_state("session", data["id"], data["state"]) from None
 
 
 def _execution(row: sqlite3.Row) -> Execution:
-    return Execution(**dict(row))
+    data = dict(row)
+    try:
+        return Execution(**data)
+    except ValueError:
+        raise _unknown_state("execution", data["id"], f"{data['stage']}/{data['status']}"
+                             ) from None
+
+
+def _transition(row: sqlite3.Row) -> Transition:
+    try:
+        return Transition(*row)
+    except ValueError:
+        raise _unknown_state("transition of session", row[0], f"{row[1]} → {row[2]}"
+                             ) from None
+
+
+def _unknown_state(what: str, ident: str, value: str) -> StoreError:
+    # A row written by a newer aura, or edited by hand: say which, never a traceback.
+    return StoreError(f"{what} {ident} has a state this aura does not know ({value!r}); "
+                      "is the database from a newer aura?")
 
 
 class SQLiteStore:
@@ -265,7 +287,7 @@ class SQLiteStore:
     def transitions(self, session_id: str) -> list[Transition]:
         rows = self._read("SELECT session, src, dst, at, reason, execution FROM transitions "
                           "WHERE session = ? ORDER BY id", (session_id,))
-        return [Transition(*r) for r in rows]
+        return [_transition(r) for r in rows]
 
     # entries --------------------------------------------------------------------------
 

@@ -91,6 +91,6 @@ def move(store: Store, session_id: str, column_name: str, prompt: str | None = N
         prompt=prompt)
     if not decided.follow_up:
         engine.transition(session.state, decided.dst)  # the table has the last word
-        store.record_transition(Transition(session.id, session.state, decided.dst.value,
+        store.record_transition(Transition(session.id, session.state, decided.dst,
                                            utc_now(), f"moved to {target.name!r} on the board"))
     return decided

@@ -70,7 +70,7 @@ class Ledger:
             self.recorder.close()
             self.add_usage(self.recorder)
         execution = Execution(id=str(uuid.uuid4()), session=self.session.id,
-                              stage=stage.value, started_at=utc_now(), executor=executor,
+                              stage=stage, started_at=utc_now(), executor=executor,
                               **self.host.execution_fields())
         self.store.create_execution(execution)
         self.execution = execution
@@ -96,7 +96,7 @@ class Ledger:
         src = self.session.state
         engine.transition(src, dst)
         self.store.record_transition(Transition(
-            self.session.id, src, dst.value, utc_now(), reason,
+            self.session.id, src, dst, utc_now(), reason,
             self.execution.id if self.execution else None))
         self.session = self.store.get_session(self.session.id)
         self.emit({"kind": EntryKind.STATE.value, "from": src, "to": dst.value,

@@ -252,11 +252,11 @@ def _record(store: Store, session: Session | None, session_id: str, name: str, c
                                        model=request.model)
         return session, State.CODING_FOLLOW_UP
     now = utc_now()
-    session = Session(id=session_id, executor=name, state=State.QUEUED.value, cwd=cwd,
+    session = Session(id=session_id, executor=name, state=State.QUEUED, cwd=cwd,
                       created_at=now, updated_at=now, prompt=request.prompt,
                       model=request.model, options=settings)
     store.create_session(session)
-    store.record_transition(Transition(session_id, None, State.QUEUED.value, now, "created"))
+    store.record_transition(Transition(session_id, None, State.QUEUED, now, "created"))
     return session, State.CODING_INITIAL
 
 

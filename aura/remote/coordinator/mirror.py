@@ -115,7 +115,7 @@ class Mirror:
                                                reason=reason)
         if engine.allowed(session.state, State.WORKER_LOST):
             self.store.record_transition(Transition(
-                session_id, session.state, State.WORKER_LOST.value, now, reason,
+                session_id, session.state, State.WORKER_LOST, now, reason,
                 last.id if last else run_id))
             session = self.store.get_session(session_id)
         return RunSummary(session=session_id, execution=last.id if last else run_id,
