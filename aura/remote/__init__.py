@@ -1,1 +1,2 @@
-"""aura.remote."""
+"""Runs on other machines: the coordinator (`aura serve`), the worker (`aura worker`) and the
+client side of `--on` / `--coordinator`, over aura.rpc."""

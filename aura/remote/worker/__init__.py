@@ -1,1 +1,1 @@
-"""aura.remote.worker."""
+"""The worker (`aura worker`): its link to the coordinator, its relay and spool, its policy."""
