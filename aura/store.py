@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from aura.board import DEFAULT_BOARD_COLUMNS
 from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
 from aura.errors import NotFound, StoreError
 
@@ -151,6 +150,8 @@ class MemoryStore:
         self._executions: dict[str, Execution] = {}
         self._transitions: list[Transition] = []
         self._entries: dict[str, dict[int, str]] = {}
+        from aura.board import DEFAULT_BOARD_COLUMNS  # the board's rules: not on every start
+
         self._columns: dict[str, dict[str, Any]] = {
             c["name"].lower(): dict(c) for c in DEFAULT_BOARD_COLUMNS}
 

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from aura.board import DEFAULT_BOARD_COLUMNS
 from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
 from aura.errors import NotFound, StoreError
 from aura.store import (
@@ -83,6 +82,8 @@ def _migration_1(db: sqlite3.Connection) -> None:
 
 def _migration_2(db: sqlite3.Connection) -> None:
     """The board's user columns, starting with the default set."""
+    from aura.board import DEFAULT_BOARD_COLUMNS  # once per database, not on every start
+
     _script(
         db,
         """

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from aura.contracts import RunSummary
 from aura.errors import AuraError
+
+if TYPE_CHECKING:  # contracts is imported by the command that prints an outcome
+    from aura.contracts import RunSummary
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"],
                                     "max_content_width": 100}

@@ -19,8 +19,6 @@ from aura.cli.output import (
     print_outcome,
     silence_stdout,
 )
-from aura.cli.render import json_text
-from aura.contracts import RunSummary
 from aura.errors import AuraError, UsageError
 
 
@@ -203,7 +201,8 @@ def run_plain(options: Any, *, as_json: bool = False) -> int:
     without the TUI, and the follow-up `aura board move` starts. Returns the exit code."""
     import asyncio
 
-    from aura.cli.render import JsonPrinter, StreamPrinter
+    from aura.cli.render import JsonPrinter, StreamPrinter, json_text
+    from aura.contracts import RunSummary
     from aura.service.runner import EXIT_INTERRUPTED
     from aura.store_sqlite import open_store
 
