@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("store", ("aura.store", "aura.store_sqlite", "aura.recorder")),
     ("locations", ("aura.paths",)),
     ("core", ("aura.contracts", "aura.errors", "aura.engine", "aura.board", "aura.prompts",
-              "aura")),
+              "aura.approvals", "aura")),
 ]
 # Only the presentation layer talks to the terminal through these.
 PRESENTATION_ONLY = {"click", "questionary", "prompt_toolkit"}

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from aura.approvals import ApprovalRequest, Decision
 from aura.contracts import Entry, EntryKind
 from aura.errors import ExecutorNotFound, UsageError
 from aura.process import DEFAULT_LINE_CAP, Child, resolve_program
@@ -64,6 +65,23 @@ class Approvals:
         return names
 
 
+class Approver(Protocol):
+    """Whoever answers an agent's approval requests for one turn (the broker in
+    aura.service.approvals: policies first, then a person on any surface). An executor
+    that speaks an approval protocol sends each request here and waits; with no approver
+    it answers from the approval flags as before."""
+
+    async def ask(self, request: ApprovalRequest) -> Decision:
+        """The answer to ``request`` (a deny when nobody answers in time);
+        CancelledError when the turn is cancelled meanwhile."""
+        ...
+
+    def withdraw(self, native_id: str) -> None:
+        """The agent withdrew its request (claude's control_cancel_request…): mark it
+        lost and stop asking."""
+        ...
+
+
 class Asker(Protocol):
     """A person who can be asked (a terminal picker); executors never ask on their own."""
 
@@ -96,6 +114,7 @@ class RunRequest:
     history: tuple[Entry, ...] = ()  # earlier entries of the session (for transcripts)
     line_cap: int = DEFAULT_LINE_CAP
     asker: Asker | None = None  # someone to ask (a model, an endpoint), or nobody
+    approver: Approver | None = None  # who answers approval requests; None: the flags do
     refresh_model_cache: bool = False  # discover models again (--refresh-model-cache)
 
     @property
