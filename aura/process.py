@@ -9,7 +9,11 @@
 - "Exited" is decided by the leader's return code plus both pipes at EOF; a grandchild
   that keeps a pipe open does not hang aura (``Process.wait()`` alone would) and is
   stopped with the rest of the group when the leader is gone.
-- An atexit hook kills the groups of children still alive, so none outlives aura.
+- No child outlives aura (see liveness.py for how, and docs/ARCHITECTURE.md for what holds
+  where): each child carries a mark in its environment, and once it is over everything
+  with its mark is killed, even processes that left its group; on Linux the agent dies
+  with aura (PDEATHSIG) and escaped descendants re-parent to aura (subreaper). An atexit
+  hook kills what is left when aura exits.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import itertools
 import os
 import shutil
 import signal
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from aura import liveness
 from aura.errors import ExecutorNotFound
 
 READ_SIZE = 1 << 20
@@ -33,12 +40,25 @@ LineHandler = Callable[[str, list[str]], None]
 """Called with ("stdout" | "stderr", complete decoded lines) for every chunk read."""
 
 _live_groups: set[int] = set()
+_serial = itertools.count(1)
+_supervising: str | None = None  # this aura's mark, once it has started a child
+
+
+def _supervise() -> str:
+    """The first spawn makes aura a subreaper and fixes the prefix of its children's marks."""
+    global _supervising
+    if _supervising is None:
+        liveness.become_subreaper()
+        _supervising = liveness.own_mark()
+    return _supervising
 
 
 def _reap_at_exit() -> None:
     for pgid in list(_live_groups):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
+    if _supervising is not None:
+        liveness.kill_marked(_supervising)
 
 
 atexit.register(_reap_at_exit)
@@ -76,9 +96,10 @@ class Child:
     """A running child process whose output is being pumped to a LineHandler."""
 
     def __init__(self, proc: asyncio.subprocess.Process, on_lines: LineHandler,
-                 line_cap: int) -> None:
+                 line_cap: int, mark: str = "") -> None:
         self.proc = proc
         self.pid = proc.pid
+        self.mark = mark  # AURA_PROCESS_MARK of it and its descendants
         self._on_lines = on_lines
         self._line_cap = line_cap
         self._readers = asyncio.gather(
@@ -102,18 +123,21 @@ class Child:
         if cwd is not None and not Path(cwd).is_dir():
             raise ExecutorNotFound(f"working directory does not exist: {cwd}")
         piped = stdin is not None or keep_stdin_open
+        mark = f"{_supervise()}:{next(_serial)}"
+        child_env = dict(env if env is not None else os.environ)
+        child_env[liveness.MARK_VARIABLE] = mark
         try:
             proc = await asyncio.create_subprocess_exec(
                 program, *argv[1:],
                 stdin=asyncio.subprocess.PIPE if piped else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                cwd=cwd, env=dict(env) if env is not None else None,
-                start_new_session=True, limit=READ_SIZE)
+                cwd=cwd, env=child_env, start_new_session=True, limit=READ_SIZE,
+                preexec_fn=liveness.die_with_parent_hook())
         except PermissionError:
             raise ExecutorNotFound(f"not an executable file: {program}") from None
         except OSError as exc:
             raise ExecutorNotFound(f"cannot start {program}: {exc.strerror}") from None
-        child = cls(proc, on_lines, line_cap)
+        child = cls(proc, on_lines, line_cap, mark)
         if stdin is not None:
             await child.write(stdin)
             if not keep_stdin_open:
@@ -151,6 +175,7 @@ class Child:
             await asyncio.wait({self._readers}, timeout=0.02)
         if not self._readers.done():
             await self._kill_group(term_timeout=0.5)
+            liveness.kill_marked(self.mark)  # a holder of the pipe that left the group
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._readers), 2.0)
             if not self._readers.done():
@@ -159,10 +184,7 @@ class Child:
                 self._readers.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._readers
-                # Close our ends of the pipes now, not when the loop is already gone.
-                transport = getattr(self.proc, "_transport", None)
-                if transport is not None:
-                    transport.close()
+                self._close_transport()
         else:
             await self._readers
         # Process.wait() also waits for the pipes to close, which an escaped holder may
@@ -171,7 +193,7 @@ class Child:
             else await self.proc.wait()
         if group_alive(self.pid):
             await self._kill_group(term_timeout=0.5)
-        _live_groups.discard(self.pid)
+        self._kill_escaped()
         return code
 
     async def stop(self, grace: float = 1.0, term_timeout: float = 3.0) -> int:
@@ -182,15 +204,33 @@ class Child:
                 await asyncio.wait_for(self._exited(), grace)
         if self.proc.returncode is None or group_alive(self.pid):
             await self._kill_group(term_timeout)
+        liveness.kill_marked(self.mark)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._readers), 2.0)
         if not self._readers.done():
             self._readers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._readers
+            self._close_transport()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.proc.wait(), 2.0)
-        _live_groups.discard(self.pid)
+        self._kill_escaped()
         code = self.proc.returncode
         return code if code is not None else -signal.SIGKILL
+
+    def _close_transport(self) -> None:
+        # Close our ends of the pipes now, not when the loop is already gone (its
+        # finaliser would then print "Event loop is closed").
+        transport = getattr(self.proc, "_transport", None)
+        if transport is not None:
+            transport.close()
+
+    def _kill_escaped(self) -> None:
+        # What left the group (setsid, a double fork) still carries the mark.
+        _live_groups.discard(self.pid)
+        if liveness.kill_marked(self.mark):
+            time.sleep(0.01)  # SIGKILL is not instant; then reap what came to us
+        liveness.reap_orphans(_live_groups)
 
     async def _exited(self) -> None:
         while self.proc.returncode is None:
@@ -209,6 +249,7 @@ class Child:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while loop.time() < deadline:
+                liveness.reap_orphans(_live_groups)  # members re-parented to us
                 if not group_alive(self.pid):
                     return
                 await asyncio.sleep(0.02)

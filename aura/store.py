@@ -11,17 +11,31 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
-from aura.errors import NotFound, StoreError
+from aura.errors import InvalidTransition, NotFound, StoreError
 
 EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
 # Told when a submitted batch is stored: None, or the error that kept it out (on the
 # writer's thread).
 StoredCallback = Callable[[Exception | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A session taken by one aura run: only its holder may run a stage of it, so two
+    follow-ups of one session can never interleave. ``token`` tells runs apart; the
+    holder is the aura process (host, pid + start time) that took it."""
+
+    session: str
+    token: str
+    host: str
+    pid: int | None
+    pid_started: str | None
+    at: str
 
 
 class EntryAppender(Protocol):
@@ -86,6 +100,16 @@ class Store(Protocol):
         """Store the transition and set the session's state and updated_at to match."""
         ...
     def transitions(self, session_id: str) -> list[Transition]: ...
+    def claim_session(self, claim: Claim, from_states: Collection[str] | None = None
+                      ) -> Claim | None:
+        """Take the session for ``claim``, atomically: None when taken; the claim that
+        holds it when another run has it. With ``from_states``, a session in any other
+        state is refused (InvalidTransition), checked in the same step."""
+        ...
+    def release_session(self, session_id: str, token: str) -> None:
+        """Give the session back, if ``token`` still holds it."""
+        ...
+    def claims(self) -> list[Claim]: ...
     def append_entries(self, session_id: str, rows: Sequence[EntryRow]) -> None:
         """Append a batch of entries (increasing seq) in one transaction. Entries at or
         below the session's last stored seq are skipped: resending a batch is harmless."""
@@ -109,6 +133,13 @@ class Store(Protocol):
         """Remove a column (case-insensitive name); NotFound if there is none."""
         ...
     def close(self) -> None: ...
+
+
+def check_claimable(session: Session, from_states: Collection[str] | None) -> None:
+    """Refuse to claim a session whose state cannot start the run asked for."""
+    if from_states is not None and session.state not in from_states:
+        raise InvalidTransition(f"session {session.id[:8]} is {session.state}; it cannot "
+                                "take a follow-up now")
 
 
 def column_not_found(name: str) -> NotFound:
@@ -150,6 +181,7 @@ class MemoryStore:
         self._executions: dict[str, Execution] = {}
         self._transitions: list[Transition] = []
         self._entries: dict[str, dict[int, str]] = {}
+        self._claims: dict[str, Claim] = {}
         from aura.board import DEFAULT_BOARD_COLUMNS  # the board's rules: not on every start
 
         self._columns: dict[str, dict[str, Any]] = {
@@ -208,6 +240,23 @@ class MemoryStore:
 
     def transitions(self, session_id: str) -> list[Transition]:
         return [t for t in self._transitions if t.session == session_id]
+
+    def claim_session(self, claim: Claim, from_states: Collection[str] | None = None
+                      ) -> Claim | None:
+        held = self._claims.get(claim.session)
+        if held is not None:
+            return held
+        check_claimable(self.get_session(claim.session), from_states)
+        self._claims[claim.session] = claim
+        return None
+
+    def release_session(self, session_id: str, token: str) -> None:
+        held = self._claims.get(session_id)
+        if held is not None and held.token == token:
+            del self._claims[session_id]
+
+    def claims(self) -> list[Claim]:
+        return list(self._claims.values())
 
     def append_entries(self, session_id: str, rows: Sequence[EntryRow]) -> None:
         bucket = self._entries.setdefault(session_id, {})

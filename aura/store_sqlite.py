@@ -16,17 +16,19 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
 from aura.errors import NotFound, StoreError
 from aura.store import (
+    Claim,
     EntryAppender,
     EntryRow,
     StoredCallback,
     ambiguous_prefix,
+    check_claimable,
     column_not_found,
     session_not_found,
 )
@@ -37,6 +39,8 @@ _SESSION_COLUMNS = ("id", "executor", "state", "cwd", "created_at", "updated_at"
                     "model", "native_session_id", "options")
 _EXECUTION_COLUMNS = ("id", "session", "stage", "status", "exit_code", "started_at",
                       "ended_at", "host", "pid", "pid_started", "executor", "reason")
+
+_CLAIM_COLUMNS = "session, token, host, pid, pid_started, at"
 
 
 def _script(db: sqlite3.Connection, sql: str) -> None:
@@ -97,8 +101,22 @@ def _migration_2(db: sqlite3.Connection) -> None:
                    "VALUES (:name, :position, :state, :wip_limit)", DEFAULT_BOARD_COLUMNS)
 
 
+def _migration_3(db: sqlite3.Connection) -> None:
+    """Claims: which run holds a session (one at a time, taken in one transaction)."""
+    _script(
+        db,
+        """
+        CREATE TABLE session_claims (
+            session TEXT PRIMARY KEY, token TEXT NOT NULL, host TEXT NOT NULL,
+            pid INTEGER, pid_started TEXT, at TEXT NOT NULL
+        )
+        """
+    )
+
+
 # Append new migrations; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2,
+                                                          _migration_3]
 
 
 def _session(row: sqlite3.Row) -> Session:
@@ -289,6 +307,33 @@ class SQLiteStore:
         rows = self._read("SELECT session, src, dst, at, reason, execution FROM transitions "
                           "WHERE session = ? ORDER BY id", (session_id,))
         return [_transition(r) for r in rows]
+
+    # claims ---------------------------------------------------------------------------
+
+    def claim_session(self, claim: Claim, from_states: Collection[str] | None = None
+                      ) -> Claim | None:
+        # One BEGIN IMMEDIATE holds the write lock across the check and the insert: of
+        # two aura processes claiming at once, the second sees the first's row.
+        with self._write():
+            row = self._db.execute(f"SELECT {_CLAIM_COLUMNS} FROM session_claims "
+                                   "WHERE session = ?", (claim.session,)).fetchone()
+            if row is not None:
+                return Claim(*row)
+            check_claimable(self.get_session(claim.session), from_states)
+            self._db.execute(f"INSERT INTO session_claims ({_CLAIM_COLUMNS}) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             (claim.session, claim.token, claim.host, claim.pid,
+                              claim.pid_started, claim.at))
+        return None
+
+    def release_session(self, session_id: str, token: str) -> None:
+        with self._write():
+            self._db.execute("DELETE FROM session_claims WHERE session = ? AND token = ?",
+                             (session_id, token))
+
+    def claims(self) -> list[Claim]:
+        rows = self._read(f"SELECT {_CLAIM_COLUMNS} FROM session_claims ORDER BY at")
+        return [Claim(*row) for row in rows]
 
     # entries --------------------------------------------------------------------------
 

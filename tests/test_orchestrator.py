@@ -117,7 +117,8 @@ def test_a_failing_setup_script_fails_the_session_and_saves() -> None:
     store = MemoryStore()
     host = ScriptedHost({"make deps": 2})
     finished = asyncio.run(Orchestrator(store, host, _session(store)).run(_plan(False)))
-    assert finished.state is State.FAILED and finished.exit_code == 2
+    # make's 2 would read as aura's usage error: the script's failure exits 1 instead.
+    assert finished.state is State.FAILED and finished.exit_code == 1
     assert "setup script failed (exit 2): make deps\nran make deps" in (finished.error or "")
     assert [t.dst for t in store.transitions("s1")][-2:] == ["setup", "failed"]
     assert ("save", "when") in host.calls

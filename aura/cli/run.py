@@ -76,6 +76,9 @@ _AGENT_OPTIONS = [
                  help="Continue this session (a unique id prefix is enough)."),
     click.option("--resume-latest", is_flag=True,
                  help="Continue the newest session of this executor and directory."),
+    click.option("--wait", is_flag=True,
+                 help="If the session is running in another aura, wait for it to finish "
+                      "(default: refuse)."),
     click.option("--model", "-m", metavar="NAME", shell_complete=complete_model,
                  help="Model for the agent."),
     click.option("--base-command", metavar="CMD",
@@ -203,15 +206,17 @@ def run_plain(options: Any, *, as_json: bool = False) -> int:
 
     from aura.cli.render import JsonPrinter, StreamPrinter, json_text
     from aura.contracts import RunSummary
-    from aura.service.runner import EXIT_INTERRUPTED
+    from aura.service.ledger import EXIT_INTERRUPTED, EXIT_TERMINATED
     from aura.store_sqlite import open_store
 
     store = open_store()
     watcher = JsonPrinter() if as_json else StreamPrinter()
+    signals: list[str] = []
     try:
-        result = asyncio.run(_until_signal(options, store, watcher))
+        result = asyncio.run(_until_signal(options, store, watcher, signals))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        return EXIT_INTERRUPTED
+        # Stopped before the turn could record it: the code still says by what.
+        return EXIT_TERMINATED if "SIGTERM" in signals else EXIT_INTERRUPTED
     except AuraError as exc:
         if as_json:
             # Scripts always get a summary line, even when the run never started.
@@ -234,8 +239,9 @@ def run_plain(options: Any, *, as_json: bool = False) -> int:
     return exit_code
 
 
-async def _until_signal(options: Any, store: Any, watcher: Any) -> Any:
-    """The turn, with SIGINT/SIGTERM cancelling it (recorded as cancelled)."""
+async def _until_signal(options: Any, store: Any, watcher: Any, signals: list[str]) -> Any:
+    """The turn, with SIGINT/SIGTERM cancelling it (recorded as cancelled; the signal's
+    name, also appended to ``signals``, says which: 130 for SIGINT, 143 for SIGTERM)."""
     import asyncio
     import signal
 
@@ -244,8 +250,12 @@ async def _until_signal(options: Any, store: Any, watcher: Any) -> Any:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
+    def stop(sig: signal.Signals) -> None:
+        signals.append(sig.name)
+        task.cancel(sig.name)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop, sig)
     return await run_service(options, store, watcher)
 
 

@@ -21,6 +21,12 @@ from aura.store import Store
 from aura.workspace import Workspace
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+# How a cancelled turn is recorded and what aura exits with, by what cancelled it (the
+# message of the cancellation: the CLI cancels with the signal's name).
+STOPPED_BY = {"SIGTERM": ("terminated", EXIT_TERMINATED),
+              "SIGHUP": ("terminal hung up", 129)}
+STOPPED_BY_USER = ("interrupted by the user", EXIT_INTERRUPTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +150,19 @@ class Ledger:
         execution = self.main_execution or (self.execution.id if self.execution else "")
         return Finished(state, code, execution, dict(self.usage), error)
 
-    async def end_cancelled(self) -> Finished:
+    async def end_cancelled(self, cause: str | None = None) -> Finished:
+        """End a cancelled turn; ``cause`` is the cancellation's message (a signal name)."""
+        reason, code = STOPPED_BY.get(cause or "", STOPPED_BY_USER)
         if self.recorder is None:
             self.open(State(self.session.state), None)
-        self.finish(ExecutionStatus.CANCELLED, None, "interrupted")
+        self.finish(ExecutionStatus.CANCELLED, None, "interrupted" if
+                    code == EXIT_INTERRUPTED else reason)
         with contextlib.suppress(AuraError):
             await asyncio.shield(self.save(
                 f"aura: saved when session {self.session.id} was cancelled"))
         if engine.allowed(self.session.state, State.CANCELLED):
-            self.move(State.CANCELLED, "interrupted by the user")
-        return self.result(State.CANCELLED, EXIT_INTERRUPTED)
+            self.move(State.CANCELLED, reason)
+        return self.result(State.CANCELLED, code)
 
     async def end_failed(self, error: str, code: int, *, aura_error: bool = False
                           ) -> Finished:

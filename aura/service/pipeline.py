@@ -34,7 +34,8 @@ from aura.service.ledger import Finished, Ledger
 from aura.store import Store
 from aura.workspace import Workspace, changes_text
 
-SCRIPT = "script"  # the executor name of setup/cleanup executions
+SCRIPT = "script"
+RESERVED_EXIT_CODES = frozenset({2, 129, 130, 143})  # aura's own: usage, signals
 OUTPUT_TAIL = 20  # lines of a failed script's output repeated in its error
 
 
@@ -169,7 +170,7 @@ class Orchestrator:
                 task.uncancel()
             if isinstance(exc, PreparedThenCancelled):
                 self.ledger.store_workspace(exc.workspace)
-            return await self.ledger.end_cancelled()
+            return await self.ledger.end_cancelled(str(exc.args[0]) if exc.args else None)
         except StageFailed as exc:
             return await self.ledger.end_failed(str(exc), exc.exit_code)
         except AuraError as exc:
@@ -259,6 +260,8 @@ class Orchestrator:
             if outcome.exit_code != 0:
                 output = "\n".join(tail[-OUTPUT_TAIL:])
                 code = outcome.exit_code if outcome.exit_code > 0 else 128 - outcome.exit_code
+                if code in RESERVED_EXIT_CODES:  # `make` exits 2: not a usage error of aura's
+                    code = 1
                 raise StageFailed(f"{key} script failed (exit {outcome.exit_code}): {command}" +
                               (f"\n{output}" if output else ""), code)
         self.ledger.finish(ExecutionStatus.DONE, 0, "done")

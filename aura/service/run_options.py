@@ -57,6 +57,7 @@ class RunOptions:
     cleanup: tuple[str, ...] = ()  # --cleanup commands, after .aura.toml's
     review: bool | None = None  # None: as the session was started
     review_executor: str | None = None
+    wait: bool = False  # a follow-up of a busy session waits for it instead of failing
 
     # the command line -------------------------------------------------------------------
 
@@ -86,7 +87,7 @@ class RunOptions:
             in_place=bool(kw.get("in_place")), allow_dirty=bool(kw.get("allow_dirty")),
             setup=tuple(kw.get("setup") or ()), cleanup=tuple(kw.get("cleanup") or ()),
             review=kw.get("review") or (True if kw.get("review_executor") else None),
-            review_executor=kw.get("review_executor"))
+            review_executor=kw.get("review_executor"), wait=bool(kw.get("wait")))
 
     # the wire ---------------------------------------------------------------------------
 

@@ -11,14 +11,14 @@ from typing import Any
 
 from aura import engine
 from aura.contracts import Entry, RunSummary, Session, State, Transition
-from aura.errors import AuraError, UsageError
+from aura.errors import AuraError, InvalidTransition, UsageError
 from aura.executors.base import Executor, RunRequest
 from aura.liveness import sweep_orphans
 from aura.recorder import Watcher, utc_now
 from aura.service.hosts import Host, LocalHost
 from aura.service.pipeline import EXIT_INTERRUPTED, Plan, ReviewPlan, WorkspaceRequest
 from aura.service.run_options import RunOptions
-from aura.store import Store
+from aura.store import Claim, Store
 
 __all__ = ["EXIT_INTERRUPTED", "RunResult", "run"]
 
@@ -155,19 +155,36 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
     """Run one turn (a new session, or a follow-up of ``--session``/``--resume-latest``)
     through the pipeline: workspace, setup, the agent, cleanup, review.
 
+    A follow-up first takes its session (``Store.claim_session``): of two runs of one
+    session only one runs, the other is refused naming it (or, with ``wait``, waits).
+
     Cancelling the task that awaits this (Ctrl-C) stops whatever runs and returns a
     ``cancelled`` result; every entry read so far is stored and uncommitted work in the
     workspace is saved either way."""
+    host = host or LocalHost()
+    sweep_orphans(store)
+    cwd_hint = _resolve_cwd(options.cwd) if options.cwd else None
+    session = _resolve_session(store, options, cwd_hint or (None if options.session else
+                                                            _resolve_cwd(None)))
+    claim = None
+    if session is not None:
+        claim = await take_session(store, host, session.id, wait=options.wait)
+        session = store.get_session(session.id)  # as the run before ours left it
+    try:
+        return await _run_turn(options, store, watcher, host, session, claim, cwd_hint)
+    finally:
+        if claim is not None:
+            store.release_session(claim.session, claim.token)
+
+
+async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, host: Host,
+                    session: Session | None, claim: Claim | None, cwd_hint: str | None
+                    ) -> RunResult:
     from aura import config as config_module
     from aura.executors import registry
     from aura.service.pipeline import Orchestrator
 
-    host = host or LocalHost()
-    sweep_orphans(store)
     config = config_module.load()
-    cwd_hint = _resolve_cwd(options.cwd) if options.cwd else None
-    session = _resolve_session(store, options, cwd_hint or (None if options.session else
-                                                            _resolve_cwd(None)))
     ws_request, subdir = _workspace_of(options, session, cwd_hint)
     name = registry.canonical(options.executor or (session.executor if session else
                                                    registry.DEFAULT_EXECUTOR))
@@ -180,22 +197,62 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
     executor = build_executor(name).for_request(request)  # custom: a command or an endpoint
     executor.validate(request)
     executor.preflight(request)  # a missing binary: one line, and no session recorded
-    if session is not None and not engine.allowed(session.state, State.CODING_FOLLOW_UP):
-        raise AuraError(f"session {session.id[:8]} is {session.state}; it cannot take a "
-                        "follow-up now (is it still running?)")
     session, stage = _record(store, session, session_id, name, cwd, request, settings)
-    plan = Plan(prompt=request.prompt, stage=stage, executor=executor, request=request,
-                workspace_request=ws_request, subdir=subdir, setup=tuple(options.setup),
-                cleanup=tuple(settings["cleanup"]), vars=dict(settings["vars"]),
-                templates=dict(config.get("templates", {})))
-    if settings["review"]:
-        plan.review = _reviewer(settings, options, config, request, name)
-    finished = await Orchestrator(store, host, session, watcher).run(plan)
+    if claim is None:  # a new session: nobody else knows it yet, but keep the rule
+        claim = await take_session(store, host, session.id, wait=False, from_states=None)
+    try:
+        plan = Plan(prompt=request.prompt, stage=stage, executor=executor, request=request,
+                    workspace_request=ws_request, subdir=subdir, setup=tuple(options.setup),
+                    cleanup=tuple(settings["cleanup"]), vars=dict(settings["vars"]),
+                    templates=dict(config.get("templates", {})))
+        if settings["review"]:
+            plan.review = _reviewer(settings, options, config, request, name)
+        finished = await Orchestrator(store, host, session, watcher).run(plan)
+    finally:
+        store.release_session(claim.session, claim.token)
     session = store.get_session(session.id)
     return RunResult(session=session, execution_id=finished.execution_id,
                      state=finished.state.value, exit_code=finished.exit_code,
                      native_session_id=session.native_session_id, usage=finished.usage,
                      error=finished.error, aura_error=finished.aura_error)
+
+
+class SessionBusy(AuraError):
+    """Another run holds the session."""
+
+
+FOLLOW_UP_FROM = frozenset(s.value for s in State if engine.allowed(s, State.CODING_FOLLOW_UP))
+WAIT_POLL = 0.1  # seconds between tries of --wait
+
+
+async def take_session(store: Store, host: Host, session_id: str, *, wait: bool,
+                       from_states: frozenset[str] | None = FOLLOW_UP_FROM) -> Claim:
+    """Claim the session for this run, or raise SessionBusy naming the run that has it
+    (with ``wait``: try again until it is free; a holder that died is swept)."""
+    import asyncio
+
+    fields = host.execution_fields()
+    claim = Claim(session_id, new_id(), fields["host"], fields.get("pid"),
+                  fields.get("pid_started"), utc_now())
+    while True:
+        try:
+            held = store.claim_session(claim, from_states)
+        except InvalidTransition as exc:
+            raise AuraError(f"{exc} (see `aura session show {session_id[:8]}`)") from None
+        if held is None:
+            return claim
+        if not wait:
+            raise SessionBusy(_busy_text(store, held))
+        await asyncio.sleep(WAIT_POLL)
+        sweep_orphans(store)
+
+
+def _busy_text(store: Store, held: Claim) -> str:
+    running = [e for e in store.list_executions(held.session) if e.status == "running"]
+    what = (f"execution {running[-1].id[:8]} ({running[-1].stage})" if running
+            else "a run that is starting")
+    return (f"session {held.session[:8]} is busy: {what} of aura pid {held.pid} on "
+            f"{held.host} holds it since {held.at}; pass --wait to run after it")
 
 
 def _workspace_of(options: RunOptions, session: Session | None, cwd_hint: str | None
