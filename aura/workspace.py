@@ -263,6 +263,36 @@ def save(ws: Workspace, message: str) -> list[dict[str, str]]:
     return saved
 
 
+def fingerprint(ws: Workspace) -> dict[str, list[str | None]]:
+    """Per repo: [HEAD, tree of the work tree]; equal fingerprints mean nothing was written
+    in between (used around the review, which must not write)."""
+    return {r.repo: [git.head(r.path), git.snapshot_tree(r.path)] for r in ws.repos
+            if Path(r.path).is_dir()}
+
+
+def save_apart(ws: Workspace, before: dict[str, list[str | None]], ref: str, message: str
+               ) -> list[dict[str, Any]]:
+    """Save each repo that changed since ``before`` (a fingerprint) on ``ref`` (a commit of
+    the work tree now; parents: HEAD now and the ref's previous value). The work tree is
+    left as it is. Returns ``[{"repo", "ref", "commit", "files"}]``."""
+    out: list[dict[str, Any]] = []
+    for r in ws.repos:
+        if not Path(r.path).is_dir() or r.repo not in before:
+            continue
+        git.check_worktree(r.repo, r.path)
+        head, tree = git.head(r.path), git.snapshot_tree(r.path)
+        old_head, old_tree = before[r.repo]
+        if [head, tree] == [old_head, old_tree]:
+            continue
+        files = [str(f["path"]) for f in git.tree_changes(r.path, old_tree or git.EMPTY_TREE,
+                                                          tree)]
+        commit = git.commit_tree(r.path, tree, message, [head, git.rev(r.repo, ref)])
+        git.run_git(["update-ref", "-m", message, ref, commit], r.repo)
+        out.append({"repo": r.repo, "ref": ref, "commit": commit, "files": files,
+                    "committed": head != old_head})
+    return out
+
+
 def unsaved(ws: Workspace) -> list[str]:
     """Repos (and nested repos) whose uncommitted work is not saved yet."""
     out = []
