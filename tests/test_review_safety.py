@@ -182,3 +182,30 @@ def test_opencode_read_only_denies_edits_and_commands() -> None:
                          read_only=True)
     config = json.loads(executor.build_command(request).env["OPENCODE_CONFIG_CONTENT"])
     assert config["permission"]["edit"] == "deny" and config["permission"]["bash"] == "deny"
+
+
+def test_an_acp_reviewer_is_refused_writes_even_when_the_coder_had_yolo(tmp_path: Path
+                                                                        ) -> None:
+    from .test_acp import fake, recorded
+
+    repo = make_repo(tmp_path / "repo")
+    review_record = tmp_path / "review.jsonl"
+    reviewer = fake(review_record, "gemini-acp", flags=("--permission",))
+    (repo / ".aura.toml").write_text(f"[review]\nexecutor = \"gemini\"\n"
+                                     f"base_command = {json.dumps(reviewer)}\n")
+    git(repo, "add", ".aura.toml")
+    git(repo, "commit", "-qm", "review config")
+    done = run_aura("run", "-e", "gemini", "--yolo", "--review", "--prompt", "p", "--json",
+                    "--base-command", fake(tmp_path / "coder.jsonl", "gemini-acp",
+                                           flags=("--permission",)),
+                    "--setup", "echo change > setup.txt", "--repo", str(repo))
+    assert done.returncode == 0, done.stderr
+    coder_answers = [m for m in recorded(tmp_path / "coder.jsonl")[1]
+                     if "method" not in m and m.get("id") == 9001]
+    assert coder_answers[0]["result"]["outcome"]["optionId"] == "proceed_once"
+    starts, received = recorded(review_record)
+    answers = [m for m in received if "method" not in m and m.get("id") == 9001]
+    assert answers[0]["result"] == {"outcome": {"outcome": "selected", "optionId": "cancel"}}
+    assert "--yolo" not in starts[0]["argv"]
+    texts = [e.get("text", "") for e in entries(last(done.stdout)["session"])]
+    assert any("the review is read-only" in t for t in texts)
