@@ -346,13 +346,13 @@ class Orchestrator:
         text = prompts.render(template, self._values(plan, diff=diff, task=task,
                                                      changes=changed or "(none)"),
                               name="review")
-        request = self._reviewer_request(review, text, self._agent_cwd(plan),
-                                         recorder.execution_id)
+        request = reviewer_request(self.ledger, review, text, self._agent_cwd(plan),
+                                   recorder.execution_id)
         self.ledger.emit({"kind": EntryKind.USER_MESSAGE.value, "text": text})
         seen = recorder.seq
         before = await self.host.fingerprint(ws)
         outcome = await self.ledger.timed(self.host.run_agent(review.executor, request, recorder))
-        wrote = await self._reviewer_wrote(ws, before)
+        wrote = await report_reviewer_writes(self.host, self.ledger, ws, before)
         recorder.flush()
         said = [str(e.get("text", "")) for e in self.store.entries(self.session.id, seen)
                 if e.get("kind") == EntryKind.ASSISTANT_MESSAGE.value and
@@ -369,42 +369,44 @@ class Orchestrator:
                             "executor": review.executor.name, "text": answer}})
         return verdict
 
-    def _reviewer_request(self, review: ReviewPlan, text: str, cwd: str,
-                          execution_id: str) -> RunRequest:
-        """The reviewer's request: read-only where its agent has a read-only mode (then
-        without the coder's approvals, which could grant writes)."""
-        from dataclasses import replace
 
-        from aura.executors.base import Approvals
+def reviewer_request(ledger: Ledger, review: ReviewPlan, text: str, cwd: str,
+                     execution_id: str) -> RunRequest:
+    """The reviewer's request: read-only where its agent has a read-only mode (then
+    without the coder's approvals, which could grant writes)."""
+    from dataclasses import replace
 
-        env = dict(review.request.env)
-        env["AURA_STAGE"] = State.REVIEW.value
-        request = replace(review.request, prompt=text, cwd=cwd, env=env,
-                          execution_id=execution_id, session_id=self.session.id)
-        mode = review.executor.read_only_mode
-        if mode is not None:
-            return replace(request, read_only=True, approvals=Approvals())
-        self.ledger.emit({"kind": EntryKind.SYSTEM.value,
-                          "text": f"the reviewer ({review.executor.name}) has no read-only "
-                                  "mode: anything it writes is reported and saved apart",
-                          "data": {"type": "review_read_only", "supported": False}})
-        return request
+    from aura.executors.base import Approvals
 
-    async def _reviewer_wrote(self, ws: Workspace, before: dict[str, list[str | None]]
-                              ) -> bool:
-        """Report (as an error entry) and save on ``refs/aura/saved/<session>.reviewer``
-        anything the reviewer changed; True if it changed something."""
-        ref = f"{ws.ref}.reviewer"
-        apart = await self.host.save_apart(
-            ws, before, ref, f"aura: what the reviewer of session {self.session.id} wrote")
-        for save in apart:
-            files = ", ".join(save["files"][:5]) + \
-                (f" and {len(save['files']) - 5} more" if len(save["files"]) > 5 else "")
-            self.ledger.emit({
-                "kind": EntryKind.ERROR.value,
-                "text": f"the reviewer wrote to {save['repo']} although a review must not "
-                        f"({files or 'commits only'}); saved apart on {save['ref']} "
-                        f"(commit {save['commit'][:12]}); the changes are still in the "
-                        f"work tree: look at them before approving",
-                "data": {"type": "reviewer_wrote", **save}})
-        return bool(apart)
+    env = dict(review.request.env)
+    env["AURA_STAGE"] = State.REVIEW.value
+    request = replace(review.request, prompt=text, cwd=cwd, env=env,
+                      execution_id=execution_id, session_id=ledger.session.id)
+    mode = review.executor.read_only_mode
+    if mode is not None:
+        return replace(request, read_only=True, approvals=Approvals())
+    ledger.emit({"kind": EntryKind.SYSTEM.value,
+                 "text": f"the reviewer ({review.executor.name}) has no read-only "
+                         "mode: anything it writes is reported and saved apart",
+                 "data": {"type": "review_read_only", "supported": False}})
+    return request
+
+
+async def report_reviewer_writes(host: Host, ledger: Ledger, ws: Workspace,
+                                 before: dict[str, list[str | None]]) -> bool:
+    """Report (as an error entry) and save on ``refs/aura/saved/<session>.reviewer``
+    anything the reviewer changed; True if it changed something."""
+    ref = f"{ws.ref}.reviewer"
+    apart = await host.save_apart(
+        ws, before, ref, f"aura: what the reviewer of session {ledger.session.id} wrote")
+    for save in apart:
+        files = ", ".join(save["files"][:5]) + \
+            (f" and {len(save['files']) - 5} more" if len(save["files"]) > 5 else "")
+        ledger.emit({
+            "kind": EntryKind.ERROR.value,
+            "text": f"the reviewer wrote to {save['repo']} although a review must not "
+                    f"({files or 'commits only'}); saved apart on {save['ref']} "
+                    f"(commit {save['commit'][:12]}); the changes are still in the "
+                    f"work tree: look at them before approving",
+            "data": {"type": "reviewer_wrote", **save}})
+    return bool(apart)
