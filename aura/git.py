@@ -153,9 +153,19 @@ def status(repo: str | Path) -> list[StatusLine]:
     return lines
 
 
+def nested_repos(repo: str | Path) -> list[str]:
+    """Untracked directories of the work tree that are git repositories of their own
+    (``git status`` shows them as one ``dir/`` entry), as paths ending in ``/``."""
+    return [s.path for s in status(repo) if s.code == "??" and s.path.endswith("/")
+            and (Path(repo) / s.path / ".git").exists()]
+
+
 def snapshot_tree(repo: str | Path) -> str:
     """The tree of the work tree as it is now, untracked files included (ignored ones not),
-    written without touching the work tree or the real index."""
+    written without touching the work tree or the real index.
+
+    A nested repository with no commits cannot be recorded as a gitlink (``git add`` fails
+    on it); it is left out here and saved on its own (see save_nested)."""
     index = git_path(repo, "index")
     with tempfile.TemporaryDirectory(prefix="aura-index-") as tmp:
         tmp_index = Path(tmp) / "index"
@@ -164,7 +174,13 @@ def snapshot_tree(repo: str | Path) -> str:
             # re-reads files that changed.
             tmp_index.write_bytes(index.read_bytes())
         env = {"GIT_INDEX_FILE": str(tmp_index)}
-        run_git(["add", "-A", "--", "."], repo, env=env)
+        proc = run_git(["add", "-A", "--", "."], repo, env=env, check=False)
+        if proc.returncode != 0:
+            unborn = [p for p in nested_repos(repo) if head(Path(repo) / p) is None]
+            if not unborn:
+                run_git(["add", "-A", "--", "."], repo, env=env)  # raises git's own error
+            run_git(["add", "-A", "--", ".", *(f":(exclude){p}" for p in unborn)], repo,
+                    env=env)
         return _out(["write-tree"], repo, env=env)
 
 
@@ -194,12 +210,14 @@ def work_state(repo: str | Path, ref: str) -> tuple[str, str]:
     return "unsaved", tree
 
 
-def save_work(repo: str | Path, ref: str, message: str, tree: str | None = None
-              ) -> str | None:
+def save_work(repo: str | Path, ref: str, message: str, tree: str | None = None, *,
+              owner: str | Path | None = None) -> str | None:
     """Commit the work tree's uncommitted state onto ``ref`` without changing the work tree,
     the index or HEAD. Returns the new commit, or None when there was nothing to save (a
     clean tree, or this exact state already on ``ref``).
-    ``tree``: a snapshot just taken (work_state), to avoid taking it twice.
+    ``tree``: a snapshot just taken (work_state), to avoid taking it twice. ``owner``: the
+    session's own repository, where the ref is written (``repo`` is its worktree; the caller
+    has checked with check_worktree that both share one object store).
 
     Parents: HEAD (so ``git diff REF^ REF`` is exactly the unsaved work) and the ref's
     previous value, if any (so an earlier save is never lost)."""
@@ -210,13 +228,18 @@ def save_work(repo: str | Path, ref: str, message: str, tree: str | None = None
     previous = rev(repo, ref)
     if previous is not None and tree_of(repo, previous) == tree:
         return None  # this exact state is already saved
-    args = ["commit-tree", tree, "-m", message]
-    for parent in (head_commit, previous):
-        if parent:
-            args += ["-p", parent]
-    commit = _out(args, repo, env=AURA_IDENTITY)
-    run_git(["update-ref", "-m", message, ref, commit], repo)
+    commit = commit_tree(repo, tree, message, [head_commit, previous])
+    run_git(["update-ref", "-m", message, ref, commit], owner or repo)
     return commit
+
+
+def commit_tree(repo: str | Path, tree: str, message: str,
+                parents: list[str | None]) -> str:
+    """A commit of ``tree`` (by aura's own identity) with the given parents, on no ref."""
+    args = ["commit-tree", tree, "-m", message]
+    for parent in dict.fromkeys(p for p in parents if p):
+        args += ["-p", parent]
+    return _out(args, repo, env=AURA_IDENTITY)
 
 
 def work_saved(repo: str | Path, ref: str) -> bool:
@@ -227,6 +250,43 @@ def work_saved(repo: str | Path, ref: str) -> bool:
 def empty_root_commit(repo: str | Path, message: str = "aura: empty root") -> str:
     """A commit with the empty tree and no parent (a base for a repo with no commits)."""
     return _out(["commit-tree", EMPTY_TREE, "-m", message], repo, env=AURA_IDENTITY)
+
+
+# whose work tree is it -------------------------------------------------------------------
+
+def common_dir(path: str | Path) -> Path | None:
+    """The shared git dir of the repository ``path`` belongs to (None: none)."""
+    proc = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], path,
+                   check=False)
+    out = proc.stdout.strip()
+    return Path(out).resolve() if proc.returncode == 0 and out else None
+
+
+def check_worktree(repo: str | Path, path: str | Path) -> None:
+    """Refuse to touch ``path`` unless it is the top of a work tree of ``repo``: with its
+    ``.git`` file gone, git would find whatever repository encloses it instead."""
+    found = run_git(["rev-parse", "--show-toplevel"], path, check=False).stdout.strip()
+    ours = common_dir(repo)
+    if (found and Path(found).resolve() == Path(path).resolve()
+            and ours is not None and common_dir(path) == ours):
+        return
+    admin = _worktree_admin(ours, Path(path)) if ours is not None else None
+    fix = (f"put it back with `printf 'gitdir: {admin}\\n' > '{path}/.git'`" if admin
+           else f"repair it with `git -C '{repo}' worktree repair '{path}'`")
+    raise AuraError(f"{path} is no longer a git worktree of {repo} (its .git is missing or "
+                    f"points elsewhere); nothing was saved or removed: {fix}, and try again")
+
+
+def _worktree_admin(common: Path, path: Path) -> Path | None:
+    """The directory in ``common``/worktrees that belongs to the worktree at ``path``."""
+    wanted = (path / ".git").resolve()
+    for gitdir in sorted((common / "worktrees").glob("*/gitdir")):
+        try:
+            if Path(gitdir.read_text().strip()).resolve() == wanted:
+                return gitdir.parent
+        except OSError:
+            continue
+    return None
 
 
 # worktrees --------------------------------------------------------------------------------

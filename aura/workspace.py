@@ -9,8 +9,12 @@ Contract:
   If any repo fails, the worktrees and branches already made are removed again (they are
   fresh: nothing of the user's is in them) and the error names the repo.
 - ``save`` snapshots uncommitted work of every repo onto ``refs/aura/saved/<session>``
-  (see git.save_work) and reports where it went; ``remove`` refuses unsaved work unless
-  ``force``, and even then saves first. Branches with commits are always kept.
+  (see git.save_work), and nested repositories next to it (workspace_keep), and reports
+  where it went; ``remove`` refuses unsaved work, unsaved nested repositories and big
+  ignored files unless ``force``, and even then saves first; it always keeps commits only
+  the worktree reached and small ignored files. Branches with commits are always kept.
+- Refs are written only in the session's own repo, after checking that each worktree
+  still belongs to it (git.check_worktree).
 - A ``Workspace`` is plain data (to_json/from_json): the service stores it with the session.
 """
 
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aura import git
+from aura import workspace_keep as keep
 from aura.errors import AuraError, GitError, UsageError
 
 
@@ -242,22 +247,68 @@ def diff(ws: Workspace) -> str:
 
 
 def save(ws: Workspace, message: str) -> list[dict[str, str]]:
-    """Save every repo's uncommitted work on ``refs/aura/saved/<session>``; returns
-    ``[{"repo", "ref", "commit"}]`` for the repos that had something to save."""
+    """Save every repo's uncommitted work on ``refs/aura/saved/<session>``, and each nested
+    repository's on its own ref (workspace_keep); returns ``[{"repo", "ref", "commit"}]``
+    for what had something to save. A worktree that is no longer one of its repo is
+    refused (AuraError) rather than saved into whatever repository encloses it."""
     saved = []
     for repo in ws.repos:
         if not Path(repo.path).is_dir():
             continue
-        commit = git.save_work(repo.path, ws.ref, message)
+        git.check_worktree(repo.repo, repo.path)
+        saved += keep.save_nested(repo.repo, repo.path, ws.ref, message)
+        commit = git.save_work(repo.path, ws.ref, message, owner=repo.repo)
         if commit is not None:
             saved.append({"repo": repo.repo, "ref": ws.ref, "commit": commit})
     return saved
 
 
+def fingerprint(ws: Workspace) -> dict[str, list[str | None]]:
+    """Per repo: [HEAD, tree of the work tree]; equal fingerprints mean nothing was written
+    in between (used around the review, which must not write)."""
+    return {r.repo: [git.head(r.path), git.snapshot_tree(r.path)] for r in ws.repos
+            if Path(r.path).is_dir()}
+
+
+def save_apart(ws: Workspace, before: dict[str, list[str | None]], ref: str, message: str
+               ) -> list[dict[str, Any]]:
+    """Save each repo that changed since ``before`` (a fingerprint) on ``ref`` (a commit of
+    the work tree now; parents: HEAD now and the ref's previous value). The work tree is
+    left as it is. Returns ``[{"repo", "ref", "commit", "files"}]``."""
+    out: list[dict[str, Any]] = []
+    for r in ws.repos:
+        if not Path(r.path).is_dir() or r.repo not in before:
+            continue
+        git.check_worktree(r.repo, r.path)
+        head, tree = git.head(r.path), git.snapshot_tree(r.path)
+        old_head, old_tree = before[r.repo]
+        if [head, tree] == [old_head, old_tree]:
+            continue
+        files = [str(f["path"]) for f in git.tree_changes(r.path, old_tree or git.EMPTY_TREE,
+                                                          tree)]
+        commit = git.commit_tree(r.path, tree, message, [head, git.rev(r.repo, ref)])
+        git.run_git(["update-ref", "-m", message, ref, commit], r.repo)
+        out.append({"repo": r.repo, "ref": ref, "commit": commit, "files": files,
+                    "committed": head != old_head})
+    return out
+
+
 def unsaved(ws: Workspace) -> list[str]:
-    """Repos whose uncommitted work is not on the saved ref."""
-    return [r.repo for r in ws.repos
-            if Path(r.path).is_dir() and not git.work_saved(r.path, ws.ref)]
+    """Repos (and nested repos) whose uncommitted work is not saved yet."""
+    out = []
+    for r in ws.repos:
+        if not Path(r.path).is_dir():
+            continue
+        try:
+            git.check_worktree(r.repo, r.path)
+        except AuraError:
+            out.append(f"{r.repo} (its worktree {r.path} is broken)")
+            continue
+        if not git.work_saved(r.path, ws.ref):
+            out.append(r.repo)
+        out += [f"{r.repo}: nested repo {rel.rstrip('/')}"
+                for rel, kept in keep.nested_state(r.repo, r.path, ws.ref) if not kept]
+    return out
 
 
 def with_saves(ws: Workspace, saves: list[dict[str, str]]) -> Workspace:
@@ -266,28 +317,74 @@ def with_saves(ws: Workspace, saves: list[dict[str, str]]) -> Workspace:
     return replace(ws, saved=merged)
 
 
-def remove(ws: Workspace, *, force: bool = False) -> tuple[Workspace, list[dict[str, str]]]:
+@dataclass(frozen=True, slots=True)
+class _Findings:
+    """What removing one repo's worktree would destroy."""
+
+    repo: RepoWorkspace
+    state: str
+    tree: str
+    nested: list[tuple[str, bool]]
+    ignored: keep.Ignored
+
+    def problems(self, ref: str) -> list[str]:
+        out = []
+        if self.state == "unsaved":
+            out.append(f"uncommitted work in {self.repo.repo}")
+        out += [f"nested repo {rel.rstrip('/')} in {self.repo.path} (a repository of its "
+                "own: removing the worktree deletes its commits and files)"
+                for rel, kept in self.nested if not kept]
+        if self.ignored.paths and not self.ignored.small:
+            out.append(f"{len(self.ignored.paths)} ignored files in {self.repo.path} "
+                       f"({self.ignored.size // 1024} KiB, too big to save: "
+                       f"{self.ignored.named()})")
+        return out
+
+
+def _findings(ws: Workspace, repo: RepoWorkspace) -> _Findings:
+    git.check_worktree(repo.repo, repo.path)
+    state, tree = git.work_state(repo.path, ws.ref)
+    if repo.in_place:  # the user's checkout stays: only its uncommitted work is saved
+        return _Findings(repo, state, tree, [], keep.Ignored((), 0))
+    return _Findings(repo, state, tree, keep.nested_state(repo.repo, repo.path, ws.ref),
+                     keep.ignored(repo.path))
+
+
+def remove(ws: Workspace, *, force: bool = False
+           ) -> tuple[Workspace, list[dict[str, str]], list[str]]:
     """Remove the worktrees (never the user's checkout) after saving what needs saving.
 
-    Without ``force``, unsaved work is refused with the repos named. Branches that hold
-    commits stay; a branch still at its base is deleted with its worktree."""
+    Refused without ``force``, naming each: uncommitted work, nested repositories not saved
+    yet, ignored files too big to save. With ``force`` everything but those ignored files is
+    saved first. Always, without asking: commits only the worktree's HEAD or reflog reached
+    are kept on refs, small ignored files are saved. Branches that hold commits stay; a
+    branch still at its base is deleted with its worktree.
+    Returns the workspace, the saves made and the ignored files deleted (one line each)."""
     if ws.removed:
         raise AuraError(f"workspace {ws.session[:8]} is already removed")
-    present = [r for r in ws.repos if Path(r.path).is_dir()]
-    states = {r.repo: git.work_state(r.path, ws.ref) for r in present}
-    dirty = [repo for repo, (state, _tree) in states.items() if state == "unsaved"]
-    if dirty and not force:
-        raise AuraError("uncommitted work in " + ", ".join(dirty) +
-                        "; commit it, or pass --force to save it on "
-                        f"{ws.ref} and remove the workspace")
-    saves = []
+    found = [_findings(ws, r) for r in ws.repos if Path(r.path).is_dir()]
+    problems = [p for f in found for p in f.problems(ws.ref)]
+    if problems and not force:
+        raise AuraError("; ".join(problems) + "; commit it, or pass --force to save what "
+                        f"can be saved on {ws.ref}… and remove the workspace")
+    saves: list[dict[str, str]] = []
+    deleted: list[str] = []
     message = f"aura: saved before removing workspace of session {ws.session}"
-    for r in present:
-        state, tree = states[r.repo]
-        if state == "unsaved":
-            commit = git.save_work(r.path, ws.ref, message, tree)
+    for f in found:
+        owner, path = f.repo.repo, f.repo.path
+        saves += keep.save_nested(owner, path, ws.ref, message)
+        if f.state == "unsaved":
+            commit = git.save_work(path, ws.ref, message, f.tree, owner=owner)
             if commit is not None:
-                saves.append({"repo": r.repo, "ref": ws.ref, "commit": commit})
+                saves.append({"repo": owner, "ref": ws.ref, "commit": commit})
+        if f.repo.in_place:
+            continue
+        saves += keep.keep_commits(owner, path, ws.ref, message)
+        if f.ignored.paths and f.ignored.small:
+            saves.append(keep.save_ignored(owner, path, ws.ref, f.ignored, message))
+        elif f.ignored.paths:
+            deleted.append(f"deleted {len(f.ignored.paths)} ignored files in {path}: "
+                           f"{f.ignored.named()}")
     for repo in ws.repos:
         if repo.in_place or not Path(repo.path).exists():
             continue
@@ -297,4 +394,4 @@ def remove(ws: Workspace, *, force: bool = False) -> tuple[Workspace, list[dict[
     root = Path(ws.root)
     if not ws.in_place and root.is_dir() and not any(root.iterdir()):
         root.rmdir()  # the holder of a multi-repo workspace; anything else in it stays
-    return replace(with_saves(ws, saves), removed=True), saves
+    return replace(with_saves(ws, saves), removed=True), saves, deleted

@@ -51,6 +51,9 @@ def aura_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     home = tmp_path / "aura-home"
     home.mkdir()
     monkeypatch.setenv("AURA_HOME", str(home))
+    # Outside any git repo (the checkout of aura is one): a run inside a repo makes a
+    # worktree of it by default.
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AURA_DB", raising=False)
     monkeypatch.delenv("AURA_CONFIG", raising=False)
     monkeypatch.delenv("AURA_COORDINATOR", raising=False)

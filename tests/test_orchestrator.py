@@ -65,6 +65,13 @@ class ScriptedHost:
         self.calls.append(("save", message.split(" ")[2]))
         return []
 
+    async def fingerprint(self, ws: Workspace) -> dict[str, list[str | None]]:
+        return {}
+
+    async def save_apart(self, ws: Workspace, before: dict[str, list[str | None]], ref: str,
+                         message: str) -> list[dict[str, Any]]:
+        return []
+
 
 class NoAgent(Executor):
     name = "custom"

@@ -105,7 +105,7 @@ def test_remove_refuses_unsaved_work_then_force_saves_first(tmp_path: Path) -> N
     with pytest.raises(AuraError, match="uncommitted work"):
         workspace.remove(ws)
     assert Path(ws.root).exists()
-    removed, saves = workspace.remove(ws, force=True)
+    removed, saves, _deleted = workspace.remove(ws, force=True)
     assert removed.removed and not Path(ws.root).exists()
     assert run(repo, "show", f"{saves[0]['ref']}:work.txt") == "precious"
     # The branch had no commits: it is gone with its worktree; the saved ref stays.

@@ -1,8 +1,10 @@
 """`aura workspace list | diff ID | save ID | remove ID [--force]`: the worktrees aura made.
 
 A workspace's id is its session's id (a unique prefix is enough). `remove` refuses
-uncommitted work that is not saved unless --force, and even then saves it first on
-``refs/aura/saved/<session>`` and says so; a branch holding commits is always kept.
+uncommitted work that is not saved, nested repositories and ignored files too big to save
+unless --force, and even then saves what it can first on ``refs/aura/saved/<session>…``
+and says so; a branch holding commits is always kept, and so is any commit only the
+worktree's HEAD or reflog reached.
 """
 
 from __future__ import annotations
@@ -76,14 +78,18 @@ def workspace_save(session_id: str) -> None:
 @workspace_command.command("remove", context_settings=CONTEXT_SETTINGS)
 @click.argument("session_id", metavar="ID")
 @click.option("--force", is_flag=True,
-              help="Remove even with unsaved work (it is saved on refs/aura/saved first).")
+              help="Remove even with unsaved work or nested repos (saved on refs/aura/saved "
+                   "first) or big ignored files (deleted, and named).")
 def workspace_remove(session_id: str, force: bool) -> None:
     """Remove a session's worktrees (branches with commits are kept)."""
     from aura.service.workspaces import remove
 
-    saves = remove(open_user_store(), session_id, force=force)
+    saves, deleted = remove(open_user_store(), session_id, force=force)
     for s in saves:
-        click.echo(f"saved uncommitted work of {s['repo']} on {s['ref']} "
-                   f"(commit {s['commit'][:12]}); see it with "
-                   f"`git -C '{s['repo']}' show --stat {s['ref']}`", err=True)
+        what = s.get("what", f"uncommitted work of {s['repo']}")
+        owner = s["repo"].split(" (nested repo ")[0]
+        click.echo(f"saved {what} on {s['ref']} (commit {s['commit'][:12]}); see it with "
+                   f"`git -C '{owner}' show --stat {s['ref']}`", err=True)
+    for line in deleted:
+        click.echo(line, err=True)
     click.echo(f"removed the workspace of session {session_id}")

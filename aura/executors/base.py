@@ -116,6 +116,9 @@ class RunRequest:
     asker: Asker | None = None  # someone to ask (a model, an endpoint), or nobody
     approver: Approver | None = None  # who answers approval requests; None: the flags do
     refresh_model_cache: bool = False  # discover models again (--refresh-model-cache)
+    # The review: the agent may read, never write (each executor maps this to its agent's
+    # own read-only mode, see Executor.read_only_mode; approvals are ignored then).
+    read_only: bool = False
 
     @property
     def interactive(self) -> bool:
@@ -197,6 +200,9 @@ class Executor(ABC):
     # What it supports, for `aura executors` and for refusing meaningless flags:
     # "resume", "models", and the approval flags it understands ("--yolo", …).
     features: ClassVar[frozenset[str]] = frozenset()
+    # How the agent is kept from writing when ``request.read_only`` (None: it cannot be;
+    # aura then only detects and saves apart what it wrote).
+    read_only_mode: ClassVar[str | None] = None
 
     def validate(self, request: RunRequest) -> None:
         """Refuse flags that mean nothing for this executor (UsageError)."""

@@ -39,6 +39,7 @@ class ClaudeExecutor(CommandExecutor):
     description = "Claude Code (stream-json)"
     features: ClassVar[frozenset[str]] = frozenset(
         {"resume", "models", "--yolo", "--auto-approve"})
+    read_only_mode = "--permission-mode plan"
 
     def build_command(self, request: RunRequest) -> Invocation:
         argv = self.base_argv(request)
@@ -59,7 +60,9 @@ class ClaudeExecutor(CommandExecutor):
         if request.model:
             argv += ["--model", request.model]
         approvals = request.approvals
-        if approvals.yolo:
+        if request.read_only:
+            argv += ["--permission-mode", "plan"]
+        elif approvals.yolo:
             argv.append("--dangerously-skip-permissions")
             if running_as_root():
                 env["IS_SANDBOX"] = "1"  # claude accepts only "1" ("yes" is refused)

@@ -206,7 +206,11 @@ class CodexExecutor(CommandExecutor):
             raise ConfigError(f"[executors.codex] sandbox = {sandbox!r} is not one of "
                               f"{', '.join(SANDBOX_MODES)}")
 
+    read_only_mode = "--sandbox read-only"
+
     def approval_args(self, request: RunRequest) -> list[str]:
+        if request.read_only:
+            return ["--sandbox", "read-only"]
         approvals = request.approvals
         if approvals.yolo:
             return ["--dangerously-bypass-approvals-and-sandbox"]

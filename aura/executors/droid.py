@@ -103,11 +103,15 @@ class DroidExecutor(CommandExecutor):
             return configured or "high"
         return configured
 
+    read_only_mode = "droid exec without --auto (its read-only default)"
+
     def build_command(self, request: RunRequest) -> Invocation:
         argv = [*self.base_argv(request), "exec", "--output-format", "stream-json"]
         if request.model:
             argv += ["--model", request.model]
-        if request.approvals.yolo:
+        if request.read_only:
+            pass  # `droid exec` without --auto is read-only
+        elif request.approvals.yolo:
             argv.append("--skip-permissions-unsafe")
         else:
             level = self.autonomy(request)

@@ -65,6 +65,9 @@ TOOLS: dict[str, tuple[ToolAction, str]] = {
 YOLO_PERMISSION = {key: "allow" for key in (
     "*", "edit", "bash", "webfetch", "websearch", "external_directory", "doom_loop")}
 
+# The review: no edits, no commands, nothing outside the workspace.
+READ_ONLY_PERMISSION = {"edit": "deny", "bash": "deny", "external_directory": "deny"}
+
 _PATH_FIELDS = ("filePath", "path")
 
 
@@ -212,12 +215,14 @@ class OpencodeExecutor(CommandExecutor):
             argv += ["--port", str(port)]
         return argv
 
+    read_only_mode = "permission edit/bash denied (OPENCODE_CONFIG_CONTENT)"
+
     def build_command(self, request: RunRequest) -> Invocation:
         argv = [*self.base_argv(request), "run", "--format", "json", "--thinking"]
         if request.model:
             argv += ["--model", request.model]
         argv += self.settings_args(request)
-        if request.approvals.auto_approve:
+        if request.approvals.auto_approve and not request.read_only:
             argv.append("--auto")
         argv += list(request.params)
         if request.native_session_id:
@@ -229,7 +234,10 @@ class OpencodeExecutor(CommandExecutor):
         for key, value in (request.settings.get("env") or {}).items():
             if str(key) not in request.env:  # --var wins over the config
                 env[str(key)] = str(value)
-        if request.approvals.yolo:
+        if request.read_only:
+            env["OPENCODE_CONFIG_CONTENT"] = _merged_config(
+                env.get("OPENCODE_CONFIG_CONTENT"), READ_ONLY_PERMISSION)
+        elif request.approvals.yolo:
             env["OPENCODE_CONFIG_CONTENT"] = _merged_config(
                 env.get("OPENCODE_CONFIG_CONTENT"), YOLO_PERMISSION)
         return Invocation(argv=argv, env=env)

@@ -43,6 +43,13 @@ class Host(Protocol):
     async def changes(self, ws: Workspace) -> list[dict[str, Any]]: ...
     async def diff(self, ws: Workspace) -> str: ...
     async def save_work(self, ws: Workspace, message: str) -> list[dict[str, str]]: ...
+    async def fingerprint(self, ws: Workspace) -> dict[str, list[str | None]]:
+        """Per repo [HEAD, work tree's tree], to see whether a stage wrote anything."""
+        ...
+    async def save_apart(self, ws: Workspace, before: dict[str, list[str | None]], ref: str,
+                         message: str) -> list[dict[str, Any]]:
+        """Save what changed since ``before`` on ``ref``, leaving the work tree as it is."""
+        ...
 
 
 def script_entries(stream: str, lines: list[str]) -> list[dict[str, Any]]:
@@ -105,6 +112,17 @@ class LocalHost:
         from aura import workspace
 
         return await _shielded_thread(workspace.save, ws, message)
+
+    async def fingerprint(self, ws: Workspace) -> dict[str, list[str | None]]:
+        from aura import workspace
+
+        return await _shielded_thread(workspace.fingerprint, ws)
+
+    async def save_apart(self, ws: Workspace, before: dict[str, list[str | None]], ref: str,
+                         message: str) -> list[dict[str, Any]]:
+        from aura import workspace
+
+        return await _shielded_thread(workspace.save_apart, ws, before, ref, message)
 
 
 async def _shielded_thread(func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs

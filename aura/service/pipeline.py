@@ -200,7 +200,7 @@ class Orchestrator:
         await self._scripts(plan, State.CLEANUP, "cleanup", plan.cleanup)
         if plan.review is not None:
             verdict = await self._review(plan)
-            if verdict != "approve":
+            if verdict not in ("approve", "skipped"):
                 # The session rests in review: its work is saved like a finished one's.
                 await self.ledger.save(f"aura: saved after review of session {self.session.id}")
                 self.ledger.finish(ExecutionStatus.DONE, 0, f"verdict: {verdict or 'none'}")
@@ -218,7 +218,8 @@ class Orchestrator:
             in_place=req.in_place, allow_dirty=req.allow_dirty)
         self.ledger.store_workspace(ws)
         for repo, data in zip(ws.repos, ws.to_json()["repos"], strict=True):
-            where = "in place" if repo.in_place else f"worktree {repo.path}"
+            where = "in place, in the checkout itself" if repo.in_place else \
+                f"in worktree {repo.path} (the checkout is untouched)"
             self.ledger.emit({"kind": EntryKind.SYSTEM.value,
                        "text": f"workspace: {repo.repo} on branch "
                                f"{repo.branch or '(detached)'} from {repo.base_name} "
@@ -322,37 +323,39 @@ class Orchestrator:
         return settled
 
     async def _review(self, plan: Plan) -> str | None:
+        """Run the reviewer read-only on the change; "skipped" when there is nothing to
+        review (no workspace, an empty diff), without starting it."""
         assert plan.review is not None
         ws = self.workspace
-        cwd = self._agent_cwd(plan)
-        project = (await self._project(ws.repos[0].repo))["review"] if ws and ws.repos else {}
+        diff = await self.host.diff(ws) if ws is not None else ""
+        if ws is None or not diff:
+            why = ("there is no workspace to review (run inside a git repo or with --repo)"
+                   if ws is None else "the agent changed nothing")
+            self.ledger.emit({"kind": EntryKind.SYSTEM.value, "text": f"review skipped: {why}",
+                              "data": {"type": "review", "verdict": None, "skipped": why}})
+            return "skipped"
+        project = (await self._project(ws.repos[0].repo))["review"] if ws.repos else {}
         review = plan.review(project)
         self.ledger.finish(ExecutionStatus.DONE, 0, "done")
         recorder = self.ledger.open(State.REVIEW, review.executor.name)
         self.ledger.move(State.REVIEW, "reviewing")
-        if ws is not None:
-            from aura.workspace import changes_text as describe
+        from aura.workspace import changes_text as describe
 
-            diff = await self.host.diff(ws)
-            changed = "\n".join(describe(c) for c in await self.host.changes(ws))
-        else:
-            diff, changed = "(no workspace: run with --repo for a diff)", ""
+        changed = "\n".join(describe(c) for c in await self.host.changes(ws))
         task = self.session.prompt
         if plan.stage is State.CODING_FOLLOW_UP:
             task += f"\n\nLatest request: {plan.prompt}"
         template = prompts.template_for("review", await self._templates(plan))
-        text = prompts.render(template, self._values(plan, diff=diff or "(no changes)",
-                                                     changes=changed or "(none)", task=task),
+        text = prompts.render(template, self._values(plan, diff=diff, task=task,
+                                                     changes=changed or "(none)"),
                               name="review")
-        from dataclasses import replace
-
-        env = dict(review.request.env)
-        env["AURA_STAGE"] = State.REVIEW.value
-        request = replace(review.request, prompt=text, cwd=cwd, env=env,
-                          execution_id=recorder.execution_id, session_id=self.session.id)
+        request = reviewer_request(self.ledger, review, text, self._agent_cwd(plan),
+                                   recorder.execution_id)
         self.ledger.emit({"kind": EntryKind.USER_MESSAGE.value, "text": text})
         seen = recorder.seq
+        before = await self.host.fingerprint(ws)
         outcome = await self.ledger.timed(self.host.run_agent(review.executor, request, recorder))
+        wrote = await report_reviewer_writes(self.host, self.ledger, ws, before)
         recorder.flush()
         said = [str(e.get("text", "")) for e in self.store.entries(self.session.id, seen)
                 if e.get("kind") == EntryKind.ASSISTANT_MESSAGE.value and
@@ -361,10 +364,52 @@ class Orchestrator:
         if state is not State.DONE:
             raise StageFailed(f"review failed: {error}", code)
         answer = "\n".join(said).strip()
-        verdict = prompts.verdict(answer)
+        verdict = None if wrote else prompts.verdict(answer)
         self.ledger.emit({"kind": EntryKind.SYSTEM.value,
-                   "text": f"review verdict: {verdict or 'none given'}",
+                   "text": f"review verdict: {verdict or 'none given'}" +
+                           (" (the reviewer wrote to the workspace)" if wrote else ""),
                    "data": {"type": "review", "verdict": verdict,
                             "executor": review.executor.name, "text": answer}})
         return verdict
 
+
+def reviewer_request(ledger: Ledger, review: ReviewPlan, text: str, cwd: str,
+                     execution_id: str) -> RunRequest:
+    """The reviewer's request: read-only where its agent has a read-only mode (then
+    without the coder's approvals, which could grant writes)."""
+    from dataclasses import replace
+
+    from aura.executors.base import Approvals
+
+    env = dict(review.request.env)
+    env["AURA_STAGE"] = State.REVIEW.value
+    request = replace(review.request, prompt=text, cwd=cwd, env=env,
+                      execution_id=execution_id, session_id=ledger.session.id)
+    mode = review.executor.read_only_mode
+    if mode is not None:
+        return replace(request, read_only=True, approvals=Approvals())
+    ledger.emit({"kind": EntryKind.SYSTEM.value,
+                 "text": f"the reviewer ({review.executor.name}) has no read-only "
+                         "mode: anything it writes is reported and saved apart",
+                 "data": {"type": "review_read_only", "supported": False}})
+    return request
+
+
+async def report_reviewer_writes(host: Host, ledger: Ledger, ws: Workspace,
+                                 before: dict[str, list[str | None]]) -> bool:
+    """Report (as an error entry) and save on ``refs/aura/saved/<session>.reviewer``
+    anything the reviewer changed; True if it changed something."""
+    ref = f"{ws.ref}.reviewer"
+    apart = await host.save_apart(
+        ws, before, ref, f"aura: what the reviewer of session {ledger.session.id} wrote")
+    for save in apart:
+        files = ", ".join(save["files"][:5]) + \
+            (f" and {len(save['files']) - 5} more" if len(save["files"]) > 5 else "")
+        ledger.emit({
+            "kind": EntryKind.ERROR.value,
+            "text": f"the reviewer wrote to {save['repo']} although a review must not "
+                    f"({files or 'commits only'}); saved apart on {save['ref']} "
+                    f"(commit {save['commit'][:12]}); the changes are still in the "
+                    f"work tree: look at them before approving",
+            "data": {"type": "reviewer_wrote", **save}})
+    return bool(apart)

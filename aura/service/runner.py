@@ -125,8 +125,9 @@ def _workspace_request(options: RunOptions, cwd_given: str | None
     directory of the agent relative to the workspace root (a --cwd below a repo's top)."""
     repos = list(options.repos)
     subdir = ""
-    if cwd_given is None and (options.in_place or options.base):
-        cwd_given = str(Path.cwd().resolve())  # they ask for a repo: the one we are in
+    if cwd_given is None:
+        # One rule with or without --cwd: inside a repo, a worktree unless --in-place.
+        cwd_given = str(Path.cwd().resolve())
     if not repos and cwd_given is not None:
         from aura import git
 

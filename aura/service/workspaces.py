@@ -83,15 +83,17 @@ def save(store: Store, session_id: str) -> list[dict[str, str]]:
     return saves
 
 
-def remove(store: Store, session_id: str, *, force: bool = False) -> list[dict[str, str]]:
+def remove(store: Store, session_id: str, *, force: bool = False
+           ) -> tuple[list[dict[str, str]], list[str]]:
+    """Remove a session's workspace: the saves made, and the ignored files deleted."""
     session, ws = get(store, session_id)
     active = running_execution(store, session.id)
     if active is not None:
         raise AuraError(f"session {session.id[:8]} is running ({active.stage}); wait for it "
                         "or stop it before removing its workspace")
-    removed, saves = ws_module.remove(ws, force=force)
+    removed, saves, deleted = ws_module.remove(ws, force=force)
     _store(store, session, removed)
-    return saves
+    return saves, deleted
 
 
 def git_state(session: Session) -> str:

@@ -59,6 +59,8 @@ CLIENT_CAPABILITIES: dict[str, Any] = {
     "fs": {"readTextFile": False, "writeTextFile": False}, "terminal": False}
 DEFAULT_STARTUP_TIMEOUT = 300.0  # seconds for initialize (see startup_timeout)
 AUTH_REQUIRED = -32000  # ACP's "authentication required"
+# What a read-only run (the review) may be allowed: ACP's tool kinds that change nothing.
+READ_ONLY_KINDS = frozenset({"read", "search", "think", "fetch"})
 _AUTH_WORDS = ("auth", "api key", "log in", "login", "credential")
 _ERROR_WORDS = re.compile(r"error|fatal|exception|not found|denied|invalid|unknown|missing",
                           re.IGNORECASE)
@@ -187,12 +189,15 @@ class _Turn:
         call: dict[str, Any] = raw_call if isinstance(raw_call, dict) else {}
         kind = str(call.get("kind") or "other")
         self.translator.note_permission(call)  # the call's name and target, for later
-        if self.executor.approves(self.request.approvals, kind):
+        allowed = kind in READ_ONLY_KINDS if self.request.read_only else \
+            self.executor.approves(self.request.approvals, kind)
+        if allowed:
             choice = _pick(options, ("allow_once", "allow_always"))
             if choice is not None:
                 return {"outcome": {"outcome": "selected", "optionId": choice}}
         what = str(call.get("title") or kind)
-        hint = self.executor.allow_hint(kind)
+        hint = "the review is read-only" if self.request.read_only else \
+            self.executor.allow_hint(kind)
         self.emit([*self.translator.flush_text(), {
             "kind": EntryKind.SYSTEM.value,
             "text": f"refused the agent's request: {what} ({kind}); {hint}",
@@ -323,6 +328,8 @@ class AcpExecutor(Executor):
     cancel_grace: ClassVar[float] = 3.0
     login_hint: ClassVar[str] = "log in with the agent once, or set the API key it expects"
     features: ClassVar[frozenset[str]] = frozenset({"resume", "models", "--yolo"})
+
+    read_only_mode = "permission requests for anything but reading are refused"
 
     def agent_args(self, request: RunRequest) -> list[str]:
         """Model and approval flags for the agent's command line."""

@@ -50,6 +50,7 @@ class EndpointExecutor(Executor):
     """A model behind an OpenAI-compatible chat completions endpoint."""
 
     features: ClassVar[frozenset[str]] = frozenset({"models", "resume"})
+    read_only_mode = "a chat endpoint: it has no tools to write with"
     label: ClassVar[str] = "the endpoint"
     send_openai_key: ClassVar[bool] = True  # OPENAI_API_KEY (ollama needs no key)
 
