@@ -8,7 +8,9 @@
 - Approvals: ``--yolo`` → ``--skip-permissions-unsafe``; otherwise ``--auto LEVEL`` from
   ``--auto-approve true`` (the configured autonomy, else ``high``) or from the config's
   ``[executors.droid] autonomy = "low|medium|high"``; ``--auto-approve false`` keeps droid's
-  read-only default. ``[executors.droid] reasoning_effort = "…"`` → ``--reasoning-effort``.
+  read-only default. With a person answering approvals (an approver on the request, no
+  ``--yolo``) the turn runs ``droid exec --output-format acp`` instead (see
+  aura.executors.acp.agents). ``[executors.droid] reasoning_effort = "…"`` → ``--reasoning-effort``.
   ``--model M`` → ``--model M``.
 - Output: droid's own stream-json — ``system`` init (session_id), ``message`` (role user
   echo / assistant text), ``tool_call`` (id, toolName, parameters), ``tool_result`` (id,
@@ -22,7 +24,7 @@ from typing import Any, ClassVar, cast
 
 from aura.contracts import Entry, Usage
 from aura.errors import ConfigError
-from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.base import CommandExecutor, Invocation, LineParser, Outcome, Output, RunRequest
 from aura.executors.claude import prompt_on_stdin
 from aura.executors.streamjson import StreamJsonParser, echo, normalize_usage, result_text
 
@@ -87,9 +89,10 @@ class DroidParser(StreamJsonParser):
 class DroidExecutor(CommandExecutor):
     name = "droid"
     program = "droid"
-    description = "Factory droid (exec, stream-json; autonomy and reasoning effort)"
+    description = ("Factory droid (exec, stream-json; autonomy and reasoning effort; "
+                   "exec --output-format acp when a person answers approvals)")
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
 
     def autonomy(self, request: RunRequest) -> str | None:
         configured = request.settings.get("autonomy")
@@ -128,3 +131,12 @@ class DroidExecutor(CommandExecutor):
 
     def parser(self, request: RunRequest) -> LineParser:
         return DroidParser(request.cwd)
+
+    async def run(self, request: RunRequest, output: Output) -> Outcome:
+        """The ACP mode when a person answers approvals (see aura.executors.acp.agents),
+        else the usual one."""
+        from aura.executors.acp.agents import DroidAcpExecutor, asks_person
+
+        if asks_person(request):
+            return await DroidAcpExecutor().run(request, output)
+        return await super().run(request, output)
