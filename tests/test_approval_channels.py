@@ -123,7 +123,7 @@ def test_claude_session_wide_allow_sends_the_suggestions_for_the_session(
     outcome, _ = run(ClaudeExecutor(), request_for(tmp_path, "claude-approve-allow",
                                                    approver, turn=2))
     assert outcome.exit_code == 0
-    answer = [m for m in sent(tmp_path) if m.get("type") == "control_response"][0]
+    answer = next(m for m in sent(tmp_path) if m.get("type") == "control_response")
     perms = answer["response"]["response"]["updatedPermissions"]
     assert perms == [{"type": "setMode", "mode": "acceptEdits", "destination": "session"}]
     assert (tmp_path / "bye.txt").read_text() == "bye"
@@ -143,6 +143,7 @@ def test_claude_shell_request_is_a_command(tmp_path: Path) -> None:
     approver = Approver(Choice.DENY, "no shell")
     outcome, _ = run(ClaudeExecutor(), request_for(tmp_path, "claude-approve-shell",
                                                    approver, turn=2))
+    assert outcome.exit_code == 0
     [asked] = approver.asked
     assert asked.kind is ApprovalKind.COMMAND
     assert asked.detail["command"] == "printf sh > shell.txt"
@@ -215,8 +216,10 @@ def test_acp_deny_picks_the_reject_option(tmp_path: Path, executor: Any, name: s
     assert any(e["kind"] == "tool_call" and e.get("status") == "error" and
                "not now" in e.get("output", "") for e in out.entries)
     if name == "opencode-acp-deny":
-        env_config = sent(tmp_path)[0]["argv"]
-        assert env_config == ["acp"]
+        assert sent(tmp_path)[0]["argv"] == ["acp"]
+        config = json.loads(OpencodeExecutor().acp_env(
+            request_for(tmp_path, name, approver))["OPENCODE_CONFIG_CONTENT"])
+        assert config["permission"]["edit"] == config["permission"]["bash"] == "ask"
 
 
 def test_acp_session_wide_allow_picks_the_session_option(tmp_path: Path) -> None:
@@ -233,6 +236,7 @@ def test_acp_session_wide_allow_never_picks_always_by_kind(tmp_path: Path) -> No
     approver = Approver(Choice.ALLOW_SESSION)
     outcome, out = run(OpencodeExecutor(), request_for(tmp_path, "opencode-acp-cancel",
                                                        approver, turn=2))
+    assert outcome.exit_code == 0
     answers = [m for m in sent(tmp_path) if "result" in m]
     assert answers[0]["result"]["outcome"]["optionId"] == "once"
     assert any("allowed once" in e.get("text", "") for e in out.entries)

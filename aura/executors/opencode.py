@@ -158,6 +158,10 @@ class OpencodeParser(JsonEventParser):
                              data=data)
 
 
+ASK_PERMISSION = {"edit": "ask", "bash": "ask", "webfetch": "ask",
+                  "external_directory": "ask", "doom_loop": "ask"}
+
+
 def merged_config(existing: str | None, permission: dict[str, str],
                   model: str | None = None) -> str:
     """The user's OPENCODE_CONFIG_CONTENT with ``permission`` (and ``model``) laid over it."""
@@ -249,13 +253,26 @@ class OpencodeExecutor(CommandExecutor):
     def parser(self, request: RunRequest) -> LineParser:
         return OpencodeParser(request.cwd)
 
+    def acp_env(self, request: RunRequest) -> dict[str, str]:
+        """The environment of ``opencode acp``: every asking permission set to ask
+        (edits allowed with --auto-approve true), the model in the config content."""
+        env = request.child_env()
+        for key, value in (request.settings.get("env") or {}).items():
+            if str(key) not in request.env:
+                env[str(key)] = str(value)
+        permission = {**ASK_PERMISSION, "edit": "allow"} if \
+            request.approvals.auto_approve else ASK_PERMISSION
+        env["OPENCODE_CONFIG_CONTENT"] = merged_config(
+            env.get("OPENCODE_CONFIG_CONTENT"), permission, model=request.model)
+        return env
+
     async def run(self, request: RunRequest, output: Output) -> Outcome:
         """The ACP mode when a person answers approvals (see aura.executors.acp.agents),
         else the usual one."""
         from aura.executors.acp.agents import OpencodeAcpExecutor, asks_person
 
         if asks_person(request):
-            return await OpencodeAcpExecutor().run(request, output)
+            return await OpencodeAcpExecutor(self.acp_env(request)).run(request, output)
         return await super().run(request, output)
 
     async def interrupt(self, child: Child) -> None:

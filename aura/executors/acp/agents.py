@@ -24,9 +24,6 @@ from aura.contracts import EntryKind
 from aura.executors.acp.client import AcpExecutor, _Turn
 from aura.executors.base import RunRequest
 
-ASK_PERMISSION = {"edit": "ask", "bash": "ask", "webfetch": "ask",
-                  "external_directory": "ask", "doom_loop": "ask"}
-
 
 def asks_person(request: RunRequest) -> bool:
     """Whether a turn needs the agent's approval protocol."""
@@ -54,21 +51,14 @@ class OpencodeAcpExecutor(AcpExecutor):
     npx_package = "opencode-ai"
     acp_args: ClassVar[tuple[str, ...]] = ("acp",)
 
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env  # opencode's environment, its asking config content included
+
     def agent_args(self, request: RunRequest) -> list[str]:
-        return []  # the model is chosen in the config content, see acp_env
+        return []  # the model is chosen in the config content
 
     def acp_env(self, request: RunRequest) -> dict[str, str]:
-        from aura.executors.opencode import merged_config
-
-        env = request.child_env()
-        for key, value in (request.settings.get("env") or {}).items():
-            if str(key) not in request.env:
-                env[str(key)] = str(value)
-        permission = {**ASK_PERMISSION, "edit": "allow"} if \
-            request.approvals.auto_approve else ASK_PERMISSION
-        env["OPENCODE_CONFIG_CONTENT"] = merged_config(
-            env.get("OPENCODE_CONFIG_CONTENT"), permission, model=request.model)
-        return env
+        return dict(self.env)
 
 
 class DroidAcpExecutor(AcpExecutor):
