@@ -3,7 +3,8 @@
 Flags: ``--model M`` → ``-m M``; ``--yolo`` → ``--yolo``; ``--auto-approve true|false`` →
 ``--approval-mode auto-edit|default``; with a person answering approvals (an approver on the
 request) ``--approval-mode default``, which qwen 0.24 needs to ask at all. Authentication
-comes from qwen's own settings or environment (e.g. ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` with ``--param --auth-type
+comes from qwen's own settings or environment (e.g. ``OPENAI_API_KEY``/``OPENAI_BASE_URL``
+with ``--param --auth-type
 --param openai``).
 
 Resume: ``session/load`` with the stored id works (recorded with 0.15.10); the agent
