@@ -276,3 +276,79 @@ def test_droid_model_option_for_byok_models() -> None:
     assert model_option(session, "claude-x") is None
     assert model_option({}, "custom:x") is None
     assert DroidAcpExecutor.acp_args == ("exec", "--output-format", "acp")
+
+
+# hostile and broken input ---------------------------------------------------------------
+
+def test_acp_request_of_garbage_params_is_still_a_request() -> None:
+    from aura.executors.acp.approval import CANCELLED, chosen, outcome, to_request
+
+    ask = to_request({"toolCall": "nope", "options": [1, {"name": "x"}, None]}, "/w", "p-1")
+    assert ask.native_id == "p-1" and ask.kind is ApprovalKind.TOOL and ask.options == ()
+    option, why = chosen(ask, Decision(Choice.ALLOW))
+    assert option is None and "no option" in why
+    assert outcome(option) == CANCELLED
+
+
+def test_acp_allow_never_takes_an_always_option() -> None:
+    from aura.executors.acp.approval import chosen, to_request
+
+    ask = to_request({"toolCall": {"kind": "execute", "rawInput": {"command": ["rm", "-rf"]}},
+                      "options": [{"optionId": "always", "name": "Always allow",
+                                   "kind": "allow_always"},
+                                  {"optionId": "no", "name": "Reject", "kind": "reject_once"}]},
+                     "/w", "p-1")
+    assert ask.kind is ApprovalKind.COMMAND and ask.title == "Run `rm -rf`"
+    assert chosen(ask, Decision(Choice.ALLOW))[0] is None
+    assert chosen(ask, Decision(Choice.ALLOW_SESSION))[0] is None
+    assert chosen(ask, Decision(Choice.DENY))[0].id == "no"  # type: ignore[union-attr]
+
+
+def test_claude_request_of_odd_shapes() -> None:
+    from aura.executors.claude_control import approval_request, permission_answer
+
+    ask = {"tool_name": "mcp__x", "input": ["not", "a", "dict"], "permission_suggestions": 7}
+    request = approval_request("r1", ask, "/w")
+    assert request.kind is ApprovalKind.TOOL and request.detail["input"] == {}
+    assert [o.kind for o in request.options] == [OptionKind.ALLOW_ONCE, OptionKind.DENY]
+    answer = permission_answer(ask, Decision(Choice.ALLOW_SESSION))
+    assert "updatedPermissions" not in answer  # nothing suggested: allowed once
+    assert permission_answer(ask, Decision(Choice.DENY))["message"]
+
+
+def test_claude_that_exits_before_initialize_is_a_clear_failure(tmp_path: Path) -> None:
+    request = request_for(tmp_path, "claude-approve-allow", Approver(Choice.ALLOW))
+    script = tmp_path / "dies.py"
+    script.write_text("import sys\nsys.stderr.write('no key\\n')\nsys.exit(5)\n")
+    import dataclasses
+
+    request = dataclasses.replace(request, base_command=f"{sys.executable} {script}")
+    outcome, out = run(ClaudeExecutor(), request)
+    assert outcome.exit_code == 5
+    assert "exit code 5" in (outcome.error or "")
+    assert any(e.get("text") == "no key" for e in out.entries)
+
+
+def test_claude_unknown_control_request_is_answered_with_an_error(tmp_path: Path) -> None:
+    script = tmp_path / "asks.py"
+    script.write_text(
+        "import json, sys\n"
+        "init = json.loads(sys.stdin.readline())\n"
+        "print(json.dumps({'type': 'control_response', 'response': {'subtype': 'success',"
+        " 'request_id': init['request_id'], 'response': {}}}), flush=True)\n"
+        "sys.stdin.readline()\n"
+        "print(json.dumps({'type': 'control_request', 'request_id': 'h1',"
+        " 'request': {'subtype': 'hook_callback'}}), flush=True)\n"
+        "answer = json.loads(sys.stdin.readline())\n"
+        "print(json.dumps({'type': 'result', 'subtype': 'success', 'is_error': False,"
+        " 'result': answer['response']['subtype'], 'session_id': 'n1'}), flush=True)\n"
+        "sys.stdin.readline()\n")
+    import dataclasses
+
+    request = dataclasses.replace(
+        request_for(tmp_path, "claude-approve-allow", Approver(Choice.ALLOW)),
+        base_command=f"{sys.executable} {script}")
+    outcome, out = run(ClaudeExecutor(), request)
+    assert outcome.exit_code == 0 and outcome.native_session_id == "n1"
+    assert any(e["kind"] == "assistant_message" and e["text"] == "error" for e in out.entries)
+    assert any("hook_callback" in e.get("text", "") for e in out.entries)
