@@ -352,3 +352,13 @@ def test_claude_unknown_control_request_is_answered_with_an_error(tmp_path: Path
     assert outcome.exit_code == 0 and outcome.native_session_id == "n1"
     assert any(e["kind"] == "assistant_message" and e["text"] == "error" for e in out.entries)
     assert any("hook_callback" in e.get("text", "") for e in out.entries)
+
+
+def test_aura_executors_says_which_agents_ask() -> None:
+    from aura.service.inventory import describe_all
+
+    asks = {row["name"]: row["supports"]["asks"] for row in describe_all({})
+            if "supports" in row}
+    assert asks["amp"] is False  # no approval channel at all
+    assert all(asks[name] for name in ("claude", "gemini", "qwen-code", "copilot",
+                                       "opencode", "droid", "cursor-agent"))
