@@ -362,3 +362,71 @@ def test_aura_executors_says_which_agents_ask() -> None:
     assert asks["amp"] is False  # no approval channel at all
     assert all(asks[name] for name in ("claude", "gemini", "qwen-code", "copilot",
                                        "opencode", "droid", "cursor-agent"))
+
+
+# droid's own JSON-RPC ---------------------------------------------------------------------
+
+def jsonrpc_request(tmp_path: Path, name: str, approver: Approver, turn: int = 1
+                    ) -> RunRequest:
+    import dataclasses
+
+    return dataclasses.replace(request_for(tmp_path, name, approver, turn=turn),
+                               model="custom:mock-model",
+                               settings={"protocol": "stream-jsonrpc"})
+
+
+def test_droid_jsonrpc_allow(tmp_path: Path) -> None:
+    approver = Approver(Choice.ALLOW)
+    outcome, out = run(DroidExecutor(), jsonrpc_request(tmp_path, "droid-jsonrpc-allow",
+                                                        approver))
+    assert outcome.exit_code == 0 and outcome.error is None, outcome
+    assert outcome.native_session_id == "4e187254-6526-4d6c-b461-e8cda5fc2356"
+    [asked] = approver.asked
+    assert asked.kind is ApprovalKind.FILE_CHANGE and "hello.txt" in asked.title
+    assert (tmp_path / "hello.txt").read_text() == "hi"
+    assert [e["status"] for e in out.entries if e["kind"] == "tool_call"] == ["running", "ok"]
+    assert any(e["kind"] == "assistant_message" and e["text"] == "Done." for e in out.entries)
+    assert any(e["kind"] == "usage" for e in out.entries)
+    assert sent(tmp_path)[0]["argv"][:5] == ["exec", "--input-format", "stream-jsonrpc",
+                                             "--output-format", "stream-jsonrpc"]
+
+
+def test_droid_jsonrpc_deny_and_shell(tmp_path: Path) -> None:
+    approver = Approver(Choice.DENY, "no")
+    outcome, out = run(DroidExecutor(), jsonrpc_request(tmp_path, "droid-jsonrpc-deny",
+                                                        approver, turn=2))
+    assert outcome.exit_code == 0, outcome
+    [asked] = approver.asked
+    assert asked.kind is ApprovalKind.COMMAND
+    assert [o.kind for o in asked.options] == [
+        OptionKind.ALLOW_ONCE, OptionKind.ALLOW_ALWAYS, OptionKind.DENY]
+    assert not (tmp_path / "shell.txt").exists()
+    assert any(e["kind"] == "tool_call" and e.get("status") == "error" for e in out.entries)
+
+
+def test_droid_jsonrpc_interrupt_during_a_pending_request(tmp_path: Path) -> None:
+    approver = Approver(None)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(DroidExecutor().run(
+            jsonrpc_request(tmp_path, "droid-jsonrpc-interrupt", approver), Collect()))
+        await asyncio.wait_for(approver.waiting.wait(), 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    [asked] = approver.asked
+    assert approver.withdrawn == [asked.native_id]  # droid resolved it itself
+    assert [m.get("method") for m in sent(tmp_path)[1:]] == [
+        "droid.initialize_session", "droid.add_user_message", "droid.interrupt_session"]
+    assert not (tmp_path / "hello.txt").exists()
+
+
+def test_droid_protocol_setting_is_checked(tmp_path: Path) -> None:
+    import dataclasses
+
+    from aura.errors import ConfigError
+    bad = dataclasses.replace(request_for(tmp_path, "x", None), settings={"protocol": "x"})
+    with pytest.raises(ConfigError, match="protocol"):
+        DroidExecutor().validate(bad)

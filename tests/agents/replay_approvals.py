@@ -56,7 +56,9 @@ def fail(why: str) -> None:
 
 
 def starts_turn(msg: dict[str, Any]) -> bool:
-    return msg.get("type") == "user" if claude else msg.get("method") == "session/prompt"
+    if claude:
+        return msg.get("type") == "user"
+    return msg.get("method") in ("session/prompt", "droid.add_user_message")
 
 
 def select(all_steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -84,7 +86,7 @@ def agent_line(step: dict[str, Any]) -> str:
     elif "method" not in msg and msg.get("id") in ids:
         msg["id"] = ids[msg["id"]]
         raw = json.dumps(msg)
-    elif msg.get("method") == "session/request_permission":
+    elif msg.get("method") in ("session/request_permission", "droid.request_permission"):
         asks[msg["id"]] = msg["params"]
     return raw
 
@@ -126,6 +128,12 @@ def check_rpc(want: dict[str, Any], got: dict[str, Any]) -> bool:
         return False
     if got.get("id") != want["id"] or "result" not in got:
         fail(f"expected the answer to agent request {want['id']}, got {got}")
+    if "selectedOption" in want["result"]:  # droid's own JSON-RPC
+        chosen = got["result"].get("selectedOption") if isinstance(got["result"], dict) \
+            else None
+        if chosen != want["result"]["selectedOption"]:
+            fail(f"expected selectedOption {want['result']['selectedOption']}, got {got}")
+        return str(chosen).startswith("proceed")
     outcome = got["result"].get("outcome") if isinstance(got["result"], dict) else None
     if outcome != want["result"].get("outcome"):
         fail(f"expected outcome {want['result'].get('outcome')}, got {outcome}")
@@ -144,6 +152,12 @@ def do_effect(ask: dict[str, Any]) -> None:
         elif tool == "Bash":
             subprocess.run(["sh", "-c", data["command"]], cwd=cwd, check=False)
         return
+    for use in ask.get("toolUses") or ():  # droid's own JSON-RPC
+        data = use["toolUse"]["input"]
+        if "command" in data:
+            subprocess.run(["sh", "-c", data["command"]], cwd=cwd, check=False)
+        elif "file_path" in data:
+            Path(data["file_path"]).write_text(data.get("content", ""))
     call = ask.get("toolCall") or {}
     raw = call.get("rawInput") if isinstance(call.get("rawInput"), dict) else {}
     if call.get("kind") == "execute" and isinstance(raw.get("command"), str):
