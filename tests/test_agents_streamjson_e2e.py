@@ -321,7 +321,7 @@ def test_aura_executors_lists_every_executor(tmp_path: Path) -> None:
     assert {"claude", "cursor-agent", "amp", "droid", "custom"} <= set(rows)
     assert rows["droid"]["found"] and rows["droid"]["path"] == str(agent.path)
     assert rows["droid"]["version"] == "droid 9.9.9 (fake)"
-    assert rows["droid"]["supports"] == {"resume": True, "models": True,
+    assert rows["droid"]["supports"] == {"resume": True, "models": True, "asks": True,
                                          "approvals": ["--auto-approve", "--yolo"]}
     assert rows["claude"]["found"] is False
     assert rows["cursor-agent"]["aliases"] == ["cursor"]

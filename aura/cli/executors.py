@@ -22,7 +22,7 @@ def executors_command(as_json: bool) -> None:
     if as_json:
         click.echo(json_text(rows))
         return
-    listing = [("EXECUTOR", "FOUND", "VERSION", "RESUME", "MODEL", "APPROVAL FLAGS")]
+    listing = [("EXECUTOR", "FOUND", "VERSION", "RESUME", "MODEL", "ASKS", "APPROVAL FLAGS")]
     missing = []
     for row in rows:
         name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
@@ -37,6 +37,7 @@ def executors_command(as_json: bool) -> None:
         listing.append((name, found, row.get("version") or "-",
                         "yes" if supports.get("resume") else "-",
                         "yes" if supports.get("models") else "-",
+                        "yes" if supports.get("asks") else "-",
                         " ".join(supports.get("approvals", [])) or "-"))
     for line in table(listing):
         click.echo(line)

@@ -24,7 +24,7 @@ class AmpExecutor(CommandExecutor):
     name = "amp"
     program = "amp"
     npx_package = "@ampcode/cli"
-    description = "Amp CLI (execute mode, stream-json)"
+    description = "Amp CLI (execute mode, stream-json; no approval channel: --yolo or nothing)"
     features: ClassVar[frozenset[str]] = frozenset({"resume", "--yolo"})
 
     def build_command(self, request: RunRequest) -> Invocation:

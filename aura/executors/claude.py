@@ -9,15 +9,28 @@
   even ``yes``, is refused too);
   ``--auto-approve true|false`` → ``--permission-mode acceptEdits|default``.
 - Output: stream-json (see streamjson.py).
+- Approvals: with an approver on the request (and no ``--yolo``) the turn runs in the
+  control-protocol mode of aura.executors.claude_control instead, where each tool call
+  claude would ask about goes to a person; the session flags are the same.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from typing import ClassVar
 
-from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.base import (
+    Attempt,
+    CommandExecutor,
+    Invocation,
+    LineParser,
+    Outcome,
+    Output,
+    RunRequest,
+    _Watch,
+)
 from aura.executors.streamjson import StreamJsonParser
 
 # Longer prompts go on stdin: one argv string is capped at 128 KiB on Linux.
@@ -36,10 +49,53 @@ def running_as_root() -> bool:
 class ClaudeExecutor(CommandExecutor):
     name = "claude"
     program = "claude"
-    description = "Claude Code (stream-json)"
+    description = "Claude Code (stream-json; asks approvals over its control protocol)"
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
     read_only_mode = "--permission-mode plan"
+
+    @staticmethod
+    def asks(request: RunRequest) -> bool:
+        """Whether this turn needs the control protocol: someone answers approvals and
+        no flag already allows everything."""
+        return request.approver is not None and not request.approvals.yolo
+
+    def session_args(self, request: RunRequest) -> tuple[list[str], str | None]:
+        """--resume the stored native id, or --session-id an id aura picks now."""
+        if request.native_session_id:
+            return ["--resume", request.native_session_id], None
+        assigned = str(uuid.uuid4())
+        return ["--session-id", assigned], assigned
+
+    def control_command(self, request: RunRequest) -> tuple[list[str], str | None]:
+        from aura.executors.claude_control import CONTROL_ARGS
+
+        mode = "plan" if request.read_only else \
+            "acceptEdits" if request.approvals.auto_approve else "default"
+        session, assigned = self.session_args(request)
+        argv = [*self.base_argv(request), "-p", *CONTROL_ARGS, "--permission-mode", mode,
+                *session]
+        if request.model:
+            argv += ["--model", request.model]
+        return argv + list(request.params), assigned
+
+    async def _run_once(self, request: RunRequest, output: Output
+                        ) -> tuple[Outcome, Attempt]:
+        if not self.asks(request):
+            return await super()._run_once(request, output)
+        from aura.executors.claude_control import ControlTurn
+
+        assert request.approver is not None
+        argv, assigned = self.control_command(request)
+        if assigned:
+            output.set_native_session_id(assigned)
+        watch = _Watch(output)
+        turn = ControlTurn(request, watch, request.approver)
+        started = time.monotonic()
+        code, error = await turn.run(argv, request.child_env())
+        native = turn.parser.native_session_id or assigned or request.native_session_id
+        return Outcome(code, native, error), Attempt(
+            watch.produced, watch.said, time.monotonic() - started)
 
     def build_command(self, request: RunRequest) -> Invocation:
         argv = self.base_argv(request)
@@ -51,12 +107,8 @@ class ClaudeExecutor(CommandExecutor):
             argv += ["-p", request.prompt]
         argv += ["--output-format", "stream-json", "--verbose"]
         env = request.child_env()
-        assigned: str | None = None
-        if request.native_session_id:
-            argv += ["--resume", request.native_session_id]
-        else:
-            assigned = str(uuid.uuid4())
-            argv += ["--session-id", assigned]
+        session, assigned = self.session_args(request)
+        argv += session
         if request.model:
             argv += ["--model", request.model]
         approvals = request.approvals

@@ -5,7 +5,8 @@ Command: ``copilot -p PROMPT [--resume=SID] --output-format json [--allow-all-to
 [--allow-tool=T]… [--deny-tool=T]… [--model M] [params]``. ``--yolo`` and
 ``--allow-all-tools`` both give ``--allow-all-tools``; ``--allow-tool``/``--deny-tool``
 pass through. Without any of them copilot denies every tool that would need approval
-(it cannot ask in prompt mode).
+(it cannot ask in prompt mode); with a person answering approvals (an approver on the
+request, neither --yolo nor --allow-all-tools) the turn runs ``copilot --acp`` instead.
 
 Events (~25 types): ``assistant.message`` (final text of one model reply, with the tool
 requests), ``assistant.message_delta`` (ephemeral pieces of it), ``assistant.reasoning``
@@ -24,7 +25,7 @@ import json
 from typing import Any, ClassVar
 
 from aura.contracts import Entry, ToolAction
-from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.base import CommandExecutor, Invocation, LineParser, Outcome, Output, RunRequest
 from aura.executors.events import raw_entry
 from aura.executors.jsonevents import (
     ASSISTANT,
@@ -294,9 +295,11 @@ class CopilotExecutor(CommandExecutor):
     name = "copilot"
     program = "copilot"
     npx_package = "@github/copilot"
-    description = "GitHub Copilot CLI (copilot -p --output-format json)"
+    description = ("GitHub Copilot CLI (copilot -p --output-format json; copilot --acp "
+                   "when a person answers approvals)")
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--allow-all-tools", "--allow-tool", "--deny-tool"})
+        {"resume", "models", "--yolo", "--allow-all-tools", "--allow-tool", "--deny-tool",
+         "approvals"})
 
     def build_command(self, request: RunRequest) -> Invocation:
         argv = self.base_argv(request)
@@ -320,6 +323,15 @@ class CopilotExecutor(CommandExecutor):
 
     def parser(self, request: RunRequest) -> LineParser:
         return CopilotParser(request.cwd)
+
+    async def run(self, request: RunRequest, output: Output) -> Outcome:
+        """The ACP mode when a person answers approvals (see aura.executors.acp.agents),
+        else the usual one."""
+        from aura.executors.acp.agents import CopilotAcpExecutor, asks_person
+
+        if asks_person(request):
+            return await CopilotAcpExecutor().run(request, output)
+        return await super().run(request, output)
 
     async def interrupt(self, child: Child) -> None:
         await interrupt_then_stop(child)

@@ -3,7 +3,9 @@ with the prompt on stdin (then EOF), so no prompt is ever taken for an option.
 
 - Approvals: cursor-agent refuses to act headless without one of them, so aura requires
   ``--force`` (allow every command; ``--yolo`` means the same) or ``--trust`` (trust the
-  workspace); neither is a usage error.
+  workspace); neither is a usage error, unless a person answers approvals: then the turn
+  runs ``cursor-agent acp`` on the shared ACP client (unverified: cursor-agent is not
+  installable where aura is tested).
 - Follow-up: ``--resume CHAT_ID`` (the ``session_id`` of its events). ``--model M``.
 - Output (cursor's documented stream-json): ``system`` init, ``user`` echo, ``assistant``
   (one line per complete message), ``thinking`` deltas, ``tool_call`` ``started`` /
@@ -20,7 +22,7 @@ from typing import Any, ClassVar
 
 from aura.contracts import Entry
 from aura.errors import UsageError
-from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.base import CommandExecutor, Invocation, LineParser, Outcome, Output, RunRequest
 from aura.executors.events import raw_entry
 from aura.executors.streamjson import StreamJsonParser, result_text
 
@@ -131,14 +133,16 @@ def _outcome(result: Any) -> tuple[bool, str]:
 class CursorAgentExecutor(CommandExecutor):
     name = "cursor-agent"
     program = "cursor-agent"
-    description = "Cursor's agent CLI (stream-json; needs --force or --trust)"
+    description = ("Cursor's agent CLI (stream-json; needs --force or --trust, or a person "
+                   "answering approvals over ACP: unverified)")
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--force", "--trust"})
+        {"resume", "models", "--yolo", "--force", "--trust", "approvals"})
 
     def validate(self, request: RunRequest) -> None:
         super().validate(request)
         approvals = request.approvals
-        if not (approvals.force or approvals.trust or approvals.yolo):
+        if not (approvals.force or approvals.trust or approvals.yolo or
+                request.approver is not None):
             again = " (approval flags apply to one run: give it on follow-ups too)" \
                 if request.history else ""
             raise UsageError("cursor-agent runs headless only with --force (allow every "
@@ -161,3 +165,12 @@ class CursorAgentExecutor(CommandExecutor):
 
     def parser(self, request: RunRequest) -> LineParser:
         return CursorParser(request.cwd)
+
+    async def run(self, request: RunRequest, output: Output) -> Outcome:
+        """The ACP mode when a person answers approvals (see aura.executors.acp.agents),
+        else the usual one."""
+        from aura.executors.acp.agents import CursorAcpExecutor, asks_person
+
+        if asks_person(request):
+            return await CursorAcpExecutor().run(request, output)
+        return await super().run(request, output)

@@ -8,7 +8,11 @@
 - Approvals: ``--yolo`` → ``--skip-permissions-unsafe``; otherwise ``--auto LEVEL`` from
   ``--auto-approve true`` (the configured autonomy, else ``high``) or from the config's
   ``[executors.droid] autonomy = "low|medium|high"``; ``--auto-approve false`` keeps droid's
-  read-only default. ``[executors.droid] reasoning_effort = "…"`` → ``--reasoning-effort``.
+  read-only default. With a person answering approvals (an approver on the request, no
+  ``--yolo``) the turn runs ``droid exec --output-format acp`` instead (see
+  aura.executors.acp.agents), or with ``[executors.droid] protocol = "stream-jsonrpc"``
+  droid's own JSON-RPC mode (aura.executors.droid_jsonrpc).
+  ``[executors.droid] reasoning_effort = "…"`` → ``--reasoning-effort``.
   ``--model M`` → ``--model M``.
 - Output: droid's own stream-json — ``system`` init (session_id), ``message`` (role user
   echo / assistant text), ``tool_call`` (id, toolName, parameters), ``tool_result`` (id,
@@ -22,7 +26,7 @@ from typing import Any, ClassVar, cast
 
 from aura.contracts import Entry, Usage
 from aura.errors import ConfigError
-from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.base import CommandExecutor, Invocation, LineParser, Outcome, Output, RunRequest
 from aura.executors.claude import prompt_on_stdin
 from aura.executors.streamjson import StreamJsonParser, echo, normalize_usage, result_text
 
@@ -87,9 +91,10 @@ class DroidParser(StreamJsonParser):
 class DroidExecutor(CommandExecutor):
     name = "droid"
     program = "droid"
-    description = "Factory droid (exec, stream-json; autonomy and reasoning effort)"
+    description = ("Factory droid (exec, stream-json; autonomy and reasoning effort; "
+                   "exec --output-format acp when a person answers approvals)")
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
 
     def autonomy(self, request: RunRequest) -> str | None:
         configured = request.settings.get("autonomy")
@@ -132,3 +137,33 @@ class DroidExecutor(CommandExecutor):
 
     def parser(self, request: RunRequest) -> LineParser:
         return DroidParser(request.cwd)
+
+    def validate(self, request: RunRequest) -> None:
+        super().validate(request)
+        protocol = request.settings.get("protocol")
+        if protocol not in (None, "acp", "stream-jsonrpc"):
+            raise ConfigError(f"[executors.droid] protocol = {protocol!r}: use \"acp\" or "
+                              "\"stream-jsonrpc\" (how droid asks for approvals)")
+
+    async def run_jsonrpc(self, request: RunRequest, output: Output) -> Outcome:
+        """droid's own JSON-RPC mode (aura.executors.droid_jsonrpc)."""
+        from aura.executors.droid_jsonrpc import ARGS, JsonRpcTurn
+
+        assert request.approver is not None
+        argv = [*self.base_argv(request), *ARGS]
+        if request.model:
+            argv += ["--model", request.model]
+        turn = JsonRpcTurn(request, output, request.approver)
+        code, error = await turn.run(argv + list(request.params), request.child_env())
+        return Outcome(code, turn.session_id, error)
+
+    async def run(self, request: RunRequest, output: Output) -> Outcome:
+        """The ACP mode when a person answers approvals (see aura.executors.acp.agents),
+        else the usual one."""
+        from aura.executors.acp.agents import DroidAcpExecutor, asks_person
+
+        if asks_person(request) and request.settings.get("protocol") == "stream-jsonrpc":
+            return await self.run_jsonrpc(request, output)
+        if asks_person(request):
+            return await DroidAcpExecutor().run(request, output)
+        return await super().run(request, output)

@@ -5,7 +5,8 @@ Flags: ``--model M`` → ``-m M``; ``--yolo`` → ``--yolo --skip-trust`` (appro
 includes trusting the workspace: an untrusted folder makes gemini fall back to asking);
 ``--trust`` → ``--skip-trust``; ``--auto-approve true|false`` → ``--approval-mode
 auto_edit|default``. Permission requests that still reach aura are answered from the same
-flags (see acp.py).
+flags, or by a person through ``request.approver`` (then ``--approval-mode default`` unless
+a flag says otherwise; see aura.executors.acp.client).
 
 Resume: gemini advertises ``loadSession``, but in the recorded version (0.61.0)
 ``session/load`` fails with "No previous sessions found for this project": the lookup
@@ -34,7 +35,7 @@ class GeminiExecutor(AcpExecutor):
     acp_args: ClassVar[tuple[str, ...]] = ("--acp",)
     legacy_acp_args: ClassVar[tuple[str, ...] | None] = ("--experimental-acp",)
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve", "--trust"})
+        {"resume", "models", "--yolo", "--auto-approve", "--trust", "approvals"})
     approval_modes: ClassVar[tuple[str, str]] = ("auto_edit", "default")
     login_hint: ClassVar[str] = ("set GEMINI_API_KEY (or pass it with --var), or run `gemini` "
                                  "once to log in")
@@ -49,6 +50,10 @@ class GeminiExecutor(AcpExecutor):
         elif approvals.auto_approve is not None:
             args += ["--approval-mode",
                      self.approval_modes[0 if approvals.auto_approve else 1]]
+        elif request.approver is not None:
+            # A person answers: the agent must ask (qwen 0.24 starts ACP sessions in
+            # "auto" without this, approving workspace writes by itself).
+            args += ["--approval-mode", self.approval_modes[1]]
         if (approvals.yolo or approvals.trust) and "--trust" in self.features:
             args.append("--skip-trust")
         return args

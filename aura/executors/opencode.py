@@ -11,7 +11,9 @@ Approvals: ``--yolo`` allows every permission through ``OPENCODE_CONFIG_CONTENT`
 (``{"permission": {"*": "allow", "edit": "allow", "bash": "allow", …}}``), merged into
 whatever config content the user already passes that way; ``--auto-approve true`` →
 ``--auto`` (opencode approves what is not explicitly denied), ``false`` → nothing (the
-default: opencode run rejects what would need asking).
+default: opencode run rejects what would need asking). With a person answering approvals
+(an approver on the request, no --yolo) the turn runs ``opencode acp`` with the asking
+permissions set to ``ask`` instead (aura.executors.acp.agents).
 
 Events (each carries ``sessionID``, the native session id): ``step_start``, ``tool_use``
 (a finished tool part: completed or error), ``text``, ``reasoning``, ``step_finish``
@@ -25,7 +27,7 @@ from typing import Any, ClassVar
 
 from aura.contracts import Entry, ToolAction
 from aura.errors import ConfigError, UsageError
-from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.executors.base import CommandExecutor, Invocation, LineParser, Outcome, Output, RunRequest
 from aura.executors.events import raw_entry
 from aura.executors.jsonevents import (
     ASSISTANT,
@@ -159,6 +161,19 @@ class OpencodeParser(JsonEventParser):
                              data=data)
 
 
+ASK_PERMISSION = {"edit": "ask", "bash": "ask", "webfetch": "ask",
+                  "external_directory": "ask", "doom_loop": "ask"}
+
+
+def merged_config(existing: str | None, permission: dict[str, str],
+                  model: str | None = None) -> str:
+    """The user's OPENCODE_CONFIG_CONTENT with ``permission`` (and ``model``) laid over it."""
+    merged = json.loads(_merged_config(existing, permission))
+    if model:
+        merged["model"] = model
+    return json.dumps(merged)
+
+
 def _merged_config(existing: str | None, permission: dict[str, str]) -> str:
     """The user's OPENCODE_CONFIG_CONTENT with ``permission`` laid over it."""
     config: dict[str, Any] = {}
@@ -184,9 +199,10 @@ class OpencodeExecutor(CommandExecutor):
     name = "opencode"
     program = "opencode"
     npx_package = "opencode-ai"
-    description = "opencode (opencode run --format json)"
+    description = ("opencode (opencode run --format json; opencode acp when a person "
+                   "answers approvals)")
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
 
     def validate(self, request: RunRequest) -> None:
         super().validate(request)
@@ -244,6 +260,28 @@ class OpencodeExecutor(CommandExecutor):
 
     def parser(self, request: RunRequest) -> LineParser:
         return OpencodeParser(request.cwd)
+
+    def acp_env(self, request: RunRequest) -> dict[str, str]:
+        """The environment of ``opencode acp``: every asking permission set to ask
+        (edits allowed with --auto-approve true), the model in the config content."""
+        env = request.child_env()
+        for key, value in (request.settings.get("env") or {}).items():
+            if str(key) not in request.env:
+                env[str(key)] = str(value)
+        permission = {**ASK_PERMISSION, "edit": "allow"} if \
+            request.approvals.auto_approve else ASK_PERMISSION
+        env["OPENCODE_CONFIG_CONTENT"] = merged_config(
+            env.get("OPENCODE_CONFIG_CONTENT"), permission, model=request.model)
+        return env
+
+    async def run(self, request: RunRequest, output: Output) -> Outcome:
+        """The ACP mode when a person answers approvals (see aura.executors.acp.agents),
+        else the usual one."""
+        from aura.executors.acp.agents import OpencodeAcpExecutor, asks_person
+
+        if asks_person(request):
+            return await OpencodeAcpExecutor(self.acp_env(request)).run(request, output)
+        return await super().run(request, output)
 
     async def interrupt(self, child: Child) -> None:
         await interrupt_then_stop(child)

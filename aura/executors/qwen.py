@@ -1,8 +1,10 @@
 """qwen-code (``qwen``) over ACP: ``qwen --acp``.
 
 Flags: ``--model M`` → ``-m M``; ``--yolo`` → ``--yolo``; ``--auto-approve true|false`` →
-``--approval-mode auto-edit|default``. Authentication comes from qwen's own settings or
-environment (e.g. ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` with ``--param --auth-type
+``--approval-mode auto-edit|default``; with a person answering approvals (an approver on the
+request) ``--approval-mode default``, which qwen 0.24 needs to ask at all. Authentication
+comes from qwen's own settings or environment (e.g. ``OPENAI_API_KEY``/``OPENAI_BASE_URL``
+with ``--param --auth-type
 --param openai``).
 
 Resume: ``session/load`` with the stored id works (recorded with 0.15.10); the agent
@@ -24,7 +26,7 @@ class QwenExecutor(GeminiExecutor):
     acp_args: ClassVar[tuple[str, ...]] = ("--acp",)
     legacy_acp_args: ClassVar[tuple[str, ...] | None] = None
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
     approval_modes: ClassVar[tuple[str, str]] = ("auto-edit", "default")
     login_hint: ClassVar[str] = ("configure qwen's authentication (`qwen auth`), or use an "
                                  "OpenAI-compatible key: OPENAI_API_KEY with "

@@ -55,6 +55,7 @@ def describe_all(paths: dict[str, str]) -> list[dict[str, Any]]:
             description=executor.description, program=executor.program,
             npx_package=executor.npx_package,
             supports={"resume": "resume" in features, "models": "models" in features,
+                      "asks": "approvals" in features,
                       "approvals": sorted(f for f in features if f.startswith("--"))},
             found=False, path=None, via=None, version=None)
         configured = paths.get(name)

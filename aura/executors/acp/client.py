@@ -11,8 +11,10 @@ is one turn in one agent process:
 
 While the prompt runs the agent streams ``session/update`` notifications (translated to
 entries by ``aura.executors.acp.entries.UpdateTranslator``) and may ask the client things:
-``session/request_permission`` is answered from the approval flags (--yolo: the allow
-option; otherwise the reject option plus a ``system`` entry saying how to allow it); any
+``session/request_permission`` is answered from the approval flags where they allow it
+(--yolo: the allow option); otherwise, with an approver on the request, a person (or a
+policy) is asked through it (see aura.executors.acp.approval for the mapping), and without
+one the reject option is chosen, with a ``system`` entry saying how to allow it; any
 other request (fs/*, terminal/*, …) gets a JSON-RPC "method not found" error, because aura
 advertises no client capabilities. Advertising fs would oblige aura to implement it
 exactly: gemini fails to create new files when a client advertises fs/write_text_file and
@@ -24,8 +26,9 @@ and does not record again. If the agent cannot load (gemini 0.61 answers "No pre
 sessions found for this project"), aura starts a new agent session seeded with a compact
 transcript of the stored history and says so in a ``system`` entry.
 
-Ctrl-C (the task cancelled): ``session/cancel``, a short wait for the prompt to return
-``cancelled``, then close stdin and the process ladder.
+Ctrl-C (the task cancelled): ``session/cancel``, then every permission request still
+waiting for a person is answered ``cancelled`` (as ACP asks), a short wait for the prompt
+to return ``cancelled``, then close stdin and the process ladder.
 """
 
 from __future__ import annotations
@@ -39,8 +42,10 @@ from functools import partial
 from typing import Any, ClassVar
 
 from aura import __version__
+from aura.approvals import Decision
 from aura.contracts import Entry, EntryKind
 from aura.errors import AcpError, AgentExited, UsageError
+from aura.executors.acp import approval
 from aura.executors.acp.entries import UpdateTranslator
 from aura.executors.base import (
     Approvals,
@@ -136,6 +141,9 @@ class _Turn:
         self.child: Child | None = None
         self._watch: asyncio.Task[int] | None = None
         self._batch: list[Entry] | None = None
+        self.asking: set[asyncio.Task[Decision]] = set()  # the approver's pending answers
+        self._asked = 0
+        self.new_session: dict[str, Any] = {}  # the session/new result (models, options)
 
     def emit(self, entries: list[Entry]) -> None:
         if self._batch is not None:
@@ -183,7 +191,7 @@ class _Turn:
                             "(answered with an error)"}])
         raise AcpError(method, f"aura does not implement {method}", METHOD_NOT_FOUND)
 
-    def _permission(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _permission(self, params: dict[str, Any]) -> Any:
         raw_options, raw_call = params.get("options"), params.get("toolCall")
         options: list[Any] = raw_options if isinstance(raw_options, list) else []
         call: dict[str, Any] = raw_call if isinstance(raw_call, dict) else {}
@@ -195,6 +203,8 @@ class _Turn:
             choice = _pick(options, ("allow_once", "allow_always"))
             if choice is not None:
                 return {"outcome": {"outcome": "selected", "optionId": choice}}
+        if self.request.approver is not None:
+            return self._ask(params, call)
         what = str(call.get("title") or kind)
         hint = "the review is read-only" if self.request.read_only else \
             self.executor.allow_hint(kind)
@@ -207,6 +217,39 @@ class _Turn:
         if choice is None:
             return {"outcome": {"outcome": "cancelled"}}
         return {"outcome": {"outcome": "selected", "optionId": choice}}
+
+    async def _ask(self, params: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
+        """Ask the approver and answer with the option it chose; ``cancelled`` when the
+        turn is cancelled meanwhile (cancel() cancels the asking task)."""
+        assert self.request.approver is not None
+        self._asked += 1
+        ask = approval.to_request(params, self.request.cwd, f"permission-{self._asked}")
+        task = asyncio.create_task(self.request.approver.ask(ask))
+        self.asking.add(task)
+        try:
+            await asyncio.wait({task})
+        finally:
+            if not task.done():  # the connection went away: stop asking
+                task.cancel()
+            self.asking.discard(task)
+        if task.cancelled():
+            return approval.CANCELLED
+        decision = task.result()
+        option, note = approval.chosen(ask, decision)
+        entries = self.translator.flush_text()
+        if note:
+            entries.append({"kind": EntryKind.SYSTEM.value, "text": note})
+        if option is None or not decision.allowed:
+            why = decision.message or "denied"
+            entries += self.translator.refused(
+                call, f"{why} ({decision.by})" if decision.by else why)
+        self.emit(entries)
+        return approval.outcome(option)
+
+    def cancel_asking(self) -> None:
+        """The turn is cancelled: every pending permission is answered ``cancelled``."""
+        for task in list(self.asking):
+            task.cancel()
 
     # -- the conversation -------------------------------------------------------------
 
@@ -277,6 +320,7 @@ class _Turn:
         if not isinstance(session_id, str) or not session_id:
             raise AcpError("session/new", f"no sessionId in the answer: {result!r}")
         self.session_id = session_id
+        self.new_session = result
         self.output.set_native_session_id(session_id)
         if not native and not request.history:
             return request.prompt
@@ -297,6 +341,7 @@ class _Turn:
         if self.session_id is None or self.child is None or prompt_task is None:
             return
         self.conn.notify("session/cancel", {"sessionId": self.session_id})
+        self.cancel_asking()
         await self.conn.flush()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             result = await asyncio.wait_for(asyncio.shield(prompt_task), grace)
@@ -327,7 +372,7 @@ class AcpExecutor(Executor):
     stop_grace: ClassVar[float] = 2.0
     cancel_grace: ClassVar[float] = 3.0
     login_hint: ClassVar[str] = "log in with the agent once, or set the API key it expects"
-    features: ClassVar[frozenset[str]] = frozenset({"resume", "models", "--yolo"})
+    features: ClassVar[frozenset[str]] = frozenset({"resume", "models", "--yolo", "approvals"})
 
     read_only_mode = "permission requests for anything but reading are refused"
 
@@ -347,12 +392,20 @@ class AcpExecutor(Executor):
     def allow_hint(self, kind: str) -> str:
         return "rerun with --yolo to allow it"
 
+    def acp_env(self, request: RunRequest) -> dict[str, str]:
+        """The agent's environment (agents configured through it override this)."""
+        return request.child_env()
+
+    async def configure_session(self, turn: _Turn) -> None:
+        """Settle the new or loaded session before the prompt (droid picks its model
+        with session/set_config_option)."""
+
     def command(self, request: RunRequest, acp_args: tuple[str, ...]) -> list[str]:
         return (self.base_argv(request) + list(acp_args) + self.agent_args(request) +
                 list(request.params))
 
     async def run(self, request: RunRequest, output: Output) -> Outcome:
-        env = request.child_env()
+        env = self.acp_env(request)
         acp_args = self.acp_args
         while True:
             turn = _Turn(self, request, output)
@@ -390,6 +443,7 @@ class AcpExecutor(Executor):
         prompt_task: asyncio.Task[dict[str, Any]] | None = None
         try:
             prompt = await turn.open_session(init)
+            await self.configure_session(turn)
             prompt_task = asyncio.create_task(turn.prompt(prompt))
             result = await asyncio.shield(prompt_task)
         except asyncio.CancelledError:
