@@ -14,8 +14,10 @@ The transports drive one endpoint each on asyncio:
   clients; which methods a connection may call is decided by the ``route`` it is given.
   Requests time out; messages leave through one queue in the order they were queued.
 - ``LineChannel``: newline-delimited JSON over a child's stdout and stdin (ACP agents, see
-  aura.executors.acp.client). Lines that are no JSON-RPC message are the program's own
-  output: they go to ``on_junk`` instead of being answered.
+  aura.executors.acp.client; with ``bare=True`` codex app-server's dialect, which leaves
+  out the ``"jsonrpc"`` member both ways: aura.executors.codex_appserver). Lines that
+  are no JSON-RPC message are the program's own output: they go to ``on_junk`` instead
+  of being answered.
 
 The codec (messages, error codes, the entries fast path) is ``aura.rpc_codec``; everything
 in it is re-exported here.

@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aura.approvals import ApprovalKind, ApprovalRequest, Choice, Decision, OptionKind, pick
+from aura.approvals import (
+    ApprovalKind,
+    ApprovalOption,
+    ApprovalRequest,
+    Choice,
+    Decision,
+    OptionKind,
+    pick,
+)
 from aura.contracts import Entry
 from aura.executors.base import Approvals, Outcome, RunRequest
 from aura.executors.codex import CodexExecutor
-from aura.executors.codex_items import answer
+from aura.executors.codex_items import AMEND_POLICY, DENY_AND_STOP, answer
 from tests.conftest import FIXTURES, agent_command
 
 RECORDED = FIXTURES / "agents" / "approvals"
@@ -82,7 +91,8 @@ def request_for(tmp_path: Path, recording: str, turn: int, person: Person | None
                 native: str | None = None, steer: bool = False,
                 approvals: Approvals | None = None) -> RunRequest:
     args = ["--recording", str(RECORDED / f"codex-appserver-{recording}.exchange.jsonl"),
-            "--turn", str(turn), "--log", str(tmp_path / "sent.jsonl")]
+            "--turn", str(turn), "--log", str(tmp_path / "sent.jsonl"),
+            "--pidfile", str(tmp_path / "pid")]
     return RunRequest(prompt=PROMPTS[(recording, turn)], cwd=str(tmp_path), session_id="s",
                       execution_id="e", native_session_id=native, approver=person,
                       base_command=agent_command("fake_codex_appserver.py",
@@ -92,6 +102,15 @@ def request_for(tmp_path: Path, recording: str, turn: int, person: Person | None
 
 def sent(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (tmp_path / "sent.jsonl").read_text().splitlines()]
+
+
+def gone(tmp_path: Path) -> bool:
+    """The fake codex process has exited (and been reaped)."""
+    try:
+        os.kill(int((tmp_path / "pid").read_text()), 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def run(request: RunRequest) -> tuple[Outcome, Collect]:
@@ -109,6 +128,7 @@ def test_allow_a_write_then_the_turn_completes(tmp_path: Path) -> None:
     outcome, out = run(request_for(tmp_path, "allow", 0, person))
     assert outcome == Outcome(0, "01a230d1-c57b-7b51-b22f-81d66ab17ab4", None), stderr_of(out)
     assert out.native == [THREAD]
+    assert gone(tmp_path)
     (asked,) = person.asked
     assert asked.kind is ApprovalKind.FILE_CHANGE and asked.native_id == "0"
     assert asked.title == "Write hello.txt"
@@ -196,6 +216,7 @@ def test_interrupt_mid_turn_then_the_thread_can_follow_up(tmp_path: Path) -> Non
         "turnId": "01a230d1-cd4c-7950-a026-bba00c3056d2"}}
     assert out.entries[-1]["text"] == "codex turn interrupted", stderr_of(out)
     assert "fake codex" not in stderr_of(out)
+    assert gone(tmp_path)
 
 
 def test_cancel_during_a_pending_approval_withdraws_it(tmp_path: Path) -> None:
@@ -218,6 +239,7 @@ def test_cancel_during_a_pending_approval_withdraws_it(tmp_path: Path) -> None:
     assert lines[-1]["method"] == "turn/interrupt"
     assert not [m for m in lines if "result" in m]  # the request was never answered
     assert "codex turn interrupted" in [e["text"] for e in out.kinds("system")]
+    assert gone(tmp_path)
     # codex never completes the file change it asked about: closed, not left running
     assert [(e["target"], e["status"]) for e in out.kinds("tool_call")] == \
         [("bye.txt", "running"), ("bye.txt", "error")]
@@ -281,8 +303,74 @@ def test_answers_by_choice_and_by_option() -> None:
                               {"execpolicy_amendment": ["ls"]}, ())
     assert answer(Decision(Choice.ALLOW_SESSION), request) == {"decision": "acceptForSession"}
     assert answer(Decision(Choice.DENY), request) == {"decision": "decline"}
-    from aura.executors.codex_items import AMEND_POLICY, DENY_AND_STOP, ApprovalOption
     stop = Decision(Choice.DENY, option=DENY_AND_STOP)
     assert answer(stop, request) == {"decision": "cancel"}
-    always = Decision(Choice.ALLOW, option=ApprovalOption(AMEND_POLICY, "", OptionKind.ALLOW_ALWAYS))
-    assert answer(always, request) == {"decision": {AMEND_POLICY: {"execpolicy_amendment": ["ls"]}}}
+    always = Decision(Choice.ALLOW,
+                      option=ApprovalOption(AMEND_POLICY, "", OptionKind.ALLOW_ALWAYS))
+    assert answer(always, request) == \
+        {"decision": {AMEND_POLICY: {"execpolicy_amendment": ["ls"]}}}
+
+
+HOSTILE = r'''
+import json, sys
+log = open(sys.argv[1], "w")
+def read():
+    line = sys.stdin.readline()
+    log.write(line); log.flush()
+    return json.loads(line) if line else None
+def say(obj):
+    sys.stdout.write((obj if isinstance(obj, str) else json.dumps(obj)) + "\n"); sys.stdout.flush()
+init = read(); say({"id": init["id"], "result": {}})
+read()  # initialized
+start = read()
+say("not json at all")
+say({"method": "item/tool/requestUserInput", "id": 0, "params": {}})
+say({"id": start["id"], "result": {"thread": {"id": "T"}}})
+while True:
+    msg = read()
+    if msg.get("method") == "turn/start":
+        break
+say({"id": msg["id"], "result": {"turn": {"id": "U"}}})
+say({"method": "item/commandExecution/requestApproval", "id": 1, "params": [1]})
+say({"method": "item/commandExecution/requestApproval", "id": 2,
+     "params": {"command": "rm -rf /", "itemId": "c"}})
+say({"method": "turn/completed", "params": {"turn": {"id": "other", "status": "completed"}}})
+answered = set()
+while answered != {1, 2}:
+    msg = read()
+    if msg is None:
+        sys.exit(5)
+    if "method" not in msg:
+        answered.add(msg["id"])
+say({"method": "item/completed", "params": {"item": {"type": "agentMessage", "id": "m",
+     "text": "partial"}}})
+say({"method": "turn/completed", "params": {"turn": {"id": "U", "status": "failed",
+     "error": {"message": "model exploded"}}}})
+while read() is not None:
+    pass
+'''
+
+
+def test_a_hostile_server_gets_clear_answers_and_nothing_is_lost(tmp_path: Path) -> None:
+    import shlex
+    import sys
+
+    script = tmp_path / "hostile.py"
+    script.write_text(HOSTILE)
+    log = tmp_path / "got.jsonl"
+    person = Person(Choice.ALLOW)
+    request = RunRequest(prompt="go", cwd=str(tmp_path), session_id="s", execution_id="e",
+                         approver=person,
+                         base_command=shlex.join([sys.executable, str(script), str(log)]))
+    outcome, out = run(request)
+    assert outcome == Outcome(1, "T", "model exploded"), stderr_of(out)
+    got = {m.get("id"): m for m in map(json.loads, log.read_text().splitlines())
+           if "method" not in m}
+    assert got[0]["error"]["code"] == -32601  # requestUserInput: not offered
+    assert got[1]["error"]["code"] == -32602  # an approval with no params object
+    assert got[2] == {"id": 2, "result": {"decision": "accept"}}
+    assert person.asked[0].title == "Run `rm -rf /`"
+    assert {"kind": "raw", "stream": "stdout", "text": "not json at all"} in out.entries
+    assert any("requestUserInput" in e["text"] for e in out.kinds("system"))
+    assert [e["text"] for e in out.kinds("assistant_message")] == ["partial"]
+    assert out.kinds("error")[-1]["text"] == "model exploded"

@@ -26,8 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aura.contracts import Entry, ToolAction
-from aura.errors import ConfigError
-from aura.errors import AuraError
+from aura.errors import AuraError, ConfigError
 from aura.executors.base import (
     CommandExecutor,
     Invocation,

@@ -171,7 +171,10 @@ class AppServerRun:
             prompt = await self._open_thread()
             started = await self.channel.request("turn/start", {
                 "threadId": self.thread_id, "input": [{"type": "text", "text": prompt}]})
-            self.turn_id = str(((started or {}).get("turn") or {}).get("id") or "")
+            turn = started.get("turn") if isinstance(started, dict) else None
+            self.turn_id = str(turn.get("id") or "") if isinstance(turn, dict) else ""
+            if not self.turn_id:
+                raise RpcError(-32603, f"no turn id in the answer: {str(started)[:200]}")
             while self.turn_id not in self.completed:
                 self.turn_done.clear()
                 await self._wait(self.turn_done.wait())
@@ -246,8 +249,9 @@ class AppServerRun:
         why = "no codex thread id was stored for this session"
         if native:
             try:
-                result = await self.channel.request("thread/resume",
-                                                    {**params, "threadId": native})
+                # The earlier turns are in aura's store already: codex need not send them.
+                result = await self.channel.request("thread/resume", {
+                    **params, "threadId": native, "excludeTurns": True})
             except RpcError as exc:
                 why = f"resuming codex thread {native} failed ({exc.message})"
             else:

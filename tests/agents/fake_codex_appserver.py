@@ -3,7 +3,8 @@
 (tests/fixtures/agents/approvals/codex-appserver-*.exchange.jsonl, recorded with codex-cli
 0.169.0).
 
-    fake_codex_appserver.py --recording FILE --turn K [--log FILE] [--steer] app-server
+    fake_codex_appserver.py --recording FILE --turn K [--log FILE] [--pidfile FILE]
+        [--steer] app-server
 
 It expects the client's messages of the recording's prologue (initialize, initialized,
 thread/start or thread/resume) and of its K-th turn (turn/start, the approval answers,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -58,7 +60,7 @@ class Replay:
     def __init__(self, steps: list[tuple[dict[str, Any], list[str]]], log: str | None,
                  steer: bool) -> None:
         self.steps = steps
-        self.log = open(log, "a") if log else None
+        self.log = open(log, "a") if log else None  # noqa: SIM115 (open for the whole run)
         self.steer = steer
         self.ids: dict[Any, Any] = {}  # recorded client id → the client's id
         self.cwd = ""
@@ -85,6 +87,7 @@ class Replay:
             fail(f"not JSON: {line!r}")
         if not isinstance(msg, dict):
             fail(f"not an object: {line!r}")
+        assert isinstance(msg, dict)
         if "jsonrpc" in msg:
             fail(f"codex's dialect has no jsonrpc member: {line!r}")
         return msg
@@ -175,8 +178,12 @@ def main() -> None:
     parser.add_argument("--turn", type=int, default=0)
     parser.add_argument("--log")
     parser.add_argument("--steer", action="store_true")
+    parser.add_argument("--pidfile")
     parser.add_argument("rest", nargs="*")
     args = parser.parse_args()
+    if args.pidfile:
+        with open(args.pidfile, "w") as f:
+            f.write(str(os.getpid()))
     if args.rest[:1] != ["app-server"]:
         fail(f"expected the app-server subcommand, got {args.rest}")
     Replay(choose(steps_of(args.recording), args.turn), args.log, args.steer).run()
