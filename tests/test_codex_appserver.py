@@ -42,6 +42,7 @@ PROMPTS = {
     ("resume", 1): "Finally create third.txt containing 3.",
     ("interrupt", 0): "Create a file hello.txt containing the text hi, then say Done.",
     ("interrupt", 1): "Now also create bye.txt containing bye.",
+    ("cancel", 0): "Create a file hello.txt containing the text hi, then say Done.",
 }
 
 
@@ -194,6 +195,22 @@ def test_allow_for_session_on_a_resumed_thread_in_a_new_process(tmp_path: Path) 
     person = Person(Choice.ALLOW)
     outcome, out = run(request_for(tmp_path, "resume", 1, person, native=THREAD))
     assert outcome.exit_code == 0 and person.asked[0].title == "Write third.txt"
+
+
+def test_deny_and_stop_answers_cancel_and_ends_the_turn(tmp_path: Path) -> None:
+    # Recorded by aura's client against the real codex 0.169.0 (see its meta.json).
+    class Stop(Person):
+        async def ask(self, request: ApprovalRequest) -> Decision:
+            self.asked.append(request)
+            return Decision(Choice.DENY, by="test", option=DENY_AND_STOP)
+
+    person = Stop()
+    outcome, out = run(request_for(tmp_path, "cancel", 0, person))
+    assert outcome == Outcome(0, "01a23140-4432-7cf1-9f01-3cf16b3a86b2", None), stderr_of(out)
+    assert sent(tmp_path)[-1] == {"result": {"decision": "cancel"}, "id": 0}
+    assert person.withdrawn == []  # answered, not withdrawn
+    assert "codex turn interrupted" in [e["text"] for e in out.kinds("system")]
+    assert not (tmp_path / "hello.txt").exists() and gone(tmp_path)
 
 
 def test_interrupt_mid_turn_then_the_thread_can_follow_up(tmp_path: Path) -> None:

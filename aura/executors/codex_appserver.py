@@ -94,6 +94,7 @@ class AppServerRun:
         self.turn_done = asyncio.Event()
         self.pending: dict[str, asyncio.Future[Decision]] = {}  # native id → the ask
         self.stderr_tail: list[str] = []
+        self.stopped = False  # a "cancel" answer ended the turn
         self._line = ""
         self._exit: asyncio.Task[int] | None = None
 
@@ -153,7 +154,10 @@ class AppServerRun:
             self.output.emit([{"kind": EntryKind.SYSTEM.value,
                                "text": "codex takes no message with a refusal; not passed "
                                        f"on: {decision.message}"}])
-        return answer(decision, approval)
+        reply = answer(decision, approval)
+        if reply["decision"] == "cancel":
+            self.stopped = True  # the person ended the turn: "interrupted" is their answer
+        return reply
 
     def withdraw(self, native_id: str) -> None:
         """codex resolved the request itself (or ended the turn): stop asking."""
@@ -199,7 +203,7 @@ class AppServerRun:
         self.output.emit(self.items.turn_completed(turn))
         await self.close(STOP_GRACE)
         status = turn.get("status")
-        if status == "completed":
+        if status == "completed" or (status == "interrupted" and self.stopped):
             return Outcome(0, self.thread_id, self.items.error)
         why = self.items.error or f"codex ended the turn: {status}"
         return Outcome(1, self.thread_id, why)
