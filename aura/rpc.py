@@ -14,8 +14,10 @@ The transports drive one endpoint each on asyncio:
   clients; which methods a connection may call is decided by the ``route`` it is given.
   Requests time out; messages leave through one queue in the order they were queued.
 - ``LineChannel``: newline-delimited JSON over a child's stdout and stdin (ACP agents, see
-  aura.executors.acp.client). Lines that are no JSON-RPC message are the program's own
-  output: they go to ``on_junk`` instead of being answered.
+  aura.executors.acp.client; with ``bare=True`` codex app-server's dialect, which leaves
+  out the ``"jsonrpc"`` member both ways: aura.executors.codex_appserver). Lines that
+  are no JSON-RPC message are the program's own output: they go to ``on_junk`` instead
+  of being answered.
 
 The codec (messages, error codes, the entries fast path) is ``aura.rpc_codec``; everything
 in it is re-exported here.
@@ -111,8 +113,10 @@ class Endpoint(Generic[W]):
     """One side of a JSON-RPC 2.0 conversation, without I/O. ``W`` is whatever the
     transport waits on for an answer (an asyncio future); the endpoint only keeps it."""
 
-    def __init__(self, name: str = "peer") -> None:
+    def __init__(self, name: str = "peer", *, bare: bool = False) -> None:
         self.name = name
+        # codex app-server's dialect: JSON-RPC 2.0 without the "jsonrpc" member, both ways.
+        self.bare = bare
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, W]] = {}
 
@@ -122,7 +126,7 @@ class Endpoint(Generic[W]):
         """(id, text) of a new request; ``waiter`` comes back in ``Received.settled``."""
         id_ = next(self._ids)
         self._pending[id_] = (method, waiter)
-        return id_, request(method, params, id_)
+        return id_, request(method, params, id_, bare=self.bare)
 
     def forget(self, id_: int) -> None:
         """Stop waiting for an answer (the request timed out or was cancelled)."""
@@ -148,7 +152,7 @@ class Endpoint(Generic[W]):
                 split = split_entries(text, method)
                 if split is not None:
                     return Received(entries=(method, *split))
-        items, batch = parse(text)
+        items, batch = parse(text, bare=self.bare)
         got: Received[W] = Received(batch=batch)
         for item in items:
             if isinstance(item, dict):
@@ -212,12 +216,13 @@ class Endpoint(Generic[W]):
             return None
         return {"jsonrpc": "2.0", "error": err.to_json(), "id": call.id}
 
-    @staticmethod
-    def reply_text(replies: list[dict[str, Any]], batch: bool) -> str | None:
+    def reply_text(self, replies: list[dict[str, Any]], batch: bool) -> str | None:
         """The text answering one message: an array for a batch, nothing when nothing
         is owed (a batch of notifications gets no answer at all)."""
         if not replies:
             return None
+        if self.bare:
+            replies = [{k: v for k, v in reply.items() if k != "jsonrpc"} for reply in replies]
         return encode(replies if batch else replies[0])
 
 
@@ -226,9 +231,9 @@ class Endpoint(Generic[W]):
 class _Transport:
     """An endpoint driven on asyncio: futures for our requests, handlers for calls."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, bare: bool = False) -> None:
         self.name = name
-        self.endpoint: Endpoint[asyncio.Future[Any]] = Endpoint(name)
+        self.endpoint: Endpoint[asyncio.Future[Any]] = Endpoint(name, bare=bare)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def send_text(self, text: str) -> None:
@@ -238,7 +243,7 @@ class _Transport:
         raise NotImplementedError
 
     def notify(self, method: str, params: Any) -> None:
-        self.send_text(notification(method, params))
+        self.send_text(notification(method, params, bare=self.endpoint.bare))
 
     def _settle(self, got: Received[asyncio.Future[Any]]) -> None:
         for settled in got.settled:
@@ -406,8 +411,9 @@ class LineChannel(_Transport):
     nothing pending. Requests wait without a timeout (callers bound them)."""
 
     def __init__(self, requests: Route, notifications: Route,
-                 on_junk: Callable[[str], None], *, name: str = "agent") -> None:
-        super().__init__(name)
+                 on_junk: Callable[[str], None], *, name: str = "agent",
+                 bare: bool = False) -> None:
+        super().__init__(name, bare=bare)
         self._requests = requests
         self._notifications = notifications
         self._on_junk = on_junk

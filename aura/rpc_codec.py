@@ -48,11 +48,17 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 # encoding ------------------------------------------------------------------------------------
 
-def request(method: str, params: Any, id: int | str) -> str:
+def request(method: str, params: Any, id: int | str, *, bare: bool = False) -> str:
+    """``bare``: without the "jsonrpc" member (codex app-server's dialect)."""
+    if bare:
+        return _encode({"method": method, "params": params, "id": id})
     return _encode({"jsonrpc": "2.0", "method": method, "params": params, "id": id})
 
 
-def notification(method: str, params: Any) -> str:
+def notification(method: str, params: Any, *, bare: bool = False) -> str:
+    if bare:
+        return _encode({"method": method} if params is None else
+                       {"method": method, "params": params})
     return _encode({"jsonrpc": "2.0", "method": method, "params": params})
 
 
@@ -137,9 +143,11 @@ def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
 
 
-def classify(obj: Any) -> Message | dict[str, Any]:
-    """A Message, or the error response (a dict) the spec requires for an invalid one."""
-    if not isinstance(obj, dict) or obj.get("jsonrpc") != "2.0":
+def classify(obj: Any, *, bare: bool = False) -> Message | dict[str, Any]:
+    """A Message, or the error response (a dict) the spec requires for an invalid one.
+    ``bare`` also takes messages without the "jsonrpc" member (codex app-server)."""
+    if not isinstance(obj, dict) or (obj.get("jsonrpc") != "2.0" and
+                                     not (bare and "jsonrpc" not in obj)):
         return error(None, INVALID_REQUEST, "invalid request: not a JSON-RPC 2.0 object")
     if "method" in obj:
         method = obj["method"]
@@ -164,7 +172,8 @@ def classify(obj: Any) -> Message | dict[str, Any]:
                  "invalid request: neither a request nor a response")
 
 
-def parse(text: str | bytes) -> tuple[list[Message | dict[str, Any]], bool]:
+def parse(text: str | bytes, *, bare: bool = False
+          ) -> tuple[list[Message | dict[str, Any]], bool]:
     """Decode one message (a WebSocket message, a line): (items, is_batch). Each item is a
     Message or the error response owed for an invalid element. Invalid JSON, JSON nested
     too deeply to decode and an empty batch yield one error item, not a batch (as the
@@ -182,8 +191,8 @@ def parse(text: str | bytes) -> tuple[list[Message | dict[str, Any]], bool]:
     if isinstance(obj, list):
         if not obj:
             return [error(None, INVALID_REQUEST, "invalid request: empty batch")], False
-        return [classify(item) for item in obj], True
-    return [classify(obj)], False
+        return [classify(item, bare=bare) for item in obj], True
+    return [classify(obj, bare=bare)], False
 
 
 def params_object(params: Any) -> dict[str, Any]:

@@ -14,15 +14,26 @@ mcp_tool_call, web_search, collab_tool_call and error items, ``turn.completed`` 
 ``turn.failed`` and ``error``. ``turn.completed.usage`` counts the whole thread, earlier
 turns included, so on resume the figures of the previous turn (kept in the usage entry's
 ``data.thread_total``) are subtracted.
+
+Mode: a run with an approver (someone answers approval requests) and without ``--yolo``
+goes through ``codex app-server`` instead (aura.executors.codex_appserver), where codex
+asks before it writes or runs a command; its items become the same entries, through this
+parser. Every other run is ``codex exec --json`` as above.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aura.contracts import Entry, ToolAction
-from aura.errors import ConfigError
-from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
+from aura.errors import AuraError, ConfigError
+from aura.executors.base import (
+    CommandExecutor,
+    Invocation,
+    Outcome,
+    Output,
+    RunRequest,
+)
 from aura.executors.events import raw_entry
 from aura.executors.jsonevents import (
     ASSISTANT,
@@ -35,6 +46,9 @@ from aura.executors.jsonevents import (
     interrupt_then_stop,
 )
 from aura.process import Child
+
+if TYPE_CHECKING:
+    from aura.executors.codex_appserver import AppServerRun
 
 SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
 
@@ -235,9 +249,35 @@ class CodexExecutor(CommandExecutor):
         # stdin stays /dev/null: codex reads stdin to EOF before starting.
         return Invocation(argv=argv, env=request.child_env())
 
-    def parser(self, request: RunRequest) -> LineParser:
+    def parser(self, request: RunRequest) -> CodexParser:
         previous = _previous_thread_total(request.history) if request.native_session_id else {}
         return CodexParser(request.cwd, previous)
+
+    _live: AppServerRun | None = None  # the app-server turn running now
+
+    @staticmethod
+    def uses_app_server(request: RunRequest) -> bool:
+        """Someone answers approvals and nothing bypasses them: codex app-server."""
+        return request.approver is not None and not request.approvals.yolo
+
+    async def run(self, request: RunRequest, output: Output) -> Outcome:
+        if not self.uses_app_server(request):
+            return await super().run(request, output)
+        from aura.executors.codex_appserver import AppServerRun
+
+        argv = [*self.base_argv(request), "app-server", *request.params]
+        self._live = AppServerRun(argv, request, output, self.parser(request))
+        try:
+            return await self._live.run()
+        finally:
+            self._live = None
+
+    async def steer(self, text: str) -> None:
+        """Send ``text`` into the running turn (app-server mode only)."""
+        if self._live is None:
+            raise AuraError("codex can steer a running turn only in app-server mode "
+                            "(a run whose approvals a person answers)")
+        await self._live.steer(text)
 
     async def interrupt(self, child: Child) -> None:
         await interrupt_then_stop(child)
