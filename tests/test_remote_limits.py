@@ -135,8 +135,11 @@ def test_a_burst_past_the_fd_limit_leaves_a_short_log_and_the_coordinator_servin
     host, port = cluster.url.removeprefix("ws://").rsplit(":", 1)
     burst = []
     for _ in range(300):  # plain TCP connections, far more than 64 descriptors
-        sock = socket.create_connection((host, int(port)), timeout=5)
-        burst.append(sock)
+        try:
+            burst.append(socket.create_connection((host, int(port)), timeout=2))
+        except OSError:  # the listen backlog is full meanwhile: that is the point
+            pass
+    assert len(burst) > 64
     time.sleep(3)
     for sock in burst:
         sock.close()

@@ -55,8 +55,8 @@ class Throttled:
         now = time.monotonic()
         if now - self._last < self.every:
             return
-        log.warning(message + " (%d time(s) in the last %g s)", *args, self._count,
-                    self.every)
+        log.warning(message + " (%d time(s) since the last such line, at most one per %g s)",
+                    *args, self._count, self.every)
         self._last, self._count = now, 0
 
 
