@@ -12,7 +12,9 @@ The transports drive one endpoint each on asyncio:
 
 - ``Peer``: one websockets connection, used by the coordinator, the worker and the remote
   clients; which methods a connection may call is decided by the ``route`` it is given.
-  Requests time out; messages leave through one queue in the order they were queued.
+  Requests time out; messages leave through one queue in the order they were queued. The
+  queue is bounded (``max_outbox`` bytes): a peer that stops reading while more is queued
+  for it is disconnected and its queue freed, so it cannot grow this process's memory.
 - ``LineChannel``: newline-delimited JSON over a child's stdout and stdin (ACP agents, see
   aura.executors.acp.client; with ``bare=True`` codex app-server's dialect, which leaves
   out the ``"jsonrpc"`` member both ways: aura.executors.codex_appserver). Lines that
@@ -80,6 +82,7 @@ log = logging.getLogger("aura.rpc")
 Handler = Callable[[dict[str, Any]], Any]
 Route = Callable[[str], Handler | None]
 Reply = dict[str, Any] | None
+MAX_OUTBOX = 32 << 20  # bytes queued for one connection before it counts as stalled
 W = TypeVar("W")
 
 
@@ -299,8 +302,8 @@ class Peer(_Transport):
     def __init__(self, ws: Any, route: Route, *, name: str = "peer",
                  request_timeout: float = 30.0,
                  on_message: Callable[[], None] | None = None,
-                 batches: dict[str, Callable[[dict[str, Any], list[str]], None]] | None = None
-                 ) -> None:
+                 batches: dict[str, Callable[[dict[str, Any], list[str]], None]] | None = None,
+                 max_outbox: int = MAX_OUTBOX) -> None:
         super().__init__(name)
         self.ws = ws
         self.route = route
@@ -311,14 +314,34 @@ class Peer(_Transport):
         self._outbox: asyncio.Queue[str | tuple[int, str] | None] = asyncio.Queue()
         self.closed = asyncio.Event()
         self.queued = 0  # messages queued and not yet written (for flow control)
+        self.backlog = 0  # bytes of those messages
+        self.max_outbox = max_outbox
 
     # sending ------------------------------------------------------------------------------
 
     def send_text(self, text: str) -> None:
         """Queue one message; messages leave in the order they were queued."""
-        if not self.closed.is_set():
-            self.queued += 1
-            self._outbox.put_nowait(text)
+        if self.closed.is_set():
+            return
+        if self.backlog + len(text) > self.max_outbox:
+            self._overflow()
+            return
+        self.queued += 1
+        self.backlog += len(text)
+        self._outbox.put_nowait(text)
+
+    def _overflow(self) -> None:
+        """The peer stopped reading: free its queue and close the connection."""
+        log.warning("%s: closing: %d bytes wait for it to read (limit %d)", self.name,
+                    self.backlog, self.max_outbox)
+        self.closed.set()
+        while not self._outbox.empty():
+            self._outbox.get_nowait()
+        self.queued = self.backlog = 0
+        self._outbox.put_nowait(None)
+        task = asyncio.create_task(self.close(1008, "too far behind: stopped reading"))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
         """Send a request and wait for its result; RpcError for an error response,
@@ -380,7 +403,10 @@ class Peer(_Transport):
             except websockets.ConnectionClosed:
                 return
             finally:
-                self.queued -= 1
+                # (an overflow may have reset the counts meanwhile)
+                self.queued = max(0, self.queued - 1)
+                if isinstance(text, str):
+                    self.backlog = max(0, self.backlog - len(text))
 
     def _receive(self, text: str | bytes) -> None:
         got = self.endpoint.receive(text, self.batches)

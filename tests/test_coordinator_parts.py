@@ -42,6 +42,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.texts: list[str] = []
+        self.backlog = 0  # bytes not yet read (a test sets it to play a stalled client)
 
     def send_text(self, text: str) -> None:
         self.texts.append(text)
@@ -49,7 +50,15 @@ class Inbox:
     def seqs(self) -> list[int]:
         import json
 
-        return [e["seq"] for t in self.texts for e in json.loads(t)["params"]["entries"]]
+        messages = [json.loads(t) for t in self.texts if t != "finished"]
+        return [e["seq"] for m in messages if m["method"] == "session.entries"
+                for e in m["params"]["entries"]]
+
+    def behind(self) -> list[dict[str, object]]:
+        import json
+
+        return [m["params"] for m in map(json.loads, self.texts)
+                if isinstance(m, dict) and m["method"] == "session.behind"]
 
 
 # the run table ----------------------------------------------------------------------------
@@ -121,6 +130,44 @@ def test_every_follower_of_a_session_and_only_those_get_a_message(store: Store) 
     feeds.follow(other, "s2", 0)
     feeds.send("s1", "hello")
     assert a.texts == b.texts == ["hello"] and other.texts == []
+
+
+def test_a_follower_that_falls_behind_leaves_the_live_feed_and_is_told_its_last_seq(
+        store: Store) -> None:
+    feeds = Feeds(store)
+    slow, quick = Inbox(), Inbox()
+    assert feeds.follow(slow, "s1", 0) and feeds.follow(quick, "s1", 0)
+    feeds.received("s1", range(1, 3), 2, [body(1), body(2)])
+    slow.backlog = feed.LAG_BYTES + 1  # it stopped reading
+    feeds.received("s1", range(3, 5), 4, [body(3), body(4)])
+    feeds.received("s1", range(5, 6), 5, [body(5)])
+    assert slow.seqs() == [1, 2] and slow.behind() == [{"session": "s1", "after_seq": 2}]
+    assert quick.seqs() == [1, 2, 3, 4, 5] and quick.behind() == []
+    feeds.send("s1", "finished")  # dropped: it learns the outcome when it follows again
+    assert "finished" not in slow.texts
+
+
+def test_following_a_long_history_stops_at_the_lag_limit_and_says_where(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.append_entries("s1", rows(1, 10, "z" * 100))
+    monkeypatch.setattr(feed, "PAGE_ENTRIES", 3)
+    monkeypatch.setattr(feed, "LAG_BYTES", 400)
+
+    class Stalled(Inbox):
+        def send_text(self, text: str) -> None:
+            super().send_text(text)
+            self.backlog += len(text)
+
+    stalled = Stalled()
+    assert feeds_follow(store, stalled) is False
+    assert stalled.seqs() == [1, 2, 3]  # one page, then no more while it does not read
+    assert stalled.behind() == [{"session": "s1", "after_seq": 3}]
+    reading = Inbox()
+    assert feeds_follow(store, reading) is True and reading.seqs() == list(range(1, 11))
+
+
+def feeds_follow(store: Store, follower: Inbox) -> bool:
+    return Feeds(store).follow(follower, "s1", 0)
 
 
 # the summary -------------------------------------------------------------------------------

@@ -294,3 +294,45 @@ def test_line_channel_talks_to_a_real_child_and_sets_its_junk_aside() -> None:
         await channel.aclose()
 
     asyncio.run(main())
+
+
+def test_a_peer_that_stops_reading_is_disconnected_and_its_queue_freed() -> None:
+    import socket
+
+    from websockets.asyncio.server import serve
+
+    async def main() -> None:
+        peers: list[rpc.Peer] = []
+        ready = asyncio.Event()
+
+        async def handle(ws: Any) -> None:
+            peer = rpc.Peer(ws, lambda _m: None, name="server", max_outbox=1 << 20)
+            peers.append(peer)
+            ready.set()
+            await peer.run()
+
+        server = await serve(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        # A client that completes the handshake and then never reads again.
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     b"Sec-WebSocket-Version: 13\r\n\r\n")
+        try:
+            await asyncio.wait_for(ready.wait(), 10)
+            peer = peers[0]
+            peak = 0
+            for i in range(4000):  # 40 MB if nothing were ever dropped
+                peer.notify("big", {"i": i, "pad": "x" * 10_000})
+                peak = max(peak, peer.backlog)
+                await asyncio.sleep(0)
+            assert peak <= 1 << 20
+            assert peer.closed.is_set() and peer.backlog == 0
+            peer.notify("after", {})  # sending to a closed peer is a no-op
+            assert peer.backlog == 0
+        finally:
+            sock.close()
+            server.close()
+
+    asyncio.run(main())

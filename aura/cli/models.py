@@ -4,7 +4,9 @@ Lists are discovered through the 24 h cache of ``aura.executors.openai.models`` 
 picker of `aura run` uses) and say when they come from it. Without --executor, ollama and
 LM Studio are both asked (or the custom endpoint alone when --openai-endpoint is given);
 the command fails only when none of them answers. The listing itself is
-``aura.service.models``; this module parses the options and prints.
+``aura.service.models``; this module parses the options and prints. With --on NAME the
+worker NAME asks its own servers (127.0.0.1 is then that worker's host), through the
+coordinator.
 """
 
 from __future__ import annotations
@@ -30,8 +32,12 @@ MODEL_EXECUTORS = ("ollama", "lms", "custom")
 @click.option("--refresh-model-cache", is_flag=True,
               help="Ask the servers again instead of using the 24 h cache.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per server.")
+@click.option("--on", "on", metavar="WORKER",
+              help="Ask the model servers this remote worker reaches.")
+@click.option("--coordinator", metavar="URL", help="Coordinator address (with --on).")
 def models_command(executor: str | None, openai_endpoint: str | None,
-                   refresh_model_cache: bool, as_json: bool) -> None:
+                   refresh_model_cache: bool, as_json: bool, on: str | None,
+                   coordinator: str | None) -> None:
     """Models offered by ollama, LM Studio or an OpenAI-compatible endpoint."""
     import asyncio
 
@@ -46,7 +52,14 @@ def models_command(executor: str | None, openai_endpoint: str | None,
     else:
         names = ["custom"] if openai_endpoint else ["ollama", "lms"]
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    results = asyncio.run(_gather(names, openai_endpoint, refresh_model_cache, interactive))
+    if on is not None:
+        results = _on_worker(on, coordinator, executor and names[0], openai_endpoint,
+                             refresh_model_cache)
+    else:
+        if coordinator is not None:
+            raise UsageError("--coordinator goes with --on WORKER")
+        results = asyncio.run(_gather(names, openai_endpoint, refresh_model_cache,
+                                      interactive))
     if as_json:
         from aura.cli.render import json_text
 
@@ -74,6 +87,24 @@ async def _gather(names: list[str], endpoint: str | None, refresh: bool,
             raise UsageError(f"--executor {name} needs --openai-endpoint URL")
         results.append(found)
     return results
+
+
+def _on_worker(on: str, coordinator: str | None, executor: str | None,
+               endpoint: str | None, refresh: bool) -> list[ServerModels]:
+    from aura.remote.client import models_on
+    from aura.service.models import ServerModels
+
+    params: dict[str, object] = {"refresh": refresh}
+    if executor:
+        params["executor"] = executor
+    if endpoint:
+        params["endpoint"] = endpoint
+    fields = set(ServerModels.__dataclass_fields__)
+    try:
+        return [ServerModels(**{k: v for k, v in item.items() if k in fields})
+                for item in models_on(coordinator, on, params)]
+    except (TypeError, AttributeError):
+        raise AuraError(f"worker {on} sent a malformed model listing") from None
 
 
 def _print(results: list[ServerModels]) -> None:

@@ -88,10 +88,17 @@ def _run_until_signal(coro_factory: Any) -> Any:
               help="Silence after which a worker is offline and its runs worker_lost.")
 @click.option("--max-message", type=click.IntRange(min=4096), default=16 << 20,
               show_default=True, metavar="BYTES", help="Largest message accepted.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=1000,
+              show_default=True, metavar="N",
+              help="Connections at once; more are refused with HTTP 503.")
+@click.option("--hello-timeout", type=click.FloatRange(min=0.1), default=5.0,
+              show_default=True, metavar="SECONDS",
+              help="Close a connection that has not said hello by then.")
 @_daemon_debug
 def serve_command(listen: str, tls_cert: str | None, tls_key: str | None,
                   token_file: str | None, heartbeat_interval: float, offline_after: float,
-                  max_message: int, debug: bool) -> None:
+                  max_message: int, max_connections: int, hello_timeout: float,
+                  debug: bool) -> None:
     """Run the coordinator: workers dial in, clients run agents on them (`--on`).
 
     \b
@@ -116,14 +123,16 @@ def serve_command(listen: str, tls_cert: str | None, tls_key: str | None,
             raise UsageError(f"cannot load --tls-cert/--tls-key: {exc}") from None
     _logging(debug)
     from aura.remote.coordinator.coordinator import Coordinator
-    from aura.remote.coordinator.server import serve
+    from aura.remote.coordinator.server import Limits, serve
     from aura.store_sqlite import open_store
 
     store = open_store()
     coordinator = Coordinator(store, token, heartbeat_interval=heartbeat_interval,
                               offline_after=offline_after, max_message=max_message)
+    limits = Limits(max_connections=max_connections, hello_timeout=hello_timeout)
     try:
-        _run_until_signal(lambda: serve(coordinator, host, port, ssl_context=context))
+        _run_until_signal(lambda: serve(coordinator, host, port, ssl_context=context,
+                                        limits=limits))
     except OSError as exc:
         raise AuraError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
     finally:
@@ -247,15 +256,24 @@ def workers_command(coordinator: str | None, token_file: str | None, as_json: bo
         click.echo("no workers yet; start one with `aura worker --connect URL --name NAME`",
                    err=True)
         return
-    rows = [("NAME", "STATE", "RUNNING", "LABELS", "LAST HEARTBEAT", "VERSION", "EXECUTORS")]
+    rows = [("NAME", "STATE", "RUNNING", "LABELS", "LAST HEARTBEAT", "VERSION",
+             "MODEL SERVERS", "EXECUTORS")]
     for w in workers:
         rows.append((w["name"], w["state"], f"{w['running']}/{w['capacity']}",
                      ",".join(w["labels"]) or "-", w["last_heartbeat"] or "-",
-                     w["version"] or "-", ",".join(sorted(w["executors"])) or "-"))
+                     w["version"] or "-", _model_servers(w.get("model_servers") or {}),
+                     ",".join(sorted(w["executors"])) or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         click.echo("  ".join(c.ljust(wd) for c, wd in zip(row, widths, strict=False)) +
                    "  " + row[-1])
+
+
+def _model_servers(servers: dict[str, Any]) -> str:
+    """The model servers a worker reached at its last probe, with their model counts."""
+    reached = [f"{name}({info.get('models', 0)})" for name, info in sorted(servers.items())
+               if isinstance(info, dict) and info.get("reachable")]
+    return ",".join(reached) or "-"
 
 
 def run_remote(kw: dict[str, Any], prompt: str) -> int:

@@ -140,6 +140,14 @@ def list_workers(given_url: str | None, token: str) -> list[dict[str, Any]]:
     return workers
 
 
+def models_on(given_url: str | None, worker: str, params: dict[str, Any]
+              ) -> list[dict[str, Any]]:
+    """`aura models --on NAME`: the models of the servers that worker can reach."""
+    params = {"on": worker, **params}
+    found: list[dict[str, Any]] = _ask(given_url, "models.list", params)
+    return found
+
+
 def fetch_session(given_url: str | None, session_id: str) -> dict[str, Any]:
     """`aura session show --json`'s object, read from the coordinator over the protocol."""
     import asyncio
@@ -185,7 +193,11 @@ class RemoteRun:
     ``on_records`` gets every new entry once, in seq order, as ``(seq, entry, text)``
     (``entry`` is None when ``decode`` is off: JSON output prints the stored text);
     ``on_notice`` gets a line for the user. Ctrl-C once interrupts the remote agent, twice
-    stops waiting (the run goes on on the worker)."""
+    stops waiting (the run goes on on the worker).
+
+    When this client reads too slowly, the coordinator drops it from the live feed with
+    ``session.behind``: it then pages ``session.entries`` from its last seq and follows
+    again, so it misses nothing however long it stalled."""
 
     def __init__(self, url: str, token: str, ca: str | None, *,
                  on_records: Callable[[Records], None], on_notice: Callable[[str], None],
@@ -201,6 +213,7 @@ class RemoteRun:
         self._wake: Any = None
         self._main: Any = None
         self._interrupting: Any = None  # keeps the interrupt request alive
+        self._behind = False  # dropped from the live feed: catch up by paging
 
     def on_texts(self, _header: dict[str, Any], texts: list[str]) -> None:
         import json
@@ -233,8 +246,16 @@ class RemoteRun:
         if self._wake is not None:
             self._wake.set()
 
+    def on_behind(self, params: dict[str, Any]) -> None:
+        # (it may come before run.start's answer names the session)
+        if self.session is None or params.get("session") == self.session:
+            self._behind = True
+            if self._wake is not None:
+                self._wake.set()
+
     def route(self, method: str) -> Any:
         return {"session.entries": self.on_entries,
+                "session.behind": self.on_behind,
                 "execution.finished": self.on_finished}.get(method)
 
     def on_signal(self) -> None:
@@ -266,21 +287,66 @@ class RemoteRun:
         started = await self.peer.request("run.start", {"on": on, "options": options},
                                           timeout=150)
         self.execution, self.session = started["execution"], started["session"]
-        while started["execution"] not in self.summaries:
+        return await self._until_finished()
+
+    async def attach(self, session: str, execution: str, after: int = 0) -> RunSummary:
+        """Follow a run already started (by anyone) from ``after`` until its summary."""
+        import asyncio
+
+        self._wake = asyncio.Event()
+        self._main = asyncio.current_task()
+        self.session, self.execution, self.last = session, execution, after
+        self.peer = await self._connect()
+        await self._follow()
+        return await self._until_finished()
+
+    async def _until_finished(self) -> RunSummary:
+        import asyncio
+
+        assert self.execution is not None
+        # A summary that comes while behind (the run ended meanwhile) waits for the rest.
+        while self.execution not in self.summaries or self._behind:
             if self.peer.closed.is_set():
                 self.peer = await self._reconnect()
+            elif self._behind:
+                await self._catch_up()
             self._wake.clear()
+            if self._behind or self.execution in self.summaries:
+                continue  # (the loop's test decides)
             closed = asyncio.ensure_future(self.peer.closed.wait())
             woke = asyncio.ensure_future(self._wake.wait())
             await asyncio.wait({closed, woke}, return_when=asyncio.FIRST_COMPLETED)
             closed.cancel()
             woke.cancel()
         await self.peer.close()
-        raw = self.summaries[started["execution"]]
+        raw = self.summaries[self.execution]
         try:
             return RunSummary.from_json(raw)
         except ValueError as exc:
             raise AuraError(f"the coordinator sent a malformed run summary ({exc})") from None
+
+    async def _follow(self) -> None:
+        self._behind = False
+        await self.peer.request("session.follow", {"session": self.session,
+                                                   "after_seq": self.last,
+                                                   "execution": self.execution})
+
+    async def _catch_up(self) -> None:
+        """Dropped from the live feed: page what is stored after the last seq handed on,
+        then follow again (which may find this client behind once more)."""
+        from aura.errors import ConnectionLost
+
+        try:
+            while True:
+                page = await self.peer.request("session.entries", {
+                    "session": self.session, "after_seq": self.last, "limit": 5000},
+                    timeout=120)
+                self.on_entries(page)
+                if not page.get("entries") or not page.get("more"):
+                    break
+            await self._follow()
+        except (ConnectionLost, TimeoutError):
+            pass  # the loop reconnects, which follows from self.last again
 
     async def _reconnect(self) -> Any:
         """The line to the coordinator dropped mid-run: follow the session again from the
@@ -290,11 +356,9 @@ class RemoteRun:
         delay = 0.2
         for _attempt in range(40):
             try:
-                peer = await self._connect()
-                await peer.request("session.follow", {"session": self.session,
-                                                      "after_seq": self.last,
-                                                      "execution": self.execution})
-                return peer
+                self.peer = await self._connect()
+                await self._follow()
+                return self.peer
             except (AuraError, OSError, TimeoutError):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 3.0)

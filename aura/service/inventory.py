@@ -81,18 +81,21 @@ def describe_all(paths: dict[str, str]) -> list[dict[str, Any]]:
 
 def offered(rows: list[dict[str, Any]], *, allow_command: bool) -> dict[str, str]:
     """What a worker offers, from `describe_all` rows: name → version (or how it would be
-    run). A command-backed `custom` run is offered only with ``allow_command``; executors
-    whose program was not found are not offered."""
+    run). The built-in endpoint executors (ollama, lms, and `custom` against an
+    OpenAI-compatible endpoint) need no program, only reach to their server, so they are
+    always offered; a command-backed `custom` run needs ``allow_command`` too (the
+    worker's policy refuses --base-command without it). Executors whose program was not
+    found are not offered."""
     found: dict[str, str] = {}
     for row in rows:
         name = row["name"]
+        if not row["found"]:
+            continue
         if name == "custom":
-            if allow_command:
-                found[name] = f"aura {__version__}"
-            continue
-        if not row["found"] or row.get("via") == "built-in":
-            continue
-        if row["via"] == "npx":
+            found[name] = f"aura {__version__}" + ("" if allow_command else " (endpoints)")
+        elif row.get("via") == "built-in":
+            found[name] = f"aura {__version__}"
+        elif row["via"] == "npx":
             found[name] = f"npx {row['npx_package']}"
         else:
             found[name] = row.get("version") or "unknown"

@@ -47,7 +47,7 @@ from aura.store import Store
 from .feed import Feeds
 from .mirror import LOST, RUNNING, Mirror
 from .queries import Queries
-from .registry import Link, Registry, WorkerState
+from .registry import Link, Registry, WorkerState, model_servers_of
 from .relay import Relay
 from .runs import Run, RunTable
 
@@ -59,11 +59,11 @@ MAX_MESSAGE = 16 << 20
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-WORKER_METHODS = frozenset({"worker.heartbeat", "execution.log", "execution.state",
-                            "session.entries"})
+WORKER_METHODS = frozenset({"worker.heartbeat", "worker.models", "execution.log",
+                            "execution.state", "session.entries"})
 CLIENT_METHODS = frozenset({"run.start", "execution.interrupt", "session.follow",
                             "session.get", "session.list", "session.entries",
-                            "workers.list"})
+                            "workers.list", "models.list"})
 QUERIES = frozenset({"session.get", "session.list", "session.entries", "workers.list"})
 RELAY = frozenset({"execution.log", "execution.state"})
 
@@ -75,6 +75,9 @@ class Caller(Link, Protocol):
 
     role: str | None
     remote: str
+
+    @property
+    def backlog(self) -> int: ...
 
     def send_text(self, text: str) -> None: ...
 
@@ -248,7 +251,26 @@ class Coordinator:
         self.registry.heartbeat(conn.worker or "")
         return {"ok": True}
 
+    def m_worker_models(self, conn: Caller, params: dict[str, Any]) -> None:
+        worker = self.registry.get(conn.worker or "")
+        if worker is not None:
+            worker.model_servers = model_servers_of(params.get("model_servers"))
+
     # client methods ---------------------------------------------------------------------
+
+    async def m_models_list(self, conn: Caller, params: dict[str, Any]) -> Any:
+        """`aura models --on NAME`: the worker lists its model servers' models."""
+        name = need(params, "on")
+        worker = self.registry.get(name)
+        if worker is None or worker.conn is None:
+            raise RpcError(NOT_FOUND if worker is None else UNAVAILABLE,
+                           f"worker {name} is not connected; see `aura workers`")
+        asked = {k: params[k] for k in ("executor", "endpoint", "refresh") if k in params}
+        try:
+            return await worker.conn.peer.request("models.list", asked, timeout=60)
+        except (ConnectionLost, TimeoutError):
+            raise RpcError(UNAVAILABLE, f"worker {name} did not answer; see "
+                           "`aura workers`") from None
 
     async def m_run_start(self, conn: Caller, params: dict[str, Any]) -> dict[str, Any]:
         from aura.executors import registry as executors

@@ -1,5 +1,11 @@
 """Followers: clients that receive a session's entries (``session.follow``, ``run.start``),
-fed from the store page by page and then from each batch as a worker relays it."""
+fed from the store page by page and then from each batch as a worker relays it.
+
+A follower that falls behind (more than ``LAG_BYTES`` queued for it and not yet read) is
+dropped from the live fan-out and told so with ``session.behind``, naming the last seq it
+was sent: it catches up by paging ``session.entries`` from there and follows again. So a
+client that stops reading costs the coordinator a bounded queue, and loses nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from aura.rpc import entries_message, seq_of
+from aura.rpc import entries_message, notification, seq_of
 from aura.store import Store
 
 PAGE_BYTES = 4 << 20  # entries per session.entries page stay well under any message limit
 PAGE_ENTRIES = 5000
+LAG_BYTES = 4 << 20  # queued for one follower before it is dropped from live fan-out
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -21,6 +28,11 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 class Follower(Protocol):
     def send_text(self, text: str) -> None:
         """Send one message as it is (already JSON)."""
+        ...
+
+    @property
+    def backlog(self) -> int:
+        """Bytes sent to it and not yet written to its socket."""
         ...
 
 
@@ -43,9 +55,13 @@ def entries_notification(session_id: str, texts: list[str]) -> str:
     return entries_message("session.entries", {"session": session_id}, texts)
 
 
+def behind_notification(session_id: str, after: int) -> str:
+    return notification("session.behind", {"session": session_id, "after_seq": after})
+
+
 @dataclass
 class SessionFeed:
-    followers: set[Follower] = field(default_factory=set)
+    followers: dict[Follower, int] = field(default_factory=dict)  # → last seq sent
     high_water: int | None = None  # highest seq received and fanned out
     # Batches received and not yet committed (a new follower gets them from here).
     inflight: deque[list[str]] = field(default_factory=deque)
@@ -59,12 +75,16 @@ class Feeds:
         self._feeds: dict[str, SessionFeed] = {}
         self._following: dict[Follower, set[str]] = {}
 
-    def follow(self, follower: Follower, session_id: str, after: int) -> None:
-        """Send what is stored after ``after``, then everything new, in order.
+    def follow(self, follower: Follower, session_id: str, after: int) -> bool:
+        """Send what is stored after ``after``, then everything new, in order; False
+        when the follower fell behind on the way (it was sent ``session.behind``).
 
         Nothing awaits between reading the store and joining the followers, so no batch
         can slip in between (the client drops any seq it already has)."""
         while True:
+            if follower.backlog > LAG_BYTES:
+                follower.send_text(behind_notification(session_id, after))
+                return False
             texts, more = page(self.store, session_id, after, PAGE_ENTRIES)
             if texts:
                 follower.send_text(entries_notification(session_id, texts))
@@ -77,14 +97,23 @@ class Feeds:
             if fresh:
                 follower.send_text(entries_notification(session_id, fresh))
                 after = seq_of(fresh[-1])
-        feed.followers.add(follower)
+        feed.followers[follower] = after
         self._following.setdefault(follower, set()).add(session_id)
+        return True
 
     def leave(self, follower: Follower) -> None:
         for session_id in self._following.pop(follower, ()):
             feed = self._feeds.get(session_id)
             if feed is not None:
-                feed.followers.discard(follower)
+                feed.followers.pop(follower, None)
+
+    def _drop(self, feed: SessionFeed, follower: Follower, session_id: str) -> None:
+        """Out of the live fan-out: it pages from its last seq and follows again."""
+        after = feed.followers.pop(follower)
+        following = self._following.get(follower)
+        if following is not None:
+            following.discard(session_id)
+        follower.send_text(behind_notification(session_id, after))
 
     def send(self, session_id: str, text: str) -> None:
         feed = self._feeds.get(session_id)
@@ -107,7 +136,13 @@ class Feeds:
         if top > high and feed.followers:
             fresh = texts if seqs[0] > high else [
                 t for q, t in zip(seqs, texts, strict=True) if q > high]
-            self.send(session_id, entries_notification(session_id, fresh))
+            text = entries_notification(session_id, fresh)
+            for follower in list(feed.followers):
+                if follower.backlog > LAG_BYTES:
+                    self._drop(feed, follower, session_id)
+                    continue
+                follower.send_text(text)
+                feed.followers[follower] = top
         feed.inflight.append(texts)
 
     def committed(self, session_id: str) -> None:

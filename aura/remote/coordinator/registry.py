@@ -38,6 +38,7 @@ class WorkerState:
     online: bool = False
     running: set[str] = field(default_factory=set)
     reserved: int = 0  # runs being started (not yet in ``running``)
+    model_servers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def load(self) -> int:
@@ -58,7 +59,21 @@ class WorkerState:
                           state=self.state(), running=len(self.running),
                           last_heartbeat=self.last_heartbeat).to_json()
         data["connected"] = self.conn is not None
+        data["model_servers"] = self.model_servers
         return data
+
+
+def model_servers_of(value: Any) -> dict[str, dict[str, Any]]:
+    """What a worker says about its model servers, kept to the known fields and sizes."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, item in (value.items() if isinstance(value, dict) else ()):
+        if len(found) >= 8 or not isinstance(name, str) or not isinstance(item, dict):
+            continue
+        models = item.get("models")
+        found[name[:32]] = {"endpoint": str(item.get("endpoint", ""))[:200],
+                            "reachable": item.get("reachable") is True,
+                            "models": models if isinstance(models, int) else 0}
+    return found
 
 
 class Registry:
@@ -99,6 +114,7 @@ class Registry:
         worker.labels = tuple(labels)
         worker.capacity = capacity
         worker.executors = {str(k): str(v) for k, v in executors.items()}
+        worker.model_servers = model_servers_of(params.get("model_servers"))
         worker.conn = conn
         worker.online = True
         worker.last_seen = time.monotonic()

@@ -2,7 +2,9 @@
 
 - The line to the coordinator (hello, heartbeats, reconnects) is link.py; the lossless
   relay of every entry (spool, acks, resends, restarts) is relay.py; what a worker refuses
-  to run is policy.py. This module wires them and answers the coordinator's calls.
+  to run is policy.py; the model servers it can reach are model_servers.py (probed
+  before the first hello and every minute after). This module wires them and answers the
+  coordinator's calls.
 - An execution runs through ``service.run`` against the worker's own store (its *spool*,
   ``<data dir>/workers/<name>/spool.db``), exactly like a local run: the same executors,
   the same recorder envelope, the same transitions. The relay's watcher sees every entry.
@@ -18,6 +20,7 @@ from typing import Any
 
 from aura import __version__
 from aura.contracts import RunSummary
+from aura.remote.worker import model_servers
 from aura.remote.worker.link import Link
 from aura.remote.worker.policy import refusal
 from aura.remote.worker.relay import Outgoing, Relay
@@ -52,6 +55,7 @@ class Worker:
         self.allow_command = allow_command
         self.workdir = workdir
         self.executors = executors if executors is not None else {}
+        self.model_servers: dict[str, dict[str, Any]] = {}
         home.mkdir(parents=True, exist_ok=True)
         self.spool = SQLiteStore(home / "spool.db")
         self.tasks: dict[str, asyncio.Task[Any]] = {}
@@ -64,18 +68,32 @@ class Worker:
 
     async def run(self) -> None:
         """Connect, serve, reconnect with backoff; returns only on a fatal refusal."""
+        self.model_servers = await model_servers.probe()
         await self.link.run()
 
     def hello(self) -> dict[str, Any]:
         return {"protocol": PROTOCOL_VERSION, "version": __version__, "name": self.name,
                 "labels": list(self.labels), "capacity": self.capacity,
                 "executors": self.executors, "running": sorted(self.tasks),
-                "relaying": self.relay.describe()}
+                "relaying": self.relay.describe(), "model_servers": self.model_servers}
 
     async def _on_up(self, peer: Any, hello: dict[str, Any]) -> None:
         self.relay.connected(hello.get("acked") or {},
                              int(hello.get("max_message", self.relay.max_message)))
-        await self.relay.run(peer)
+        probing = asyncio.create_task(self._probe_every(peer, model_servers.PROBE_EVERY))
+        try:
+            await self.relay.run(peer)
+        finally:
+            probing.cancel()
+
+    async def _probe_every(self, peer: Any, interval: float) -> None:
+        """Tell the coordinator when what the model servers answer changes."""
+        while True:
+            await asyncio.sleep(interval)
+            found = await model_servers.probe()
+            if found != self.model_servers:
+                self.model_servers = found
+                peer.notify("worker.models", {"model_servers": found})
 
     # methods the coordinator calls --------------------------------------------------------------
 
@@ -83,6 +101,7 @@ class Worker:
         handlers = {"execution.start": self.m_execution_start,
                     "execution.interrupt": self.m_execution_interrupt,
                     "execution.ack": self.relay.on_ack,
+                    "models.list": model_servers.listing,
                     "worker.lease_expired": self.m_lease_expired}
         handler = handlers.get(method)
         if handler is None:
