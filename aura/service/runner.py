@@ -162,9 +162,9 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
     from aura.executors import registry
     from aura.service.pipeline import Orchestrator
 
-    host = host or LocalHost()
     sweep_orphans(store)
     config = config_module.load()
+    host = _approving(host or LocalHost(), store, options, config)
     cwd_hint = _resolve_cwd(options.cwd) if options.cwd else None
     session = _resolve_session(store, options, cwd_hint or (None if options.session else
                                                             _resolve_cwd(None)))
@@ -196,6 +196,21 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
                      state=finished.state.value, exit_code=finished.exit_code,
                      native_session_id=session.native_session_id, usage=finished.usage,
                      error=finished.error, aura_error=finished.aura_error)
+
+
+def _approving(host: Host, store: Store, options: RunOptions, config: dict[str, Any]
+               ) -> Host:
+    """The host, with a broker for each agent run that speaks an approval protocol:
+    the config's rules and the flags as policy, then the person surface, then the
+    timeout."""
+    from aura.paths import config_path
+    from aura.service.approval_policy import rules_from_flags, rules_from_table
+    from aura.service.approvals import ApprovalSetup, ApprovingHost
+
+    rules = [*rules_from_flags(options.approvals),
+             *rules_from_table(config.get("approvals"), str(config_path()))]
+    setup = ApprovalSetup(tuple(rules), options.person, options.approval_timeout)
+    return ApprovingHost(host, store, setup)
 
 
 def _workspace_of(options: RunOptions, session: Session | None, cwd_hint: str | None
