@@ -23,7 +23,9 @@ __all__ = ["WIRE_KEYS", "RunOptions", "WireError"]
 WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
              "base_command", "params", "vars", "openai_endpoint", "line_cap", "repos", "base",
              "in_place", "allow_dirty", "setup", "cleanup", "review", "review_executor",
-             "approvals", "approval_timeout")
+             "approvals")
+# Sent only when given (a worker from before them accepts the rest of the options).
+OPTIONAL_WIRE_KEYS = ("approval_timeout",)
 MAX_APPROVAL_TIMEOUT = 7 * 24 * 3600  # a week: longer is a typo, not a plan
 _APPROVAL_FLAGS = ("yolo", "force", "trust", "allow_all_tools")
 _APPROVAL_LISTS = ("allow_tools", "deny_tools")
@@ -105,7 +107,7 @@ class RunOptions:
             raise UsageError("--executor-path names a path on this machine; with --on, set "
                              "[executor_paths] in the worker's config instead")
         a = self.approvals
-        return {
+        wire: dict[str, Any] = {
             "prompt": self.prompt, "executor": self.executor,
             "append_prompt": self.append_prompt, "cwd": self.cwd, "session": self.session,
             "model": self.model, "base_command": self.base_command,
@@ -122,10 +124,11 @@ class RunOptions:
                           "allow_all_tools": a.allow_all_tools,
                           "allow_tools": list(a.allow_tools),
                           "deny_tools": list(a.deny_tools)},
-            # None: the worker's default, as for line_cap.
-            "approval_timeout": None if self.approval_timeout == DEFAULT_TIMEOUT
-            else self.approval_timeout,
         }
+        if self.approval_timeout != DEFAULT_TIMEOUT:
+            # Sent only when given: a worker from before approvals accepts the rest.
+            wire["approval_timeout"] = self.approval_timeout
+        return wire
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any], *, follow_up: bool,
@@ -135,7 +138,7 @@ class RunOptions:
         in ``default_cwd``, a follow-up in its own directory."""
         from aura.executors import registry
 
-        unknown = sorted(set(data) - set(WIRE_KEYS))
+        unknown = sorted(set(data) - {*WIRE_KEYS, *OPTIONAL_WIRE_KEYS})
         if unknown:
             raise WireError(f"invalid params: unknown option(s) {', '.join(unknown)}")
         prompt = data.get("prompt")
