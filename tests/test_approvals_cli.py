@@ -40,14 +40,23 @@ def start(work: Path, steps: list[dict], log: Path, *extra: str) -> subprocess.P
 
 
 def pending(wait: float = 15) -> list[dict]:
+    """The pending requests once there is one (read from the store file the runs write;
+    the CLI's own listing is checked where it is the point)."""
+    from aura.approvals import ApprovalState
+    from aura.paths import db_path
+    from aura.store_sqlite import SQLiteStore
+
     deadline = time.monotonic() + wait * TIMEOUT_FACTOR
     while time.monotonic() < deadline:
-        result = run_aura("approvals", "--json")
-        assert result.returncode == 0, result.stderr
-        found = json.loads(result.stdout)
-        if found:
-            return found
-        time.sleep(0.1)
+        if db_path().exists():
+            store = SQLiteStore(db_path())
+            try:
+                found = store.list_approvals(state=ApprovalState.PENDING)
+            finally:
+                store.close()
+            if found:
+                return [a.to_json() for a in found]
+        time.sleep(0.05)
     raise AssertionError("no approval request showed up")
 
 
@@ -73,9 +82,11 @@ def test_aura_approve_from_a_second_process_lets_the_run_go_on(work: Path, tmp_p
                                                                 ) -> None:
     log = tmp_path / "log"
     run = start(work, [MAKE], log)
-    waiting = pending()
+    pending()
+    waiting = json.loads(run_aura("approvals", "--json").stdout)
     assert [(w["kind"], w["title"], w["state"]) for w in waiting] == \
         [("command", "Run make", "pending")]
+    assert waiting[0]["age_s"] >= 0
     listed = run_aura("approvals")
     assert waiting[0]["id"][:8] in listed.stdout and "Run make" in listed.stdout
     started = time.monotonic()
