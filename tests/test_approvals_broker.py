@@ -63,10 +63,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):
     made.close()
 
 
-def broker(store, policy: Policy = Policy(), person=None, timeout: float = 5.0):
+def broker(store, policy: Policy | None = None, person=None, timeout: float = 5.0):
     out = Collect()
-    return Broker(store, out, session_id="s1", execution_id="e1", cwd="/w", policy=policy,
-                  person=person, timeout=timeout), out
+    return Broker(store, out, session_id="s1", execution_id="e1", cwd="/w",
+                  policy=policy or Policy(), person=person, timeout=timeout), out
 
 
 def outcomes(out: Collect) -> list[tuple[str, str | None]]:
@@ -222,7 +222,7 @@ class Scripted:
 
 def test_a_person_allows_for_the_session_and_the_next_request_is_not_asked(store) -> None:
     person = Scripted(Answer(Choice.ALLOW_SESSION, by="alice (tty)"))
-    b, out = broker(store, person=person)
+    b, _out = broker(store, person=person)
 
     async def turn():
         return await b.ask(write("a.txt", "1")), await b.ask(write("b.txt", "2"))
@@ -300,7 +300,7 @@ def test_cancel_while_pending_is_lost_and_a_late_answer_is_refused(store) -> Non
 
 
 def test_a_withdrawn_request_is_lost_and_the_end_of_the_turn_sweeps_the_rest(store) -> None:
-    b, out = broker(store, timeout=30)
+    b, _out = broker(store, timeout=30)
 
     async def turn():
         one = asyncio.ensure_future(b.ask(command("make", "n1")))

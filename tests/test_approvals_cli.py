@@ -170,7 +170,7 @@ def test_a_killed_run_leaves_nothing_waiting(work: Path, tmp_path: Path) -> None
 def test_nobody_answers_it_expires_and_the_agent_is_told(work: Path, tmp_path: Path) -> None:
     log = tmp_path / "log"
     run = start(work, [MAKE], log, "--approval-timeout", "0.5")
-    out, err = run.communicate(timeout=30 * TIMEOUT_FACTOR)
+    _out, err = run.communicate(timeout=30 * TIMEOUT_FACTOR)
     assert run.returncode == 0, err
     assert decisions(log)[0]["choice"] == "deny"
     assert "nobody answered within 0.5 s" in decisions(log)[0]["message"]
