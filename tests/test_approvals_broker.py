@@ -317,3 +317,44 @@ def test_a_withdrawn_request_is_lost_and_the_end_of_the_turn_sweeps_the_rest(sto
     assert states["n1"] == (ApprovalState.LOST, "withdrawn by the agent")
     assert states["n2"][0] is ApprovalState.LOST
     assert store.list_approvals(state=ApprovalState.PENDING) == []
+
+
+# around the model ---------------------------------------------------------------------------
+
+def test_a_database_of_the_previous_schema_gains_the_table(tmp_path: Path) -> None:
+    from aura import store_sqlite
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for number, migrate in enumerate(store_sqlite.MIGRATIONS[:-1], 1):
+        migrate(db)
+        db.execute(f"PRAGMA user_version = {number}")
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert store.list_approvals() == []
+    store.close()
+
+
+def test_the_timeout_travels_on_the_wire_only_when_given() -> None:
+    from aura.errors import WireError
+    from aura.service.run_options import RunOptions
+
+    assert "approval_timeout" not in RunOptions(prompt="p").to_wire()
+    wire = RunOptions(prompt="p", approval_timeout=12.5).to_wire()
+    assert RunOptions.from_wire(wire, follow_up=False).approval_timeout == 12.5
+    for bad in (0, -1, True, "10", 10 ** 9):
+        with pytest.raises(WireError, match="approval_timeout"):
+            RunOptions.from_wire({"prompt": "p", "approval_timeout": bad}, follow_up=False)
+
+
+def test_a_config_with_rules_survives_being_saved_again(tmp_path: Path) -> None:
+    from aura import config
+
+    path = tmp_path / "config.toml"
+    path.write_text('[approvals]\nallow = [{ tool = "Read" }, { command = "git status" }]\n'
+                    '[executor_paths]\nclaude = "/x/claude"\n')
+    config.save(config.load(path), path)
+    again = config.load(path)
+    assert again["approvals"]["allow"] == [{"tool": "Read"}, {"command": "git status"}]
+    assert len(rules_from_table(again["approvals"], str(path))) == 2
