@@ -74,6 +74,8 @@ def _value(value: Any) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # inline, as in [approvals] allow = [{ tool = "Read" }]
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
     raise ConfigError(f"cannot write {type(value).__name__} to the config file")
 
 

@@ -67,6 +67,7 @@ class EntryKind(enum.StrEnum):
     STATE = "state"
     RAW = "raw"
     SUMMARY = "summary"
+    APPROVAL = "approval"  # a request the agent made and, later, its outcome (data)
 
 
 ENTRY_KINDS = frozenset(k.value for k in EntryKind)

@@ -12,6 +12,7 @@ an RpcError may carry the remote side's); anything else is a bug and shows its t
     ├── MoveRefused                a board rule refused a move (``rule`` names it)
     ├── StoreError                 the database cannot be opened, read or written
     ├── NotFound                   no such session, execution, worker, workspace, column
+    ├── ApprovalClosed             an approval that was already answered, expired or lost (exit 3)
     ├── ConfigError                the config file cannot be read
     ├── GitError                   a git command failed (git's own stderr)
     ├── StageFailed                a pipeline stage failed (a script, the agent, the review)
@@ -72,6 +73,13 @@ class StoreError(AuraError):
 
 class NotFound(AuraError):
     """A session, execution, worker or workspace that does not exist."""
+
+
+class ApprovalClosed(AuraError):
+    """An answer to an approval request that is no longer pending (the first answer won,
+    it expired, or the run that asked went away)."""
+
+    exit_code = 3
 
 
 class ConfigError(AuraError):

@@ -10,6 +10,8 @@
     base_command = "…"                  # optional, as --base-command
     params = ["…"]                      # optional, as --param
     model = "…"
+    [approvals]                         # rules answering agents' requests (approval_policy)
+    deny = [{ command = "rm -rf" }]
 
 A missing file is an empty config; a broken one is a ConfigError naming the file and key.
 """
@@ -57,4 +59,5 @@ def load_project_config(repo: str | Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: templates.{key} must be a string")
     review = _table(data, "review", path)
     return {"setup": _commands(data, "setup", path), "cleanup": _commands(data, "cleanup", path),
-            "templates": templates, "review": review, "path": str(path)}
+            "templates": templates, "review": review, "path": str(path),
+            "approvals": _table(data, "approvals", path)}  # read by approval_policy

@@ -15,8 +15,10 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from aura.approvals import ApprovalState
 from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
 from aura.errors import InvalidTransition, NotFound, StoreError
+from aura.store_approvals import Approval, MemoryApprovals
 
 EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
 # Told when a submitted batch is stored: None, or the error that kept it out (on the
@@ -132,6 +134,22 @@ class Store(Protocol):
     def delete_board_column(self, name: str) -> None:
         """Remove a column (case-insensitive name); NotFound if there is none."""
         ...
+    # approval requests (aura.store_approvals) -----------------------------------------
+    def create_approval(self, approval: Approval) -> None: ...
+    def get_approval(self, approval_id: str) -> Approval:
+        """The request with this id or unique id prefix; NotFound otherwise."""
+        ...
+    def list_approvals(self, *, state: ApprovalState | None = None,
+                       session_id: str | None = None, execution_id: str | None = None
+                       ) -> list[Approval]:
+        """Oldest first."""
+        ...
+    def answer_approval(self, approval_id: str, state: ApprovalState, *, by: str, at: str,
+                        message: str | None = None, option: str | None = None,
+                        choice: str | None = None) -> Approval:
+        """Move a pending request to ``state``; ApprovalClosed when it is no longer
+        pending (the first answer wins)."""
+        ...
     def close(self) -> None: ...
 
 
@@ -173,10 +191,11 @@ def session_not_found(session_id: str) -> NotFound:
     )
 
 
-class MemoryStore:
+class MemoryStore(MemoryApprovals):
     """A Store in dicts: for tests and for callers that need no persistence."""
 
     def __init__(self) -> None:
+        self._approvals: dict[str, Approval] = {}
         self._sessions: dict[str, Session] = {}
         self._executions: dict[str, Execution] = {}
         self._transitions: list[Transition] = []

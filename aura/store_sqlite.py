@@ -32,6 +32,7 @@ from aura.store import (
     column_not_found,
     session_not_found,
 )
+from aura.store_approvals import SQLiteApprovals
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -114,9 +115,27 @@ def _migration_3(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_4(db: sqlite3.Connection) -> None:
+    """Approval requests (aura.store_approvals): one row per request an agent made."""
+    _script(
+        db,
+        """
+        CREATE TABLE approvals (
+            id TEXT PRIMARY KEY, session TEXT NOT NULL, execution TEXT NOT NULL,
+            native_id TEXT NOT NULL, kind TEXT NOT NULL, title TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}', options TEXT NOT NULL DEFAULT '[]',
+            state TEXT NOT NULL, created_at TEXT NOT NULL, answered_at TEXT,
+            answered_by TEXT, message TEXT, option TEXT, choice TEXT
+        );
+        CREATE INDEX approvals_state ON approvals (state);
+        CREATE INDEX approvals_session ON approvals (session)
+        """
+    )
+
+
 # Append new migrations; never edit a released one.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2,
-                                                          _migration_3]
+                                                          _migration_3, _migration_4]
 
 
 def _session(row: sqlite3.Row) -> Session:
@@ -156,7 +175,7 @@ def _unknown_state(what: str, ident: str, value: str) -> StoreError:
                       "is the database from a newer aura?")
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteApprovals):
     def __init__(self, path: Path | str) -> None:
         # A "file:" URI (e.g. AURA_DB=file:/x/aura.db?mode=ro) is passed to SQLite as is.
         uri = str(path).startswith("file:")

@@ -117,7 +117,9 @@ def test_claude_new_session_then_resume(tmp_path: Path,
 
 def test_claude_prompt_starting_with_a_dash_goes_on_stdin(tmp_path: Path) -> None:
     agent = Agent(tmp_path, "claude")
-    code, _lines, err = agent.run("--executor", "claude", "--prompt", "--help me")
+    # --yolo: the plain `-p` mode (without it claude runs the control protocol, which
+    # takes the prompt as a user message and asks aura for approvals).
+    code, _lines, err = agent.run("--executor", "claude", "--prompt", "--help me", "--yolo")
     assert code == 0, err
     [call] = agent.calls()
     assert call["stdin"] == "--help me"
@@ -284,11 +286,11 @@ def test_executor_path_is_remembered_and_reused(tmp_path: Path, aura_home: Path)
     agent = Agent(tmp_path, "claude")
     elsewhere = install(tmp_path / "opt", "claude")
     no_claude = {"PATH": str(tmp_path / "empty")}
-    code, _lines, err = agent.run("--executor", "claude", "--prompt", "one",
+    code, _lines, err = agent.run("--executor", "claude", "--yolo", "--prompt", "one",
                                   "--executor-path", f"claude={elsewhere}", env=no_claude)
     assert code == 0, err
     assert f'claude = "{elsewhere}"' in (aura_home / "config.toml").read_text()
-    code, _lines, err = agent.run("--executor", "claude", "--prompt", "two", env=no_claude)
+    code, _lines, err = agent.run("--executor", "claude", "--yolo", "--prompt", "two", env=no_claude)
     assert code == 0, err
     assert [c["argv"][1] for c in agent.calls()] == ["one", "two"]
 
@@ -299,7 +301,7 @@ def test_executor_path_is_remembered_and_reused(tmp_path: Path, aura_home: Path)
     assert claude["version"] == "claude 9.9.9 (fake)"
 
     elsewhere.unlink()
-    code, _lines, err = agent.run("--executor", "claude", "--prompt", "three", env=no_claude)
+    code, _lines, err = agent.run("--executor", "claude", "--yolo", "--prompt", "three", env=no_claude)
     assert code == 1
     assert "not an executable file" in err and "--executor-path claude=" in err
 
@@ -334,10 +336,10 @@ def test_aura_executors_lists_every_executor(tmp_path: Path) -> None:
 
 def test_claude_refused_resume_falls_back_to_a_seeded_session(tmp_path: Path) -> None:
     agent = Agent(tmp_path, "claude")
-    code, lines, err = agent.run("--executor", "claude", "--prompt", PROMPT)
+    code, lines, err = agent.run("--executor", "claude", "--prompt", PROMPT, "--yolo")
     assert code == 0, err
     first = summary(lines)
-    code, lines, err = agent.run("--session", first["session"], "--prompt", "And bye.txt",
+    code, lines, err = agent.run("--session", first["session"], "--prompt", "And bye.txt", "--yolo",
                                  env={"FAKE_CLAUDE_RESUME": "refuse"})
     assert code == 0, err
     refused, fresh = agent.calls()[1:]

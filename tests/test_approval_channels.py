@@ -82,7 +82,9 @@ def request_for(tmp_path: Path, name: str, approver: Approver | None, turn: int 
         base_command=f"{shlex.quote(sys.executable)} {shlex.quote(str(REPLAY))}",
         env={"REPLAY_EXCHANGE": str(FIXTURES / f"{name}.exchange.jsonl"),
              "REPLAY_TURN": str(turn), "REPLAY_RECORD": str(record)},
-        approver=approver, **extra)
+        approver=approver,
+        # droid's approval protocols are chosen in the config ([executors.droid] protocol).
+        settings={"protocol": "acp"} if name.startswith("droid-acp") else {}, **extra)
 
 
 def sent(tmp_path: Path) -> list[dict[str, Any]]:

@@ -26,6 +26,8 @@ keys: Enter send · Alt-Enter newline · Esc/Ctrl-C cancel the run · Ctrl-C twi
       Tab/Shift-Tab next/previous pane · PgUp/PgDn/Home/End scroll logs (End follows)
       Queue pane: ↑/↓ and Enter open a session
       Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
+      an approval waits: y allow once · a allow for this session · n deny (then a message
+      for the agent and Enter; Esc goes back)
 /executor NAME   run the next new session with this executor
 /model NAME      use this model from the next turn on
 /session ID      open a session (a unique id prefix is enough); sends follow it up

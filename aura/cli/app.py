@@ -12,6 +12,7 @@ from typing import NoReturn
 import click
 
 from aura import __version__
+from aura.cli.approvals import approvals_command, approve_command, deny_command
 from aura.cli.board import board_command
 from aura.cli.completion import complete_command, completion_command
 from aura.cli.doctor import doctor_command
@@ -41,7 +42,8 @@ def cli(debug: bool) -> None:
 
 for _command in (run_command, tui_command, session, executors_command, models_command,
                  completion_command, doctor_command, serve_command, worker_command,
-                 workers_command, workspace_command, board_command):
+                 workers_command, workspace_command, board_command, approvals_command,
+                 approve_command, deny_command):
     cli.add_command(_command)
 
 

@@ -90,12 +90,58 @@ def format_entry(entry: Entry, paint: Painter) -> tuple[str, bool] | None:
         return paint(line + (f" ({reason})" if reason else ""), "magenta"), True
     if kind == "raw":
         return paint(text, "dim"), True
+    if kind == "approval":
+        return format_approval(entry.get("data") or {}, paint), False
     if kind == "system":
         data = entry.get("data")
         if isinstance(data, dict) and data.get("type") == "changes":
             return format_changes(data, paint), True
         return paint(f"[{text}]" if text else "[system]", "dim"), True
     return paint(f"[{kind}] {text}", "dim"), True
+
+
+def format_approval(data: dict[str, Any], paint: Painter) -> str:
+    """An approval entry: the request with what it is about, or its outcome and by whom."""
+    short = str(data.get("id", ""))[:8]
+    state = data.get("state")
+    if state == "pending":
+        head = paint(f"? approval {short} ({data.get('kind')}): {data.get('title')}",
+                     "yellow", "bold")
+        return "\n".join([head, *approval_detail(data)])
+    mark, color = {"allowed": ("✓", "green"), "denied": ("✗", "red"),
+                   "expired": ("✗", "red"), "lost": ("∅", "yellow")}.get(str(state),
+                                                                       ("?", "yellow"))
+    how = " for this session" if data.get("choice") == "allow_session" and \
+        state == "allowed" else ""
+    said = f": {data['message']}" if data.get("message") else ""
+    return paint(f"{mark} approval {short} {state}{how} by {data.get('by') or '?'}{said}",
+                 color)
+
+
+def approval_detail(data: dict[str, Any], diff_lines: int = 20) -> list[str]:
+    """What a request is about, as indented lines: the command and where, the paths and
+    the start of the diff, or the tool's input."""
+    detail = data.get("detail") or {}
+    if not isinstance(detail, dict):
+        return []
+    lines = []
+    command = detail.get("command")
+    if command:
+        shown = command if isinstance(command, str) else " ".join(map(str, command))
+        lines.append(f"    $ {shown}")
+    if detail.get("cwd"):
+        lines.append(f"    in {detail['cwd']}")
+    paths = detail.get("paths") or ([detail["path"]] if detail.get("path") else [])
+    if paths:
+        lines.append("    " + ", ".join(map(str, paths[:10])) +
+                     (f" … +{len(paths) - 10}" if len(paths) > 10 else ""))
+    diff = str(detail.get("diff") or "").splitlines()
+    lines += [f"    {line}" for line in diff[:diff_lines]]
+    if len(diff) > diff_lines:
+        lines.append(f"    … {len(diff) - diff_lines} more lines")
+    if detail.get("tool") and not (command or paths):
+        lines.append(f"    {detail['tool']} {_clip(json.dumps(detail.get('input', {})), 200)}")
+    return lines
 
 
 def format_changes(change: dict[str, Any], paint: Painter, limit: int = 50) -> str:

@@ -104,6 +104,11 @@ _AGENT_OPTIONS = [
                  help="copilot: allow this tool (repeatable)."),
     click.option("--deny-tool", "deny_tools", multiple=True, metavar="TOOL",
                  help="copilot: deny this tool (repeatable)."),
+    click.option("--approval-timeout", type=click.FloatRange(min=0, min_open=True,
+                                                             max=7 * 24 * 3600),
+                 metavar="SECONDS",
+                 help="With nobody to ask (no TTY, --json), deny a request nobody "
+                      "answered (`aura approve`) after this long (default 300)."),
 ]
 # Output limits, the pipeline (workspaces, scripts, review), output mode, where it runs.
 _RUN_OPTIONS = [
@@ -181,7 +186,12 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
         return run_remote(kw, prompt)
     if kw["executor_path"]:
         _remember_executor_paths(kw["executor_path"])
-    options = RunOptions.from_cli(kw, prompt=prompt, asker=terminal_asker())
+    person = None
+    if not tui:
+        from aura.cli.approval_prompt import terminal_person
+
+        person = terminal_person(kw["as_json"])
+    options = RunOptions.from_cli(kw, prompt=prompt, asker=terminal_asker(), person=person)
     if tui:
         from aura.tui.app import run_tui
 

@@ -211,7 +211,7 @@ class CodexExecutor(CommandExecutor):
     npx_package = "@openai/codex"
     description = "OpenAI Codex CLI (codex exec --json)"
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
 
     def validate(self, request: RunRequest) -> None:
         super().validate(request)

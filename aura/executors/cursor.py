@@ -167,10 +167,11 @@ class CursorAgentExecutor(CommandExecutor):
         return CursorParser(request.cwd)
 
     async def run(self, request: RunRequest, output: Output) -> Outcome:
-        """The ACP mode when a person answers approvals (see aura.executors.acp.agents),
-        else the usual one."""
+        """The ACP mode when a person answers approvals and the config asks for it
+        (``[executors.cursor-agent] protocol = "acp"``: unverified, cursor-agent cannot be
+        installed here), else the usual one."""
         from aura.executors.acp.agents import CursorAcpExecutor, asks_person
 
-        if asks_person(request):
+        if asks_person(request) and request.settings.get("protocol") == "acp":
             return await CursorAcpExecutor().run(request, output)
         return await super().run(request, output)

@@ -8,10 +8,10 @@
 - Approvals: ``--yolo`` → ``--skip-permissions-unsafe``; otherwise ``--auto LEVEL`` from
   ``--auto-approve true`` (the configured autonomy, else ``high``) or from the config's
   ``[executors.droid] autonomy = "low|medium|high"``; ``--auto-approve false`` keeps droid's
-  read-only default. With a person answering approvals (an approver on the request, no
-  ``--yolo``) the turn runs ``droid exec --output-format acp`` instead (see
-  aura.executors.acp.agents), or with ``[executors.droid] protocol = "stream-jsonrpc"``
-  droid's own JSON-RPC mode (aura.executors.droid_jsonrpc).
+  read-only default. A person answers droid's approvals when the config chooses one of its
+  approval protocols: ``[executors.droid] protocol = "acp"`` (``droid exec --output-format
+  acp``, see aura.executors.acp.agents) or ``"stream-jsonrpc"`` (droid's own JSON-RPC mode,
+  aura.executors.droid_jsonrpc); without it droid runs as above and answers by its flags.
   ``[executors.droid] reasoning_effort = "…"`` → ``--reasoning-effort``.
   ``--model M`` → ``--model M``.
 - Output: droid's own stream-json — ``system`` init (session_id), ``message`` (role user
@@ -162,8 +162,11 @@ class DroidExecutor(CommandExecutor):
         else the usual one."""
         from aura.executors.acp.agents import DroidAcpExecutor, asks_person
 
-        if asks_person(request) and request.settings.get("protocol") == "stream-jsonrpc":
+        # droid's approval protocols are chosen in the config: its ACP mode needs a Factory
+        # key and a model switch for BYOK models, its stream-jsonrpc mode cannot resume.
+        protocol = request.settings.get("protocol")
+        if asks_person(request) and protocol == "stream-jsonrpc":
             return await self.run_jsonrpc(request, output)
-        if asks_person(request):
+        if asks_person(request) and protocol == "acp":
             return await DroidAcpExecutor().run(request, output)
         return await super().run(request, output)

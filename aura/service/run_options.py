@@ -15,6 +15,7 @@ from typing import Any
 from aura.errors import UsageError, WireError
 from aura.executors.base import Approvals, Asker
 from aura.process import DEFAULT_LINE_CAP
+from aura.service.approvals import DEFAULT_TIMEOUT, Person
 
 __all__ = ["WIRE_KEYS", "RunOptions", "WireError"]
 
@@ -23,6 +24,9 @@ WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
              "base_command", "params", "vars", "openai_endpoint", "line_cap", "repos", "base",
              "in_place", "allow_dirty", "setup", "cleanup", "review", "review_executor",
              "approvals")
+# Sent only when given (a worker from before them accepts the rest of the options).
+OPTIONAL_WIRE_KEYS = ("approval_timeout",)
+MAX_APPROVAL_TIMEOUT = 7 * 24 * 3600  # a week: longer is a typo, not a plan
 _APPROVAL_FLAGS = ("yolo", "force", "trust", "allow_all_tools")
 _APPROVAL_LISTS = ("allow_tools", "deny_tools")
 
@@ -47,6 +51,8 @@ class RunOptions:
     openai_endpoint: str | None = None
     line_cap: int = DEFAULT_LINE_CAP
     asker: Asker | None = None  # a person to ask (model, endpoint); None: nobody
+    person: Person | None = None  # who answers approval requests here; None: nobody
+    approval_timeout: float = DEFAULT_TIMEOUT  # seconds a request waits with nobody asked
     refresh_model_cache: bool = False  # discover models again (ollama, lms, custom)
     # The pipeline (see pipeline.py): workspaces, scripts, review.
     repos: tuple[str, ...] = ()  # --repo (a --cwd inside a repo counts as one)
@@ -63,7 +69,7 @@ class RunOptions:
 
     @classmethod
     def from_cli(cls, kw: Mapping[str, Any], *, prompt: str | None = None,
-                 asker: Asker | None = None) -> RunOptions:
+                 asker: Asker | None = None, person: Person | None = None) -> RunOptions:
         """From the keyword arguments click parsed for `aura run`/`aura tui`. ``prompt``
         replaces ``--prompt`` once the caller resolved it (``-`` reads stdin there)."""
         return cls(
@@ -81,7 +87,9 @@ class RunOptions:
                                 deny_tools=tuple(kw.get("deny_tools") or ())),
             executor_paths=dict(kw.get("executor_path") or {}),
             openai_endpoint=kw.get("openai_endpoint"),
-            line_cap=kw.get("line_cap") or DEFAULT_LINE_CAP, asker=asker,
+            line_cap=kw.get("line_cap") or DEFAULT_LINE_CAP, asker=asker, person=person,
+            approval_timeout=DEFAULT_TIMEOUT if kw.get("approval_timeout") is None
+            else float(kw["approval_timeout"]),
             refresh_model_cache=bool(kw.get("refresh_model_cache")),
             repos=tuple(kw.get("repos") or ()), base=kw.get("base"),
             in_place=bool(kw.get("in_place")), allow_dirty=bool(kw.get("allow_dirty")),
@@ -100,7 +108,7 @@ class RunOptions:
             raise UsageError("--executor-path names a path on this machine; with --on, set "
                              "[executor_paths] in the worker's config instead")
         a = self.approvals
-        return {
+        wire: dict[str, Any] = {
             "prompt": self.prompt, "executor": self.executor,
             "append_prompt": self.append_prompt, "cwd": self.cwd, "session": self.session,
             "model": self.model, "base_command": self.base_command,
@@ -118,6 +126,10 @@ class RunOptions:
                           "allow_tools": list(a.allow_tools),
                           "deny_tools": list(a.deny_tools)},
         }
+        if self.approval_timeout != DEFAULT_TIMEOUT:
+            # Sent only when given: a worker from before approvals accepts the rest.
+            wire["approval_timeout"] = self.approval_timeout
+        return wire
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any], *, follow_up: bool,
@@ -127,7 +139,7 @@ class RunOptions:
         in ``default_cwd``, a follow-up in its own directory."""
         from aura.executors import registry
 
-        unknown = sorted(set(data) - set(WIRE_KEYS))
+        unknown = sorted(set(data) - {*WIRE_KEYS, *OPTIONAL_WIRE_KEYS})
         if unknown:
             raise WireError(f"invalid params: unknown option(s) {', '.join(unknown)}")
         prompt = data.get("prompt")
@@ -139,6 +151,12 @@ class RunOptions:
             raise WireError("invalid params: vars must map names to strings")
         line_cap = data.get("line_cap")
         review = data.get("review")
+        timeout = data.get("approval_timeout")
+        if timeout is not None and (isinstance(timeout, bool) or
+                                    not isinstance(timeout, (int, float)) or
+                                    not 0 < timeout <= MAX_APPROVAL_TIMEOUT):
+            raise WireError("invalid params: approval_timeout must be seconds, "
+                            f"0 < t <= {MAX_APPROVAL_TIMEOUT}")
         return cls(
             prompt=prompt,
             executor=_canonical(registry, data.get("executor") or registry.DEFAULT_EXECUTOR),
@@ -150,6 +168,7 @@ class RunOptions:
             openai_endpoint=_text(data, "openai_endpoint"),
             line_cap=line_cap if isinstance(line_cap, int) and not isinstance(line_cap, bool)
             and line_cap > 0 else DEFAULT_LINE_CAP,
+            approval_timeout=DEFAULT_TIMEOUT if timeout is None else float(timeout),
             repos=_strings(data, "repos"), base=_text(data, "base"),
             in_place=bool(data.get("in_place")), allow_dirty=bool(data.get("allow_dirty")),
             setup=_strings(data, "setup"), cleanup=_strings(data, "cleanup"),

@@ -186,6 +186,7 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
     from aura.service.pipeline import Orchestrator
 
     config = config_module.load()
+    host = _approving(host, store, options, config)
     ws_request, subdir = _workspace_of(options, session, cwd_hint)
     name = registry.canonical(options.executor or (session.executor if session else
                                                    registry.DEFAULT_EXECUTOR))
@@ -254,6 +255,21 @@ def _busy_text(store: Store, held: Claim) -> str:
             else "a run that is starting")
     return (f"session {held.session[:8]} is busy: {what} of aura pid {held.pid} on "
             f"{held.host} holds it since {held.at}; pass --wait to run after it")
+
+
+def _approving(host: Host, store: Store, options: RunOptions, config: dict[str, Any]
+               ) -> Host:
+    """The host, with a broker for each agent run that speaks an approval protocol:
+    the config's rules and the flags as policy, then the person surface, then the
+    timeout."""
+    from aura.paths import config_path
+    from aura.service.approval_policy import rules_from_flags, rules_from_table
+    from aura.service.approvals import ApprovalSetup, ApprovingHost
+
+    rules = [*rules_from_flags(options.approvals),
+             *rules_from_table(config.get("approvals"), str(config_path()))]
+    setup = ApprovalSetup(tuple(rules), options.person, options.approval_timeout)
+    return ApprovingHost(host, store, setup)
 
 
 def _workspace_of(options: RunOptions, session: Session | None, cwd_hint: str | None

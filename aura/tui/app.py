@@ -23,7 +23,16 @@ import time
 from typing import Any
 
 from prompt_toolkit.application import Application
-from prompt_toolkit.layout import Dimension, FormattedTextControl, HSplit, Layout, VSplit, Window
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.layout import (
+    ConditionalContainer,
+    Dimension,
+    FormattedTextControl,
+    HSplit,
+    Layout,
+    VSplit,
+    Window,
+)
 from prompt_toolkit.widgets import Frame, TextArea
 
 from aura.contracts import Entry
@@ -31,6 +40,7 @@ from aura.errors import AuraError, UsageError
 from aura.service.run_options import RunOptions
 from aura.service.runner import RunResult
 from aura.store import Store
+from aura.tui.approval_bar import ApprovalBar
 from aura.tui.commands import run_command
 from aura.tui.keys import build_keys
 from aura.tui.logview import LogView
@@ -57,6 +67,7 @@ class Tui:
         self.dirty = True
         self.queue_due = True
         self.logs = LogView(load_before=self._load_before)
+        self.approvals = ApprovalBar(self._changed)  # the person the broker asks
         self.logs_window = Window(self.logs, wrap_lines=False)
         self.queue_window = Window(FormattedTextControl(
             lambda: queue_text(self.state, self._has_focus(self.queue_window)),
@@ -83,7 +94,14 @@ class Tui:
         footer = Window(FormattedTextControl(
             lambda: footer_text(self.state, self.running, self.logs.follow)),
             height=3, style="class:footer")
-        return HSplit([body, Frame(self.prompt, title="Prompt"), footer])
+        bar = ConditionalContainer(
+            Window(FormattedTextControl(self.approvals.text),
+                   height=lambda: Dimension.exact(self.approvals.height()), wrap_lines=True),
+            filter=Condition(lambda: self.approvals.visible))
+        return HSplit([body, bar, Frame(self.prompt, title="Prompt"), footer])
+
+    def _changed(self) -> None:
+        self.dirty = True
 
     def _has_focus(self, window: Window) -> bool:
         return bool(self.app.layout.has_focus(window))
@@ -183,7 +201,11 @@ class Tui:
         return True
 
     def start(self, options: RunOptions) -> None:
+        from dataclasses import replace
+
         from aura.service.runner import run as run_service
+
+        options = replace(options, person=self.approvals)
 
         self.state.status = "starting"
         self.logs.tool_index.clear()  # call ids are unique within one execution only

@@ -16,7 +16,9 @@ KEYS_HELP = """\
 keys: Enter send · Alt-Enter newline · Esc/Ctrl-C cancel the run · Ctrl-C twice quit
       Tab/Shift-Tab next/previous pane · PgUp/PgDn/Home/End scroll logs (End follows)
       Queue pane: ↑/↓ and Enter open a session
-      Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply"""
+      Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
+      an approval waits: y allow once · a allow for this session · n deny (then a message
+      for the agent and Enter; Esc goes back)"""
 
 
 class CommandTarget(Protocol):

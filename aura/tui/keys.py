@@ -28,6 +28,7 @@ class KeyTarget(Protocol):
     queue_window: Window
     model_window: Window
     dirty: bool
+    approvals: Any  # aura.tui.approval_bar.ApprovalBar
 
     def send(self, text: str) -> bool: ...
 
@@ -47,6 +48,7 @@ def build_keys(target: KeyTarget) -> KeyBindings:
     _log_keys(kb, target)
     _model_keys(kb, target)
     _queue_keys(kb, target)
+    _approval_keys(kb, target)  # last: they win over the prompt's while a request waits
     return kb
 
 
@@ -157,3 +159,40 @@ def _queue_keys(kb: KeyBindings, target: KeyTarget) -> None:
         session = queue.selected()
         if session is not None:
             target.command(f"/session {session.id}")
+
+
+def _approval_keys(kb: KeyBindings, target: KeyTarget) -> None:
+    """While a request waits, on an empty prompt: y allow once, a allow for this session,
+    n deny — then the prompt takes the message for the agent, Enter sends the deny (with
+    the message, or none) and Esc goes back to the choice."""
+    from aura.approvals import Choice
+
+    bar = target.approvals
+    waiting = Condition(lambda: bool(bar.visible))
+    choosing = Condition(lambda: bool(bar.visible) and not bar.writing_message and
+                         not target.prompt.text.strip())
+    writing = Condition(lambda: bool(bar.visible) and bar.writing_message)
+
+    for key, choice in (("y", Choice.ALLOW), ("a", Choice.ALLOW_SESSION)):
+        def answer(event: KeyPressEvent, choice: Choice = choice) -> None:
+            bar.choose(choice)
+            target.dirty = True
+
+        kb.add(key, filter=choosing)(answer)
+
+    @kb.add("n", filter=choosing)
+    def _deny(event: KeyPressEvent) -> None:
+        bar.writing_message = True
+        target.app.layout.focus(target.prompt)
+        target.dirty = True
+
+    @kb.add("enter", filter=writing & has_focus(target.prompt))
+    def _deny_with_message(event: KeyPressEvent) -> None:
+        if bar.choose(Choice.DENY, target.prompt.text.strip() or None):
+            target.prompt.buffer.reset()
+        target.dirty = True
+
+    @kb.add("escape", filter=writing & waiting)
+    def _back(event: KeyPressEvent) -> None:
+        bar.writing_message = False
+        target.dirty = True

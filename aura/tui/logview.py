@@ -60,6 +60,10 @@ def entry_lines(entry: Entry, seq: int) -> list[Line]:
         return [(seq, [("class:raw", text[:LINE_CHARS])])]
     if kind == "system":
         return [(seq, [("class:dim", f"[{clip(text, 200)}]" if text else "[system]")])]
+    if kind == "approval":
+        from aura.tui.approval_bar import approval_log_line
+
+        return [(seq, approval_log_line(entry))]
     return [(seq, [("class:dim", f"[{kind}] {clip(text, 200)}")])]
 
 

@@ -41,6 +41,8 @@ STYLE = Style.from_dict({
     "footer.key": "bg:#262626 #ffffff bold",
     "footer.status": "bg:#262626 #87d7ff",
     "notice": "#d7af00",
+    "approval.head": "bg:#5f5f00 #ffffff bold",
+    "approval.detail": "#d7d7af",
 })
 
 

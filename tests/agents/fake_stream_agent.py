@@ -5,7 +5,8 @@ that runs this file), so aura's own program resolution finds it. Every invocatio
 one JSON line to $FAKE_AGENT_LOG: the argv it got, its stdin, the env variables the tests
 check, and its cwd. Then it answers:
 
-- claude: replays the recorded claude-write run (claude-resume with ``--resume``) byte for
+- claude: (with ``--input-format stream-json``, after the control protocol's initialize
+  and the user message) replays the recorded claude-write run (claude-resume with ``--resume``) byte for
   byte, with the recorded session id replaced by the one aura assigned (``--session-id``)
   or resumed — what the real claude does. With FAKE_CLAUDE_RESUME=refuse a resume replays
   claude-resume-refused (claude's answer to a session id it does not know).
@@ -138,8 +139,31 @@ def amp(argv: list[str], prompt: str) -> int:
     return 0
 
 
+def claude_control(argv: list[str]) -> int:
+    """claude with ``--input-format stream-json`` (the control protocol aura uses when a
+    person answers approvals): answer initialize, take the user message, replay as usual,
+    then wait for stdin to close — what the real claude does."""
+    code = 0
+    prompt = ""
+    for line in sys.stdin:
+        message = json.loads(line)
+        if message.get("type") == "control_request":
+            request = message.get("request") or {}
+            print(json.dumps({"type": "control_response", "response": {
+                "subtype": "success", "request_id": message.get("request_id"),
+                "response": {"commands": []} if request.get("subtype") == "initialize"
+                else {}}}), flush=True)
+        elif message.get("type") == "user" and not prompt:
+            prompt = str((message.get("message") or {}).get("content", ""))
+            record(argv, prompt)
+            code = claude(argv)
+    return code
+
+
 def main() -> int:
     argv = sys.argv[1:]
+    if NAME == "claude" and option(argv, "--input-format") == "stream-json":
+        return claude_control(argv)
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     record(argv, stdin)
     if "--version" in argv:
