@@ -109,6 +109,11 @@ class Store(Protocol):
     def delete_board_column(self, name: str) -> None:
         """Remove a column (case-insensitive name); NotFound if there is none."""
         ...
+    def worker_identity(self, name: str) -> dict[str, Any] | None:
+        """An enrolled worker ({name, key_hash, enrolled_at, revoked_at, re_enroll})."""
+        ...
+    def worker_identities(self) -> list[dict[str, Any]]: ...
+    def put_worker_identity(self, identity: dict[str, Any]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -151,6 +156,7 @@ class MemoryStore:
         self._executions: dict[str, Execution] = {}
         self._transitions: list[Transition] = []
         self._entries: dict[str, dict[int, str]] = {}
+        self._workers: dict[str, dict[str, Any]] = {}
         self._columns: dict[str, dict[str, Any]] = {
             c["name"].lower(): dict(c) for c in DEFAULT_BOARD_COLUMNS}
 
@@ -246,3 +252,13 @@ class MemoryStore:
     def delete_board_column(self, name: str) -> None:
         if self._columns.pop(name.lower(), None) is None:
             raise column_not_found(name)
+
+    def worker_identity(self, name: str) -> dict[str, Any] | None:
+        found = self._workers.get(name)
+        return dict(found) if found is not None else None
+
+    def worker_identities(self) -> list[dict[str, Any]]:
+        return [dict(self._workers[n]) for n in sorted(self._workers)]
+
+    def put_worker_identity(self, identity: dict[str, Any]) -> None:
+        self._workers[identity["name"]] = dict(identity)
