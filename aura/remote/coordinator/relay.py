@@ -41,7 +41,14 @@ def entry_seq(text: str, cap: int) -> int | str:
     seq = entry.get("seq")
     if type(seq) is not int or seq < 1:
         return "seq-less entry: no positive integer seq"
-    return seq
+    try:
+        if seq_of(text) == seq:
+            return seq
+    except RpcError:
+        pass
+    # Followers and the store's pages read the seq from the text itself.
+    return 'unlaid entry: it must begin {"seq":N,'
+
 
 
 # Messages kept per worker while its execution.start is being answered.
@@ -130,7 +137,9 @@ class Relay:
             self.guard.refuse(conn, INVALID_PARAMS, "params", "invalid params: entries must "
                               "be an array", params.get("execution"))
             return
-        self.log_batch(conn, params, [_encode(e) for e in entries])
+        self.log_batch(conn, params, [_encode({"seq": e.get("seq"), **e})
+                                      if isinstance(e, dict) else _encode(e)
+                                      for e in entries])
 
     def log_batch(self, conn: Link, params: dict[str, Any], texts: list[str]) -> None:
         """execution.log with the entries as JSON texts (the fast path hands them over
