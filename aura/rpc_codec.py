@@ -31,6 +31,9 @@ HELLO_REQUIRED = -32002
 NOT_FOUND = -32003
 UNAVAILABLE = -32004
 REFUSED = -32005
+NOT_OWNER = -32006
+BAD_ENTRY = -32007
+IDENTITY_REFUSED = -32008
 AURA_ERROR = -32010
 
 AURA_CODES = {
@@ -39,6 +42,9 @@ AURA_CODES = {
     NOT_FOUND: "no such session, execution or worker",
     UNAVAILABLE: "no worker can take the run now (offline, busy, or lacks the executor)",
     REFUSED: "the worker's policy refuses this run",
+    NOT_OWNER: "this connection's worker was not given that run or session",
+    BAD_ENTRY: "an entry is not one JSON object, is too big, or its seq does not continue",
+    IDENTITY_REFUSED: "the worker's key is missing, wrong or revoked, or its name is held",
     AURA_ERROR: "the run failed to start (data.exit_code says how)",
 }
 

@@ -150,6 +150,11 @@ class Store(Protocol):
         """Move a pending request to ``state``; ApprovalClosed when it is no longer
         pending (the first answer wins)."""
         ...
+    def worker_identity(self, name: str) -> dict[str, Any] | None:
+        """An enrolled worker ({name, key_hash, enrolled_at, revoked_at, re_enroll})."""
+        ...
+    def worker_identities(self) -> list[dict[str, Any]]: ...
+    def put_worker_identity(self, identity: dict[str, Any]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -203,6 +208,7 @@ class MemoryStore(MemoryApprovals):
         self._claims: dict[str, Claim] = {}
         from aura.board import DEFAULT_BOARD_COLUMNS  # the board's rules: not on every start
 
+        self._workers: dict[str, dict[str, Any]] = {}
         self._columns: dict[str, dict[str, Any]] = {
             c["name"].lower(): dict(c) for c in DEFAULT_BOARD_COLUMNS}
 
@@ -315,3 +321,13 @@ class MemoryStore(MemoryApprovals):
     def delete_board_column(self, name: str) -> None:
         if self._columns.pop(name.lower(), None) is None:
             raise column_not_found(name)
+
+    def worker_identity(self, name: str) -> dict[str, Any] | None:
+        found = self._workers.get(name)
+        return dict(found) if found is not None else None
+
+    def worker_identities(self) -> list[dict[str, Any]]:
+        return [dict(self._workers[n]) for n in sorted(self._workers)]
+
+    def put_worker_identity(self, identity: dict[str, Any]) -> None:
+        self._workers[identity["name"]] = dict(identity)

@@ -133,9 +133,23 @@ def _migration_4(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_5(db: sqlite3.Connection) -> None:
+    """Enrolled workers of a coordinator: each one's key, kept only as its SHA-256."""
+    _script(
+        db,
+        """
+        CREATE TABLE workers (
+            name TEXT PRIMARY KEY, key_hash TEXT, enrolled_at TEXT, revoked_at TEXT,
+            re_enroll INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+
+
 # Append new migrations; never edit a released one.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2,
-                                                          _migration_3, _migration_4]
+                                                          _migration_3, _migration_4,
+                                                          _migration_5]
 
 
 def _session(row: sqlite3.Row) -> Session:
@@ -167,6 +181,12 @@ def _transition(row: sqlite3.Row) -> Transition:
     except ValueError:
         raise _unknown_state("transition of session", row[0], f"{row[1]} → {row[2]}"
                              ) from None
+
+
+def _identity(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    data["re_enroll"] = bool(data["re_enroll"])
+    return data
 
 
 def _unknown_state(what: str, ident: str, value: str) -> StoreError:
@@ -433,6 +453,20 @@ class SQLiteStore(SQLiteApprovals):
                                        (name,)).rowcount
         if not deleted:
             raise column_not_found(name)
+
+    def worker_identity(self, name: str) -> dict[str, Any] | None:
+        row = self._read("SELECT * FROM workers WHERE name = ?", (name,)).fetchone()
+        return _identity(row) if row is not None else None
+
+    def worker_identities(self) -> list[dict[str, Any]]:
+        return [_identity(r) for r in self._read("SELECT * FROM workers ORDER BY name")]
+
+    def put_worker_identity(self, identity: dict[str, Any]) -> None:
+        with self._write():
+            self._db.execute(
+                "INSERT OR REPLACE INTO workers (name, key_hash, enrolled_at, revoked_at, "
+                "re_enroll) VALUES (:name, :key_hash, :enrolled_at, :revoked_at, :re_enroll)",
+                {**identity, "re_enroll": int(bool(identity.get("re_enroll")))})
 
     def close(self) -> None:
         self._db.close()

@@ -290,7 +290,8 @@ def test_executor_path_is_remembered_and_reused(tmp_path: Path, aura_home: Path)
                                   "--executor-path", f"claude={elsewhere}", env=no_claude)
     assert code == 0, err
     assert f'claude = "{elsewhere}"' in (aura_home / "config.toml").read_text()
-    code, _lines, err = agent.run("--executor", "claude", "--yolo", "--prompt", "two", env=no_claude)
+    code, _lines, err = agent.run("--executor", "claude", "--yolo", "--prompt", "two",
+                                  env=no_claude)
     assert code == 0, err
     assert [c["argv"][1] for c in agent.calls()] == ["one", "two"]
 
@@ -301,7 +302,8 @@ def test_executor_path_is_remembered_and_reused(tmp_path: Path, aura_home: Path)
     assert claude["version"] == "claude 9.9.9 (fake)"
 
     elsewhere.unlink()
-    code, _lines, err = agent.run("--executor", "claude", "--yolo", "--prompt", "three", env=no_claude)
+    code, _lines, err = agent.run("--executor", "claude", "--yolo", "--prompt", "three",
+                                  env=no_claude)
     assert code == 1
     assert "not an executable file" in err and "--executor-path claude=" in err
 

@@ -331,6 +331,13 @@ def test_a_worker_back_without_its_run_has_that_run_lost_at_once(tmp_path: Path)
         client.wait_log(r'"text":"line 2"')
         worker.stop(signal.SIGKILL)
         shutil.rmtree(c.root / "amnesiac-home")
+        # Its key went with its data dir (a reinstall): refused until the admin allows a
+        # fresh enrolment.
+        refused = c.start_worker("amnesiac", wait=False)
+        assert refused.popen.wait(20 * TIMEOUT_FACTOR) == 1
+        assert "refused this worker" in refused.log()
+        allowed = c.aura("workers", "revoke", "amnesiac", "--re-enroll", "--coordinator", c.url)
+        assert allowed.returncode == 0, allowed.stderr
         c.start_worker("amnesiac")
         assert client.popen.wait(20 * TIMEOUT_FACTOR) == 1
         summary = json_lines(client.log())[-1]

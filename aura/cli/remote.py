@@ -235,13 +235,22 @@ async def _serve_worker(make: Callable[[], Any]) -> None:
 
 # aura workers ---------------------------------------------------------------------------------
 
-@click.command("workers", context_settings=CONTEXT_SETTINGS)
-@click.option("--coordinator", metavar="URL", help="Coordinator address (AURA_COORDINATOR).")
+_COORDINATOR_HELP = "Coordinator address (AURA_COORDINATOR)."
+_TOKEN_HELP = "File holding the shared token (default: AURA_TOKEN)."
+
+
+@click.group("workers", context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
+@click.option("--coordinator", metavar="URL", help=_COORDINATOR_HELP)
 @click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="File holding the shared token (default: AURA_TOKEN).")
+              help=_TOKEN_HELP)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of workers.")
-def workers_command(coordinator: str | None, token_file: str | None, as_json: bool) -> None:
-    """Workers known to the coordinator: labels, state, load, last heartbeat, version."""
+@click.pass_context
+def workers_command(ctx: click.Context, coordinator: str | None, token_file: str | None,
+                    as_json: bool) -> None:
+    """Workers known to the coordinator: identity, labels, state, load, last heartbeat,
+    version. `aura workers revoke NAME` cuts one off."""
+    if ctx.invoked_subcommand is not None:
+        return
     import json
 
     from aura.remote.client import coordinator_url, list_workers, read_token
@@ -256,17 +265,18 @@ def workers_command(coordinator: str | None, token_file: str | None, as_json: bo
         click.echo("no workers yet; start one with `aura worker --connect URL --name NAME`",
                    err=True)
         return
-    rows = [("NAME", "STATE", "RUNNING", "LABELS", "LAST HEARTBEAT", "VERSION",
+    rows = [("NAME", "IDENTITY", "STATE", "RUNNING", "LABELS", "LAST HEARTBEAT", "VERSION",
              "MODEL SERVERS", "EXECUTORS")]
     for w in workers:
-        rows.append((w["name"], w["state"], f"{w['running']}/{w['capacity']}",
+        rows.append((w["name"], w.get("identity") or "-", w["state"],
+                     f"{w['running']}/{w['capacity']}",
                      ",".join(w["labels"]) or "-", w["last_heartbeat"] or "-",
                      w["version"] or "-", _model_servers(w.get("model_servers") or {}),
                      ",".join(sorted(w["executors"])) or "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        click.echo("  ".join(c.ljust(wd) for c, wd in zip(row, widths, strict=False)) +
-                   "  " + row[-1])
+    from aura.cli.render import table
+
+    for line in table(rows):
+        click.echo(line)
 
 
 def _model_servers(servers: dict[str, Any]) -> str:
@@ -274,6 +284,39 @@ def _model_servers(servers: dict[str, Any]) -> str:
     reached = [f"{name}({info.get('models', 0)})" for name, info in sorted(servers.items())
                if isinstance(info, dict) and info.get("reachable")]
     return ",".join(reached) or "-"
+
+
+@workers_command.command("revoke", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.option("--re-enroll", is_flag=True,
+              help="Let the next hello of NAME enroll afresh (a reinstalled host); without "
+                   "it NAME is refused for good.")
+@click.option("--coordinator", metavar="URL", help=_COORDINATOR_HELP)
+@click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help=_TOKEN_HELP)
+def revoke_command(name: str, re_enroll: bool, coordinator: str | None,
+                   token_file: str | None) -> None:
+    """Cut worker NAME off: its key is refused and its live connection closed."""
+    import asyncio
+
+    from aura.remote.client import ca_setting, connect_client, coordinator_url, read_token
+
+    url = coordinator_url(coordinator)
+    token = read_token(token_file)
+
+    async def main() -> Any:
+        peer = await connect_client(url, token, ca_setting(None))
+        try:
+            return await peer.request("workers.revoke", {"name": name,
+                                                         "re_enroll": re_enroll})
+        finally:
+            await peer.close()
+
+    done = asyncio.run(main())
+    if re_enroll:
+        click.echo(f"worker {name} revoked; its next `aura worker` hello enrolls it afresh")
+    else:
+        click.echo(f"worker {name} revoked for good at {done['revoked_at']}")
 
 
 def run_remote(kw: dict[str, Any], prompt: str) -> int:

@@ -42,9 +42,12 @@ from aura.rpc import (
     notification_raw,
     params_object,
 )
+from aura.rpc_codec import NOT_OWNER
 from aura.store import Store
 
 from .feed import Feeds
+from .guard import Guard
+from .identity import Identities
 from .mirror import LOST, RUNNING, Mirror
 from .queries import Queries
 from .registry import Link, Registry, WorkerState, model_servers_of
@@ -63,7 +66,7 @@ WORKER_METHODS = frozenset({"worker.heartbeat", "worker.models", "execution.log"
                             "execution.state", "session.entries"})
 CLIENT_METHODS = frozenset({"run.start", "execution.interrupt", "session.follow",
                             "session.get", "session.list", "session.entries",
-                            "workers.list", "models.list"})
+                            "workers.list", "models.list", "workers.revoke"})
 QUERIES = frozenset({"session.get", "session.list", "session.entries", "workers.list"})
 RELAY = frozenset({"execution.log", "execution.state"})
 
@@ -97,13 +100,15 @@ class Coordinator:
         self.offline_after = offline_after
         self.max_message = max_message
         self.registry = Registry()
+        self.identities = Identities(store)
         self.runs = RunTable()
         self.mirror = Mirror(store)
         self.feeds = Feeds(store)
-        self.queries = Queries(store, self.registry)
+        self.queries = Queries(store, self.registry, self.identities)
         self.writer = store.appender(None)
         self.relay = Relay(store, self.writer, runs=self.runs, feeds=self.feeds,
-                           mirror=self.mirror, registry=self.registry, finish=self._finish)
+                           mirror=self.mirror, registry=self.registry, finish=self._finish,
+                           guard=Guard(), max_entry=max_message)
         self._adopt_running()
 
     def _adopt_running(self) -> None:
@@ -158,7 +163,9 @@ class Coordinator:
 
     def worker_hello(self, conn: Caller, params: dict[str, Any]) -> dict[str, Any]:
         self._check_protocol(conn, params, "worker")
-        worker = self.registry.hello(conn, params)
+        identity, key = self.identities.prove(self.registry.name_of(params),
+                                              params.get("key"), conn.remote)
+        worker = self.registry.hello(conn, params, identity)
         conn.role = "worker"
         acked, lost = self._take_relaying(worker, params.get("relaying") or [])
         running = params.get("running") or []
@@ -168,18 +175,22 @@ class Coordinator:
             # Back within the offline window but without these runs (its data dir was
             # lost?): they will never report, so they are lost now rather than never.
             self._lose(worker, forgotten, f"worker {worker.name} came back without this run")
-        log.info("worker %s online from %s (aura %s, labels %s, capacity %d, executors %s)",
-                 worker.name, conn.remote, worker.version, ",".join(worker.labels) or "-",
-                 worker.capacity, ",".join(sorted(worker.executors)) or "-")
+        log.info("worker %s online from %s (identity %s, aura %s, labels %s, capacity %d, "
+                 "executors %s)", worker.name, conn.remote, identity, worker.version,
+                 ",".join(worker.labels) or "-", worker.capacity,
+                 ",".join(sorted(worker.executors)) or "-")
         if lost:
             conn.peer.notify("worker.lease_expired", {
                 "executions": lost,
                 "reason": "the coordinator declared them worker_lost while this worker was "
                           "silent; what they produced is still stored under that state"})
-        return {"protocol": PROTOCOL_VERSION, "version": __version__,
-                "heartbeat_interval": self.heartbeat_interval,
-                "offline_after": self.offline_after, "max_message": self.max_message,
-                "acked": acked}
+        answer = {"protocol": PROTOCOL_VERSION, "version": __version__,
+                  "heartbeat_interval": self.heartbeat_interval,
+                  "offline_after": self.offline_after, "max_message": self.max_message,
+                  "acked": acked, "identity": identity}
+        if key is not None:
+            answer["key"] = key  # enrolled now: the worker keeps it and proves it next time
+        return answer
 
     def _take_relaying(self, worker: WorkerState, relaying: Any
                        ) -> tuple[dict[str, int], list[str]]:
@@ -193,10 +204,15 @@ class Coordinator:
             execution_id, session_id = item.get("execution"), item.get("session")
             if not isinstance(execution_id, str) or not isinstance(session_id, str):
                 continue
+            if self.mirror.owner(session_id, execution_id) != worker.name:
+                log.warning("worker %s claims to relay execution %s of session %s, which "
+                            "was not given to it; ignored", worker.name,
+                            execution_id[:40], session_id[:40])
+                continue
             acked[execution_id] = self.store.last_seq(session_id)
             self.feeds.resume(session_id, acked[execution_id])
             run = self.runs.note(execution_id, session_id)
-            run.worker = worker.name
+            run.worker = run.owner = worker.name
             status = self.mirror.status(session_id, execution_id)
             if status == LOST:
                 lost.append(execution_id)
@@ -248,13 +264,23 @@ class Coordinator:
     # worker methods ---------------------------------------------------------------------
 
     def m_worker_heartbeat(self, conn: Caller, params: dict[str, Any]) -> dict[str, Any]:
-        self.registry.heartbeat(conn.worker or "")
+        if conn.worker is not None:
+            self.registry.heartbeat(conn.worker)
         return {"ok": True}
 
     def m_worker_models(self, conn: Caller, params: dict[str, Any]) -> None:
         worker = self.registry.get(conn.worker or "")
         if worker is not None:
             worker.model_servers = model_servers_of(params.get("model_servers"))
+
+    def m_workers_revoke(self, conn: Caller, params: dict[str, Any]) -> dict[str, Any]:
+        name = need(params, "name")
+        re_enroll = params.get("re_enroll") is True
+        record = self.identities.revoke(name, re_enroll=re_enroll)
+        self.registry.cut_off(name, "revoked")
+        worker = self.registry.known(name)
+        worker.revoked = not re_enroll
+        return {"name": name, "revoked_at": record["revoked_at"], "re_enroll": re_enroll}
 
     # client methods ---------------------------------------------------------------------
 
@@ -286,15 +312,31 @@ class Coordinator:
         options["executor"] = executor = executors.canonical(
             str(executor or executors.DEFAULT_EXECUTOR))
         worker = self.registry.pick(on, executor)
-        reply = await self._start_on(worker, options, snapshot)
-        session_id = self.mirror.apply(worker.name, reply["snapshot"])
-        execution_id = str(reply.get("execution"))
-        if self.runs.start(execution_id, session_id, worker.name).running:
-            worker.running.add(execution_id)
+        try:
+            reply = await self._start_on(worker, options, snapshot)
+            session_id, execution_id = self._started(worker, reply, options)
+        finally:
+            self.relay.release(worker.name)
         log.info("execution %s (session %s) started on %s", execution_id[:8],
                  session_id[:8], worker.name)
         self._follow(conn, session_id, after, execution_id)
         return {"session": session_id, "execution": execution_id, "worker": worker.name}
+
+    def _started(self, worker: WorkerState, reply: dict[str, Any], options: dict[str, Any]
+                 ) -> tuple[str, str]:
+        """Record the run a worker says it started: its session and execution ids."""
+        session_id = self.mirror.start(worker.name, reply["snapshot"], options,
+                                       options.get("session"))
+        execution_id = reply.get("execution")
+        if not isinstance(execution_id, str) or \
+                self.mirror.owner(session_id, execution_id) != worker.name or \
+                self.runs.get(execution_id) is not None:
+            log.warning("worker %s answered execution.start with execution %r, not a new "
+                        "run of session %s on it", worker.name, execution_id, session_id[:8])
+            raise RpcError(NOT_OWNER, f"worker {worker.name} gave a malformed answer")
+        if self.runs.start(execution_id, session_id, worker.name).running:
+            worker.running.add(execution_id)
+        return session_id, execution_id
 
     async def _start_on(self, worker: WorkerState, options: dict[str, Any],
                         snapshot: dict[str, Any] | None) -> dict[str, Any]:

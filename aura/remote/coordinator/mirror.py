@@ -11,10 +11,40 @@ from aura.contracts import Execution, ExecutionStatus, RunSummary, Session, Stat
 from aura.errors import NotFound
 from aura.recorder import utc_now
 from aura.rpc import INVALID_PARAMS, UNAVAILABLE, RpcError
+from aura.rpc_codec import NOT_OWNER
 from aura.store import Store
 
 RUNNING = ExecutionStatus.RUNNING.value
 LOST = ExecutionStatus.WORKER_LOST.value
+
+
+# Session settings only a client gives (the rest of a session's options, its workspace,
+# is where the worker put the run).
+CLIENT_SETTINGS = ("base_command", "params", "vars", "openai_endpoint", "cleanup", "review",
+                   "review_executor")
+
+
+def snapshot_options(session: Session) -> dict[str, Any]:
+    options = session.options if isinstance(session.options, dict) else {}
+    return {"workspace": options["workspace"]} if "workspace" in options else {}
+
+
+def trusted_options(given: dict[str, Any], stored: dict[str, Any],
+                    worker_part: dict[str, Any]) -> dict[str, Any]:
+    """A remote session's options: what the client gave now, else what the session ran
+    with (as a local run merges them), plus the worker's workspace; nothing else the
+    worker says."""
+    def pick(key: str) -> Any:
+        value = given.get(key)
+        return value if value not in (None, [], "") else stored.get(key)
+
+    merged_vars = dict(stored.get("vars") or {})
+    merged_vars.update(given.get("vars") or {})
+    settings = {key: pick(key) for key in CLIENT_SETTINGS}
+    settings.update(vars=merged_vars, params=list(settings["params"] or []),
+                    cleanup=list(settings["cleanup"] or []),
+                    review=bool(settings["review"]))
+    return {**worker_part, **settings}
 
 
 def summary_from_rows(session: Session, executions: list[Execution]) -> RunSummary:
@@ -39,34 +69,67 @@ class Mirror:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def apply(self, worker: str, snapshot: dict[str, Any]) -> str:
-        """Mirror a worker's session/execution/transitions; returns the session id."""
+    def apply(self, worker: str, snapshot: dict[str, Any], *, session_id: str) -> str:
+        """Mirror what the worker of a run reports of its session ``session_id``: its
+        executions, transitions, native session id and model, never its options, prompt
+        or commands (those come from clients). NOT_OWNER for any other session."""
+        session, executions, transitions = self._parse(worker, snapshot)
+        if session.id != session_id:
+            raise RpcError(NOT_OWNER, f"the snapshot is of session {session.id[:40]!r}, "
+                           f"not of this run's session {session_id[:8]}")
+        state = self.store.get_session(session.id).state
+        self._executions(worker, session.id, executions)
+        self._transitions(session.id, state, transitions)
+        fields: dict[str, Any] = {"native_session_id": session.native_session_id,
+                                  "model": session.model}
+        self.store.update_session(session.id,
+                                  **{k: v for k, v in fields.items() if v is not None})
+        return session.id
+
+    def start(self, worker: str, snapshot: dict[str, Any], options: dict[str, Any],
+              follow_up: str | None) -> str:
+        """Mirror the session a worker just started a run of: the follow-up's session, or
+        a new one whose prompt, executor and settings are the client's ``options``."""
+        session, _, transitions = self._parse(worker, snapshot)
+        if follow_up is not None:
+            if session.id != follow_up:
+                raise RpcError(NOT_OWNER, f"worker {worker} started session "
+                               f"{session.id[:40]!r} instead of {follow_up[:8]}")
+            stored = self.store.get_session(follow_up)
+            self.store.update_session(follow_up, options=trusted_options(
+                options, stored.options, snapshot_options(session)))
+            return self.apply(worker, snapshot, session_id=follow_up)
+        try:
+            self.store.get_session(session.id)
+        except NotFound:
+            first = transitions[0] if transitions and transitions[0].src is None else None
+            self.store.create_session(replace(
+                session, state=first.dst if first else session.state,
+                prompt=str(options.get("prompt") or ""), executor=str(options["executor"]),
+                options=trusted_options(options, {}, snapshot_options(session))))
+            return self.apply(worker, snapshot, session_id=session.id)
+        raise RpcError(NOT_OWNER, f"worker {worker} answered with session "
+                       f"{session.id[:8]}, which exists already")
+
+    @staticmethod
+    def _parse(worker: str, snapshot: dict[str, Any]
+               ) -> tuple[Session, list[Execution], list[Transition]]:
         try:
             session = Session.from_json(snapshot["session"])
             executions = [replace(Execution.from_json(session.id, e), host=worker, pid=None,
                                   pid_started=None) for e in snapshot.get("executions", [])]
             transitions = [Transition.from_json(session.id, t)
                            for t in snapshot.get("transitions", [])]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise RpcError(INVALID_PARAMS, "invalid params: malformed snapshot") from None
-        try:
-            state = self.store.get_session(session.id).state
-        except NotFound:
-            first = transitions[0] if transitions and transitions[0].src is None else None
-            state = first.dst if first else session.state
-            self.store.create_session(replace(session, state=state))
-        self._executions(session.id, executions)
-        self._transitions(session.id, state, transitions)
-        fields: dict[str, Any] = {"native_session_id": session.native_session_id,
-                                  "model": session.model, "options": session.options}
-        self.store.update_session(session.id,
-                                  **{k: v for k, v in fields.items() if v is not None})
-        return session.id
+        return session, executions, transitions
 
-    def _executions(self, session_id: str, executions: list[Execution]) -> None:
+    def _executions(self, worker: str, session_id: str, executions: list[Execution]) -> None:
         existing = {e.id: e for e in self.store.list_executions(session_id)}
         for execution in executions:
             current = existing.get(execution.id)
+            if current is not None and current.host != worker:
+                continue  # another host's execution (local, or an earlier worker's)
             if current is None:
                 self.store.create_execution(execution)
             elif current.status == LOST:
@@ -121,6 +184,16 @@ class Mirror:
         return RunSummary(session=session_id, execution=last.id if last else run_id,
                           state=LOST, exit_code=1,
                           native_session_id=session.native_session_id, error=reason)
+
+    def owner(self, session_id: str, execution_id: str) -> str | None:
+        """The host an execution of this session was recorded on (a worker's name, or
+        'local'); None when there is no such execution in that session."""
+        try:
+            executions = self.store.list_executions(session_id)
+        except NotFound:
+            return None
+        host = next((e.host for e in executions if e.id == execution_id), None)
+        return None if host in (None, "local") else host
 
     def status(self, session_id: str, execution_id: str) -> str | None:
         try:

@@ -9,11 +9,13 @@ from aura.rpc import INVALID_PARAMS, RpcError, need
 from aura.store import Store, session_summary
 
 from .feed import PAGE_ENTRIES, page
+from .identity import Identities
 from .registry import Registry
 
 
 class Queries:
-    def __init__(self, store: Store, registry: Registry) -> None:
+    def __init__(self, store: Store, registry: Registry, identities: Identities) -> None:
+        self.identities = identities
         self.store = store
         self.registry = registry
 
@@ -47,4 +49,4 @@ class Queries:
                 "more": more}
 
     def m_workers_list(self, conn: object, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.registry.listing()
+        return self.registry.listing(self.identities.fingerprints())

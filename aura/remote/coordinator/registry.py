@@ -39,6 +39,8 @@ class WorkerState:
     running: set[str] = field(default_factory=set)
     reserved: int = 0  # runs being started (not yet in ``running``)
     model_servers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    identity: str | None = None  # the fingerprint of the key it proved
+    revoked: bool = False
 
     @property
     def load(self) -> int:
@@ -49,6 +51,8 @@ class WorkerState:
         return self.online and self.conn is not None
 
     def state(self) -> str:
+        if self.revoked:
+            return "revoked"
         if not self.online:
             return "offline"
         return "online" if self.conn is not None else "reconnecting"
@@ -60,6 +64,7 @@ class WorkerState:
                           last_heartbeat=self.last_heartbeat).to_json()
         data["connected"] = self.conn is not None
         data["model_servers"] = self.model_servers
+        data["identity"] = self.identity
         return data
 
 
@@ -87,15 +92,28 @@ class Registry:
         """The worker of this name, made (offline) if it is new."""
         return self.workers.setdefault(name, WorkerState(name))
 
-    def listing(self) -> list[dict[str, Any]]:
+    def listing(self, identities: dict[str, tuple[str | None, bool]]
+                ) -> list[dict[str, Any]]:
+        """Every worker seen or enrolled, with its identity (fingerprint) and whether
+        it is revoked."""
+        for name, (identity, revoked) in identities.items():
+            worker = self.known(name)
+            worker.identity = worker.identity or identity
+            worker.revoked = revoked
         return [w.info() for w in sorted(self.workers.values(), key=lambda w: w.name)]
 
-    def hello(self, conn: Link, params: dict[str, Any]) -> WorkerState:
-        """Register (or take back) the worker saying ``worker.hello`` on ``conn``."""
-        name = need(params, "name")
+    @staticmethod
+    def name_of(params: dict[str, Any]) -> str:
+        name: str = need(params, "name")
         if not WORKER_NAME.match(name) or name == "local":
             raise RpcError(INVALID_PARAMS, f"invalid worker name {name!r}: use letters, "
                            "digits, '.', '_' or '-' (and not 'local')")
+        return name
+
+    def hello(self, conn: Link, params: dict[str, Any], identity: str) -> WorkerState:
+        """Register (or take back) the worker saying ``worker.hello`` on ``conn``, which
+        proved the key of ``identity``."""
+        name = self.name_of(params)
         labels = params.get("labels") or []
         capacity = params.get("capacity", 1)
         executors = params.get("executors") or {}
@@ -106,7 +124,9 @@ class Registry:
                            "(>= 1) and executors (object) are malformed")
         worker = self.known(name)
         if worker.conn is not None and worker.conn is not conn:
-            # The same worker again: its old line is dead or half-open. Keep the newest.
+            # The same identity again (a name held by another key was refused before
+            # this): its old line is dead or half-open. Keep the newest.
+            log.info("worker %s reconnected; closing its old connection", name)
             old = worker.conn
             old.worker = None
             old.peer.close_soon(4001, "replaced by a new connection")
@@ -116,11 +136,22 @@ class Registry:
         worker.executors = {str(k): str(v) for k, v in executors.items()}
         worker.model_servers = model_servers_of(params.get("model_servers"))
         worker.conn = conn
+        worker.identity = identity
+        worker.revoked = False
         worker.online = True
         worker.last_seen = time.monotonic()
         worker.last_heartbeat = utc_now()
         conn.worker = name
         return worker
+
+    def cut_off(self, name: str, why: str) -> None:
+        """Close the live connection of ``name`` (revoked): it may not report anything."""
+        worker = self.workers.get(name)
+        if worker is None or worker.conn is None:
+            return
+        conn, worker.conn = worker.conn, None
+        conn.worker = None
+        conn.peer.close_soon(4004, why)
 
     def heartbeat(self, name: str) -> None:
         worker = self.workers[name]

@@ -18,6 +18,7 @@ class Run:
     execution: str
     session: str
     worker: str | None = None  # where an interrupt goes; None once it cannot go anywhere
+    owner: str | None = None  # the worker it was given: the only one that may report it
     running: bool = False  # running on its worker, as far as this coordinator knows
     summary: RunSummary | None = None  # how it ended, once it ended here
     superseded: bool = False  # declared lost, and its session has gone on since
@@ -46,7 +47,7 @@ class RunTable:
     def start(self, execution_id: str, session_id: str, worker: str) -> Run:
         """A run now going on ``worker`` (a run that already ended here stays ended)."""
         run = self.note(execution_id, session_id)
-        run.worker = worker
+        run.worker = run.owner = worker
         if run.summary is None:
             run.running = True
         return run

@@ -62,7 +62,7 @@ class Worker:
         self.relay = Relay(self.spool, home)
         self.link = Link(url, name, token, route=self.route, hello=self.hello,
                          running=lambda: sorted(self.tasks), on_up=self._on_up,
-                         cafile=cafile)
+                         cafile=cafile, key_file=home / "worker.key")
         sweep_orphans(self.spool)  # rows of a dead worker process become failed/orphaned
         self.relay.recover()
 

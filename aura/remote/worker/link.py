@@ -3,6 +3,10 @@
 again with exponential backoff (jittered, capped). Only failures to reach the coordinator
 are retried; a refused token or protocol is WorkerRefused, and anything else is a bug and raises.
 
+Identity: the first hello enrolls this worker and the coordinator answers with its own key,
+kept in ``key_file`` (mode 0600); every later hello proves it. A refused identity (revoked,
+or the name enrolled by another key) is WorkerRefused: retrying cannot fix it.
+
 What happens on a live connection is the owner's: ``on_up(peer, hello_answer)`` returns a
 coroutine that runs until the connection ends (the relay's pump).
 """
@@ -12,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from aura import __version__
@@ -27,6 +33,7 @@ from aura.rpc import (
     RpcError,
     Unauthorized,
 )
+from aura.rpc_codec import IDENTITY_REFUSED
 
 log = logging.getLogger("aura.worker")
 
@@ -42,11 +49,13 @@ class Link:
                  hello: Callable[[], dict[str, Any]], running: Callable[[], list[str]],
                  on_up: Callable[[Any, dict[str, Any]], Coroutine[Any, Any, None]],
                  cafile: str | None = None, connect: Callable[..., Awaitable[Any]] | None = None,
-                 backoff: tuple[float, float] = (BACKOFF_FIRST, BACKOFF_CAP)) -> None:
+                 backoff: tuple[float, float] = (BACKOFF_FIRST, BACKOFF_CAP),
+                 key_file: Path | None = None) -> None:
         self.url = url
         self.name = name
         self._token = token
-        self.route = route
+        self._route = route
+        self.key_file = key_file
         self.hello = hello
         self.running = running
         self.on_up = on_up
@@ -75,6 +84,27 @@ class Link:
             log.warning("connection to %s lost; reconnecting", self.url)
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, cap)
+
+    def route(self, method: str) -> Any:
+        if method == "execution.refused":
+            return _log_refusal
+        return self._route(method)
+
+    def _key(self) -> str | None:
+        try:
+            return self.key_file.read_text().strip() or None if self.key_file else None
+        except FileNotFoundError:
+            return None
+
+    def _keep_key(self, key: str) -> None:
+        assert self.key_file is not None
+        self.key_file.parent.mkdir(parents=True, exist_ok=True)
+        fresh = self.key_file.with_suffix(".new")
+        fresh.unlink(missing_ok=True)
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key + "\n")
+        fresh.replace(self.key_file)
 
     async def dial(self) -> Any:
         if self._connect is not None:
@@ -112,11 +142,14 @@ class Link:
                 await reader
 
     async def _greet(self, peer: Any) -> dict[str, Any]:
+        hello = self.hello()
+        key = self._key()
+        if key is not None:
+            hello["key"] = key
         try:
-            answer: dict[str, Any] = await peer.request("worker.hello", self.hello(),
-                                                        timeout=30)
+            answer: dict[str, Any] = await peer.request("worker.hello", hello, timeout=30)
         except RpcError as exc:
-            if exc.code in (VERSION_MISMATCH, INVALID_PARAMS):
+            if exc.code in (VERSION_MISMATCH, INVALID_PARAMS, IDENTITY_REFUSED):
                 raise WorkerRefused(f"the coordinator refused this worker: {exc.message}") from None
             raise
         if answer.get("protocol") != PROTOCOL_VERSION:
@@ -124,8 +157,12 @@ class Link:
                         f"{answer.get('protocol')!r} (aura {answer.get('version', '?')}), "
                         f"this worker speaks {PROTOCOL_VERSION} (aura {__version__}); "
                         "run the same aura version on both")
-        log.info("connected to %s as %s (coordinator aura %s)", self.url, self.name,
-                 answer.get("version"))
+        if isinstance(answer.get("key"), str) and self.key_file is not None:
+            self._keep_key(answer["key"])
+            log.info("enrolled with %s as %s (identity %s); the key is in %s", self.url,
+                     self.name, answer.get("identity"), self.key_file)
+        log.info("connected to %s as %s (identity %s, coordinator aura %s)", self.url,
+                 self.name, answer.get("identity"), answer.get("version"))
         return answer
 
     async def heartbeats(self, peer: Any, interval: float, timeout: float) -> None:
@@ -140,6 +177,13 @@ class Link:
                 return
             except ConnectionLost:
                 return
+
+
+def _log_refusal(params: Any) -> None:
+    error = params.get("error") if isinstance(params, dict) else None
+    log.warning("the coordinator refused a message about execution %s: %s",
+                str(params.get("execution"))[:8] if isinstance(params, dict) else "?",
+                error.get("message") if isinstance(error, dict) else error)
 
 
 def _why(exc: BaseException) -> str:
