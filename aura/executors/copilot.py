@@ -20,12 +20,11 @@ stored; any other event type is kept as raw.
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from aura.contracts import Entry, ToolAction
 from aura.executors.base import CommandExecutor, Invocation, LineParser, RunRequest
-from aura.executors.events import raw_entry
+from aura.executors.events import event_type, native_id, raw_entry, strict_loads
 from aura.executors.jsonevents import (
     ASSISTANT,
     ERROR,
@@ -91,7 +90,7 @@ def _arguments(value: Any) -> Any:
         stripped = value.strip()
         if stripped.startswith("{"):
             try:
-                return json.loads(stripped)
+                return strict_loads(stripped)
             except ValueError:
                 return value
     return value
@@ -105,7 +104,7 @@ class CopilotParser(JsonEventParser):
         self.requests: dict[str, dict[str, Any]] = {}  # tool call id → request
 
     def handle(self, event: dict[str, Any], line: str) -> list[Entry]:
-        kind = event.get("type")
+        kind = event_type(event)
         data = event.get("data") or {}
         if kind in QUIET:
             return []
@@ -250,8 +249,9 @@ class CopilotParser(JsonEventParser):
         return entry
 
     def _result(self, event: dict[str, Any]) -> list[Entry]:
-        if event.get("sessionId"):
-            self.native_session_id = str(event["sessionId"])
+        session = native_id(event.get("sessionId"))
+        if session is not None:
+            self.native_session_id = session
         code = event.get("exitCode")
         entries: list[Entry] = []
         if isinstance(code, int) and code != 0:
