@@ -28,6 +28,9 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=
 # Escapes every non-ASCII character, lone surrogates included (which UTF-8, and so SQLite,
 # cannot hold raw): for the rare entry that carries one.
 _encode_ascii = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+# Usage figures beyond this are no count or price any agent reports; leaving them out of
+# the sums keeps every total finite (1e308 + 1e308 is inf, which no JSON holds).
+USAGE_LIMIT = 1e15
 # Values nested deeper than this are replaced by their type's name when an entry cannot
 # be encoded as it is (parsers refuse such lines; this is for whatever else emits).
 _SALVAGE_DEPTH = 64
@@ -138,7 +141,10 @@ class Recorder:
 
     def _add_usage(self, usage: Mapping[str, object]) -> None:
         for key, value in usage.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # NaN fails the comparison; inf and 10**400 (which overflows a float sum) are
+            # beyond the limit: none of them is a figure to add up.
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                    -USAGE_LIMIT <= value <= USAGE_LIMIT:
                 self.usage[key] = self.usage.get(key, 0) + value
 
     def set_native_session_id(self, native_id: str) -> None:

@@ -234,6 +234,8 @@ class JsonPrinter:
         self.out = out
 
     def __call__(self, records: list[tuple[int, Entry, str]]) -> None:
+        if not records:
+            return  # an empty batch is no line (a blank line is not JSON)
         self.out.write("\n".join(text for _seq, _entry, text in records))
         self.out.write("\n")
         self.out.flush()

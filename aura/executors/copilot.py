@@ -96,6 +96,14 @@ def _arguments(value: Any) -> Any:
     return value
 
 
+def _piece(value: Any) -> str:
+    """A streamed piece of text; anything else makes its event a raw line (a TypeError
+    that ``feed`` catches), not a crash when the pieces are joined at the end."""
+    if not isinstance(value, str):
+        raise TypeError(f"a delta of {type(value).__name__}")
+    return value
+
+
 class CopilotParser(JsonEventParser):
     def __init__(self, cwd: str | None = None) -> None:
         super().__init__(cwd)
@@ -109,11 +117,12 @@ class CopilotParser(JsonEventParser):
         if kind in QUIET:
             return []
         if kind == "assistant.message_delta":
-            self.deltas.setdefault(str(data["messageId"]), []).append(data["deltaContent"])
+            self.deltas.setdefault(str(data["messageId"]), []).append(
+                _piece(data["deltaContent"]))
             return []
         if kind == "assistant.reasoning_delta":
             key = str(data.get("reasoningId") or data.get("messageId") or "")
-            self.thought_deltas.setdefault(key, []).append(data["deltaContent"])
+            self.thought_deltas.setdefault(key, []).append(_piece(data["deltaContent"]))
             return []
         if kind == "assistant.message":
             return self._message(data)

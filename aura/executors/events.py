@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from aura.contracts import Entry, EntryKind
+from aura.recorder import USAGE_LIMIT
 
 RAW = EntryKind.RAW.value
 
@@ -50,9 +51,6 @@ AURA_KINDS = frozenset({"state", "summary"})
 # read back from the store; changes render as aura's change summary).
 AURA_SYSTEM_TYPES = frozenset({"review", "changes", "saved", "workspace", "script"})
 
-# Usage figures beyond this are no count or price any agent reports; refusing them keeps
-# sums finite (1e308 + 1e308 is inf, which no JSON holds).
-USAGE_LIMIT = 1e15
 
 
 def _no_constant(name: str) -> Any:
