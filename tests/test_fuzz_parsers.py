@@ -70,7 +70,7 @@ def feed_all(parser: LineParser, lines: list[str]) -> list:
 def test_parser_survives_mutated_recordings(executor: str) -> None:
     seeds = seed_lines(executor)
 
-    @budget(60)
+    @budget(100)
     @given(st.lists(mutated_line(seeds), min_size=1, max_size=6))
     def run(lines: list[str]) -> None:
         feed_all(PARSERS[executor](), seeds[:3] + lines)
@@ -80,7 +80,7 @@ def test_parser_survives_mutated_recordings(executor: str) -> None:
 
 @pytest.mark.parametrize("executor", sorted(EXPECTED))
 def test_parser_survives_generated_lines(executor: str) -> None:
-    @budget(40)
+    @budget(60)
     @given(st.lists(generated_line(), min_size=1, max_size=5))
     def run(lines: list[str]) -> None:
         feed_all(PARSERS[executor](), lines)
@@ -139,7 +139,7 @@ def mutated_update(draw: st.DrawFn) -> dict:
 def test_acp_translator_survives_mutated_updates() -> None:
     assert UPDATES
 
-    @budget(80)
+    @budget(150)
     @given(st.lists(mutated_update(), min_size=1, max_size=8))
     def run(updates: list[dict]) -> None:
         translator = UpdateTranslator("/tmp/work", "p")

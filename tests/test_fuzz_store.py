@@ -116,7 +116,7 @@ def record(store: SQLiteStore, sid: str, feed) -> list:
     return seen
 
 
-@budget(50)
+@budget(100)
 @given(st.lists(ENTRY, min_size=1, max_size=12))
 def test_hostile_entries_are_stored_and_shown(store: SQLiteStore, entries: list) -> None:
     sid = new_session(store)
@@ -132,7 +132,7 @@ def test_parsed_lines_are_stored_and_shown(store: SQLiteStore, executor: str) ->
     when it is an entry) into the store and out again."""
     seeds = seed_lines(executor)
 
-    @budget(25)
+    @budget(40)
     @given(st.lists(mutated_line(seeds) | generated_line(), min_size=1, max_size=8))
     def run(lines: list[str]) -> None:
         sid = new_session(store)

@@ -83,7 +83,10 @@ def _figure(value: Any, spec: str = "") -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             (isinstance(value, float) and not math.isfinite(value)):
         return "?"
-    return format(value, spec) if spec else str(int(value))
+    try:
+        return format(value, spec) if spec else str(int(value))
+    except OverflowError:  # an int too large for a float format (10**400)
+        return str(value)
 
 
 def format_usage(usage: Any) -> str:
