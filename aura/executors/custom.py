@@ -29,7 +29,14 @@ from aura.executors.base import (
     Output,
     RunRequest,
 )
-from aura.executors.events import aura_own, forged_entry, json_object, raw_entry, usage_number
+from aura.executors.events import (
+    AURA_KINDS,
+    aura_own,
+    forged_entry,
+    json_object,
+    raw_entry,
+    usage_number,
+)
 
 PROMPT_PLACEHOLDER = "{{prompt}}"
 _ENVELOPE = frozenset(ENVELOPE_KEYS)
@@ -85,7 +92,7 @@ class NativeLineParser(LineParser):
         if obj is not None:
             kind = obj.get("kind")
             if type(kind) is str and kind in ENTRY_KINDS:
-                if aura_own(obj):
+                if kind in AURA_KINDS or (kind == "system" and aura_own(obj)):
                     return forged_entry(line, kind), None
                 if not _well_formed(obj, text):
                     # An entry with fields of the wrong type is kept as the agent printed

@@ -84,7 +84,10 @@ def json_object(text: str) -> dict[str, Any] | None:
     # Trailing text after the object is not an event.
     if end != len(text) or not isinstance(obj, dict):
         return None
-    if text.count("{") + text.count("[") > MAX_DEPTH and too_deep(obj):
+    # Each level takes an opening bracket, so a short line (most are) cannot be too deep,
+    # nor can one with few brackets: only the rest is walked.
+    if len(text) > 2 * MAX_DEPTH and text.count("{") + text.count("[") > MAX_DEPTH and \
+            too_deep(obj):
         return None
     return obj
 
