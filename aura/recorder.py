@@ -4,14 +4,19 @@ them in batches and hands them to whoever is watching (the CLI printer, a worker
 This is the ingest hot path, so each entry is encoded to JSON exactly once: the stored
 row, ``aura run --json`` and the wire all carry that same text. The envelope is spliced in
 front of the entry's own JSON rather than merged into a new dict and encoded again.
+
+That text is always strict JSON that SQLite can store (``encode``): no ``NaN`` or
+``Infinity``, lone surrogates escaped, nothing nested deeper than a reader's stack.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aura.contracts import Entry
 from aura.store import EntryRow, Store
@@ -19,7 +24,16 @@ from aura.store import EntryRow, Store
 Record = tuple[int, Entry, str]  # seq, entry (without envelope), full JSON text
 Watcher = Callable[[list[Record]], None]
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+# Escapes every non-ASCII character, lone surrogates included (which UTF-8, and so SQLite,
+# cannot hold raw): for the rare entry that carries one.
+_encode_ascii = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+# Usage figures beyond this are no count or price any agent reports; leaving them out of
+# the sums keeps every total finite (1e308 + 1e308 is inf, which no JSON holds).
+USAGE_LIMIT = 1e15
+# Values nested deeper than this are replaced by their type's name when an entry cannot
+# be encoded as it is (parsers refuse such lines; this is for whatever else emits).
+_SALVAGE_DEPTH = 64
 
 
 def utc_now() -> str:
@@ -28,7 +42,35 @@ def utc_now() -> str:
 
 
 def encode(entry: Entry) -> str:
-    return _encode(entry)
+    """``entry`` as strict JSON in UTF-8-safe text. The usual entry costs one encode (and
+    an ``isascii`` scan); one holding a non-finite number, a value nested too deep or a
+    lone surrogate is encoded with those replaced or escaped instead of failing."""
+    source: Any = entry
+    try:
+        text = _encode(entry)
+    except (ValueError, RecursionError):  # NaN, Infinity; nesting past the stack
+        source = json_safe(entry, 0)
+        text = _encode(source)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = _encode_ascii(source)
+    return text
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` with non-finite floats as None and anything deeper than
+    ``_SALVAGE_DEPTH`` as the name of its type (bounded recursion)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict | list | tuple):
+        if depth >= _SALVAGE_DEPTH:
+            return f"<{type(value).__name__} nested too deep>"
+        if isinstance(value, dict):
+            return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
+        return [json_safe(v, depth + 1) for v in value]
+    return value
 
 
 class Recorder:
@@ -68,7 +110,7 @@ class Recorder:
         return self._ts
 
     def emit(self, entries: list[Entry]) -> None:
-        self.emit_json([(e, _encode(e)) for e in entries])
+        self.emit_json([(e, encode(e)) for e in entries])
 
     def emit_json(self, items: list[tuple[Entry, str]]) -> None:
         ts = self._now()
@@ -99,7 +141,10 @@ class Recorder:
 
     def _add_usage(self, usage: Mapping[str, object]) -> None:
         for key, value in usage.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # NaN fails the comparison; inf and 10**400 (which overflows a float sum) are
+            # beyond the limit: none of them is a figure to add up.
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                    -USAGE_LIMIT <= value <= USAGE_LIMIT:
                 self.usage[key] = self.usage.get(key, 0) + value
 
     def set_native_session_id(self, native_id: str) -> None:

@@ -13,7 +13,7 @@ import itertools
 import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aura.approvals import ApprovalState
 from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
@@ -120,6 +120,9 @@ class Store(Protocol):
                 ) -> list[Entry]:
         """Entries with seq > after_seq, in seq order, at most ``limit``."""
         ...
+    def entry_texts(self, session_id: str) -> list[str]:
+        """Every entry's stored JSON text, in seq order, not decoded."""
+        ...
     def last_seq(self, session_id: str) -> int: ...
     def appender(self, session_id: str | None = None) -> EntryAppender:
         """Where batches go to be stored (a writer thread for SQLite): a recorder's, of
@@ -170,10 +173,24 @@ def column_not_found(name: str) -> NotFound:
 
 
 def session_history(store: Store, session_id: str) -> dict[str, Any]:
-    """The whole session as `aura session show --json` prints it."""
+    """The whole session as `aura session show --json` prints it. A stored entry that
+    cannot be read back as an entry (text that is not JSON, written by a broken writer or
+    damaged on disk; JSON that is not an entry) is shown as a ``raw`` entry holding that
+    text, so every session can always be shown."""
     data = session_summary(store, store.get_session(session_id))
-    data["entries"] = store.entries(data["id"])
+    data["entries"] = [_shown_entry(text) for text in store.entry_texts(data["id"])]
     return data
+
+
+def _shown_entry(text: str) -> Entry:
+    try:
+        entry = json.loads(text)
+    except (ValueError, RecursionError):
+        entry = None
+    if isinstance(entry, dict) and type(entry.get("kind")) is str:
+        return cast(Entry, entry)
+    return {"kind": "raw", "stream": "store", "text": text,
+            "data": {"damaged": "this stored entry cannot be read back as an entry"}}
 
 
 def session_summary(store: Store, session: Session) -> dict[str, Any]:
@@ -300,6 +317,10 @@ class MemoryStore(MemoryApprovals):
         if limit is not None:
             seqs = seqs[:limit]
         return [json.loads(bucket[s]) for s in seqs]
+
+    def entry_texts(self, session_id: str) -> list[str]:
+        bucket = self._entries.get(session_id, {})
+        return [bucket[seq] for seq in sorted(bucket)]
 
     def last_seq(self, session_id: str) -> int:
         return max(self._entries.get(session_id, {0: ""}), default=0)

@@ -417,6 +417,13 @@ class SQLiteStore(SQLiteApprovals):
                         return out
         return out
 
+    def entry_texts(self, session_id: str) -> list[str]:
+        """Every stored entry's JSON text as stored, in seq order, undecoded (so one that
+        cannot be decoded is still there to show)."""
+        rows = self._read("SELECT bodies FROM entries WHERE session = ? ORDER BY first_seq",
+                          (session_id,))
+        return [body for (bodies,) in rows for body in bodies.split("\n")]
+
     def last_seq(self, session_id: str) -> int:
         try:
             return self._last_seq(session_id)

@@ -3,21 +3,54 @@ the two shapes every listing command prints: aligned tables and JSON.
 
 Data (what the agent said and did) goes to stdout; diagnostics (state changes, the agent's
 stderr) to stderr. Colours follow NO_COLOR and whether the stream is a terminal.
+
+Agent text never reaches the terminal as it came: ``terminal_text`` drops every control
+sequence and control character in it (an OSC 52 clipboard write, a window title, clear
+screen, hyperlinks, cursor moves; colours too: aura paints its own), so what an agent
+printed cannot act on the user's terminal. The JSON outputs keep the exact text; they are
+strict JSON (``json_text``: no NaN or Infinity, lone surrogates escaped).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from typing import IO, Any
 
 from aura.contracts import Entry
+from aura.recorder import json_safe
 
 _STYLES = {"dim": "2", "bold": "1", "red": "31", "green": "32", "yellow": "33",
            "cyan": "36", "magenta": "35"}
+
+
+# What a terminal would act on rather than show: OSC (title, clipboard, hyperlinks…) to its
+# terminator, DCS/SOS/PM/APC strings, CSI sequences, any other escape, C0 controls but tab
+# and newline (a lone carriage return rewrites the line), DEL, C1 controls (0x9b and 0x9d
+# are CSI and OSC on their own), and the bidirectional overrides that reorder what is
+# shown. Lone surrogates cannot be written to a UTF-8 terminal at all.
+_CONTROLS = re.compile(
+    r"\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[P_^X][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` (an agent's, or anything it could have set) safe to write to a terminal:
+    control sequences and characters removed, lone surrogates shown as U+FFFD."""
+    if text.isascii():
+        if text.isprintable():
+            return text
+        return _CONTROLS.sub("", text)
+    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", text))
 
 
 def use_color(stream: IO[str]) -> bool:
@@ -44,27 +77,46 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _figure(value: Any, spec: str = "") -> str:
+    """A usage figure as text; '?' for anything that is not a finite number (a stored
+    session may hold what an older aura let through: Infinity, NaN, a string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            (isinstance(value, float) and not math.isfinite(value)):
+        return "?"
+    try:
+        return format(value, spec) if spec else str(int(value))
+    except OverflowError:  # an int too large for a float format (10**400)
+        return str(value)
+
+
 def format_usage(usage: Any) -> str:
     if not isinstance(usage, dict):
         return "-"
     parts = []
     if "input_tokens" in usage:
-        parts.append(f"in {int(usage['input_tokens'])}")
+        parts.append(f"in {_figure(usage['input_tokens'])}")
     if "output_tokens" in usage:
-        parts.append(f"out {int(usage['output_tokens'])}")
+        parts.append(f"out {_figure(usage['output_tokens'])}")
     if usage.get("cached_input_tokens"):
-        parts.append(f"cached {int(usage['cached_input_tokens'])}")
+        parts.append(f"cached {_figure(usage['cached_input_tokens'])}")
     if usage.get("cost_usd"):
-        parts.append(f"${usage['cost_usd']:.4f}")
+        parts.append(f"${_figure(usage['cost_usd'], '.4f')}")
     if "premium_requests" in usage:  # copilot counts these instead of dollars
-        parts.append(f"premium requests {usage['premium_requests']:g}")
+        parts.append(f"premium requests {_figure(usage['premium_requests'], 'g')}")
     return " ".join(parts) or "-"
 
 
+def _field(entry: Entry, key: str) -> str:
+    """One of an entry's fields as terminal-safe text ('' when absent)."""
+    value = entry.get(key)
+    return terminal_text(value if isinstance(value, str) else str(value or ""))
+
+
 def format_entry(entry: Entry, paint: Painter) -> tuple[str, bool] | None:
-    """(text, to_stderr) for one entry, or None when it shows nothing."""
-    kind = entry.get("kind")
-    text = entry.get("text") or ""
+    """(text, to_stderr) for one entry, or None when it shows nothing. Every field of the
+    entry goes through ``terminal_text`` before aura paints it."""
+    kind = _field(entry, "kind")
+    text = _field(entry, "text")
     if entry.get("delta"):
         return None  # a streamed piece: the whole message follows it
     if kind == "assistant_message":
@@ -74,9 +126,9 @@ def format_entry(entry: Entry, paint: Painter) -> tuple[str, bool] | None:
     if kind == "thinking":
         return paint(f"· {_clip(text, 160)}", "dim"), False
     if kind == "tool_call":
-        action = entry.get("action") or "other"
-        target = entry.get("target") or entry.get("tool") or ""
-        status = entry.get("status") or ""
+        action = _field(entry, "action") or "other"
+        target = _field(entry, "target") or _field(entry, "tool")
+        status = _field(entry, "status")
         color = {"ok": "green", "error": "red", "failed": "red"}.get(status, "yellow")
         line = f"→ {action} {_clip(target, 120)}"
         return paint(line, "cyan") + (" " + paint(status, color) if status else ""), False
@@ -85,8 +137,8 @@ def format_entry(entry: Entry, paint: Painter) -> tuple[str, bool] | None:
     if kind == "usage":
         return paint(f"usage: {format_usage(entry.get('usage') or {})}", "dim"), True
     if kind == "state":
-        reason = entry.get("reason")
-        line = f"[aura] {entry.get('from') or '∅'} → {entry.get('to')}"
+        reason = _field(entry, "reason")
+        line = f"[aura] {_field(entry, 'from') or '∅'} → {_field(entry, 'to')}"
         return paint(line + (f" ({reason})" if reason else ""), "magenta"), True
     if kind == "raw":
         return paint(text, "dim"), True
@@ -151,11 +203,13 @@ def format_changes(change: dict[str, Any], paint: Painter, limit: int = 50) -> s
     commits = change.get("commits") or []
     uncommitted = change.get("uncommitted") or []
     branch = change.get("branch") or change.get("base_name") or ""
-    lines = [paint(f"[changes] {change.get('name') or change.get('repo')} ({branch}): "
-                   f"{len(files)} file{'s' * (len(files) != 1)}, "
-                   f"+{change.get('insertions', 0)} -{change.get('deletions', 0)}, "
-                   f"{len(commits)} commit{'s' * (len(commits) != 1)}, "
-                   f"{len(uncommitted)} uncommitted", "bold")]
+    # Paths and commit subjects are the agent's doing: shown through terminal_text too.
+    head = terminal_text(f"[changes] {change.get('name') or change.get('repo')} ({branch}): "
+                         f"{len(files)} file{'s' * (len(files) != 1)}, "
+                         f"+{change.get('insertions', 0)} -{change.get('deletions', 0)}, "
+                         f"{len(commits)} commit{'s' * (len(commits) != 1)}, "
+                         f"{len(uncommitted)} uncommitted")
+    lines = [paint(head, "bold")]
     for item in files[:limit]:
         extra = " (binary)" if item.get("binary") else \
             f" +{item.get('insertions', 0)} -{item.get('deletions', 0)}"
@@ -168,7 +222,7 @@ def format_changes(change: dict[str, Any], paint: Painter, limit: int = 50) -> s
         shown = ", ".join(str(u.get("path")) for u in uncommitted[:10])
         more = f" … +{len(uncommitted) - 10}" if len(uncommitted) > 10 else ""
         lines.append(f"    uncommitted: {shown}{more}")
-    return "\n".join(lines)
+    return "\n".join([lines[0], *(terminal_text(line) for line in lines[1:])])
 
 
 class StreamPrinter:
@@ -203,7 +257,7 @@ class StreamPrinter:
                                                entry.get("streamed")):
                 self._close_line()
             if entry.get("delta"):
-                text = str(entry.get("text") or "")
+                text = terminal_text(str(entry.get("text") or ""))
                 self.out.write(self.paint_out(text, "dim") if kind == "thinking" else text)
                 self.open_line = kind
                 self._ended = text.endswith("\n") or (self._ended and not text)
@@ -229,6 +283,8 @@ class JsonPrinter:
         self.out = out
 
     def __call__(self, records: list[tuple[int, Entry, str]]) -> None:
+        if not records:
+            return  # an empty batch is no line (a blank line is not JSON)
         self.out.write("\n".join(text for _seq, _entry, text in records))
         self.out.write("\n")
         self.out.flush()
@@ -271,7 +327,15 @@ def table(rows: Sequence[Sequence[str]]) -> list[str]:
 
 def json_text(value: Any, *, compact: bool = False) -> str:
     """``value`` as JSON the way aura prints it: non-ASCII kept as is; indented for a
-    document (`--json` of a listing), on one line for a stream of records."""
-    if compact:
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, ensure_ascii=False, indent=2)
+    document (`--json` of a listing), on one line for a stream of records. Always strict
+    JSON that can be written as UTF-8: a non-finite number (which a session stored by an
+    older aura may hold) becomes null, and a lone surrogate is written as its escape."""
+    indent = None if compact else 2
+    try:
+        text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
+    except (ValueError, RecursionError):
+        value = json_safe(value)
+        text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
+    if not text.isascii() and _SURROGATES.search(text):
+        text = json.dumps(value, indent=indent, allow_nan=False)
+    return text

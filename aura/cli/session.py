@@ -81,28 +81,41 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None)
                 raise AuraError("no sessions yet; start one with `aura run --prompt …`")
             session_id = latest[0].id
         data = session_history(store, session_id)
-    from aura.cli.render import Painter, format_entry, format_usage, json_text, use_color
+    from aura.cli.render import (
+        Painter,
+        format_entry,
+        format_usage,
+        json_text,
+        terminal_text,
+        use_color,
+    )
 
     if as_json:
         click.echo(json_text(data))
         return
 
     paint = Painter(use_color(sys.stdout))
+
+    def say(line: str) -> None:
+        # Model, native id, reasons: an agent may have set them, so they go to the
+        # terminal as terminal_text like the entries do.
+        click.echo(terminal_text(line))
+
     click.echo(paint(f"session {data['id']}", "bold"))
-    click.echo(f"  executor  {data['executor']}" +
-               (f"  model {data['model']}" if data["model"] else ""))
-    click.echo(f"  state     {data['state']}")
-    click.echo(f"  cwd       {data['cwd']}")
+    say(f"  executor  {data['executor']}" +
+        (f"  model {data['model']}" if data["model"] else ""))
+    say(f"  state     {data['state']}")
+    say(f"  cwd       {data['cwd']}")
     if data["native_session_id"]:
-        click.echo(f"  native id {data['native_session_id']}")
-    click.echo(f"  created   {data['created_at']}   updated {data['updated_at']}")
+        say(f"  native id {data['native_session_id']}")
+    say(f"  created   {data['created_at']}   updated {data['updated_at']}")
     for e in data["executions"]:
-        click.echo(f"  execution {e['id'][:8]} {e['stage']:<16} {e['state']:<10} "
-                   f"exit {e['exit_code'] if e['exit_code'] is not None else '-':<4} "
-                   f"{e['started_at']} → {e['ended_at'] or '…'}  on {e['host']}")
+        say(f"  execution {e['id'][:8]} {e['stage']:<16} {e['state']:<10} "
+            f"exit {e['exit_code'] if e['exit_code'] is not None else '-':<4} "
+            f"{e['started_at']} → {e['ended_at'] or '…'}  on {e['host']}")
     click.echo(paint("transitions", "bold"))
     for t in data["transitions"]:
-        click.echo(f"  {t['at']}  {t['from'] or '∅'} → {t['to']}  {t['reason']}")
+        say(f"  {t['at']}  {t['from'] or '∅'} → {t['to']}  {t['reason']}")
     click.echo(paint("entries", "bold"))
     usage: dict[str, float] = {}
     for entry in data["entries"]:
@@ -112,7 +125,8 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None)
             shown = (f"[unprintable {entry.get('kind')} entry: {type(exc).__name__}]", True)
         if shown is not None:
             click.echo(f"{paint(str(entry.get('seq', '')).rjust(5), 'dim')} {shown[0]}")
-        for key, value in (entry.get("usage") or {}).items():
+        figures = entry.get("usage")
+        for key, value in (figures.items() if isinstance(figures, dict) else ()):
             if isinstance(value, (int, float)):
                 usage[key] = usage.get(key, 0) + value
     if usage:

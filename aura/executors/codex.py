@@ -34,7 +34,7 @@ from aura.executors.base import (
     Output,
     RunRequest,
 )
-from aura.executors.events import raw_entry
+from aura.executors.events import event_type, native_id, raw_entry
 from aura.executors.jsonevents import (
     ASSISTANT,
     ERROR,
@@ -78,13 +78,16 @@ class CodexParser(JsonEventParser):
         self.partial: dict[str, Entry] = {}  # agent_message/reasoning seen before completion
 
     def handle(self, event: dict[str, Any], line: str) -> list[Entry]:
-        kind = event.get("type")
+        kind = event_type(event)
         if kind in ("item.started", "item.updated", "item.completed"):
             return self._item(kind, event["item"], line)
         if kind == "thread.started":
-            self.native_session_id = str(event["thread_id"])
+            thread = native_id(event["thread_id"])
+            if thread is None:
+                return [raw_entry(line)]
+            self.native_session_id = thread
             return [{"kind": SYSTEM, "text": "codex thread started",
-                     "data": {"thread_id": self.native_session_id}}]
+                     "data": {"thread_id": thread}}]
         if kind == "turn.started":
             return []  # a marker with no content
         if kind == "turn.completed":

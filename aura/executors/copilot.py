@@ -21,12 +21,18 @@ stored; any other event type is kept as raw.
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from aura.contracts import Entry, ToolAction
-from aura.executors.base import CommandExecutor, Invocation, LineParser, Outcome, Output, RunRequest
-from aura.executors.events import raw_entry
+from aura.executors.base import (
+    CommandExecutor,
+    Invocation,
+    LineParser,
+    Outcome,
+    Output,
+    RunRequest,
+)
+from aura.executors.events import event_type, native_id, raw_entry, strict_loads
 from aura.executors.jsonevents import (
     ASSISTANT,
     ERROR,
@@ -92,9 +98,17 @@ def _arguments(value: Any) -> Any:
         stripped = value.strip()
         if stripped.startswith("{"):
             try:
-                return json.loads(stripped)
+                return strict_loads(stripped)
             except ValueError:
                 return value
+    return value
+
+
+def _piece(value: Any) -> str:
+    """A streamed piece of text; anything else makes its event a raw line (a TypeError
+    that ``feed`` catches), not a crash when the pieces are joined at the end."""
+    if not isinstance(value, str):
+        raise TypeError(f"a delta of {type(value).__name__}")
     return value
 
 
@@ -106,16 +120,17 @@ class CopilotParser(JsonEventParser):
         self.requests: dict[str, dict[str, Any]] = {}  # tool call id → request
 
     def handle(self, event: dict[str, Any], line: str) -> list[Entry]:
-        kind = event.get("type")
+        kind = event_type(event)
         data = event.get("data") or {}
         if kind in QUIET:
             return []
         if kind == "assistant.message_delta":
-            self.deltas.setdefault(str(data["messageId"]), []).append(data["deltaContent"])
+            self.deltas.setdefault(str(data["messageId"]), []).append(
+                _piece(data["deltaContent"]))
             return []
         if kind == "assistant.reasoning_delta":
             key = str(data.get("reasoningId") or data.get("messageId") or "")
-            self.thought_deltas.setdefault(key, []).append(data["deltaContent"])
+            self.thought_deltas.setdefault(key, []).append(_piece(data["deltaContent"]))
             return []
         if kind == "assistant.message":
             return self._message(data)
@@ -251,8 +266,9 @@ class CopilotParser(JsonEventParser):
         return entry
 
     def _result(self, event: dict[str, Any]) -> list[Entry]:
-        if event.get("sessionId"):
-            self.native_session_id = str(event["sessionId"])
+        session = native_id(event.get("sessionId"))
+        if session is not None:
+            self.native_session_id = session
         code = event.get("exitCode")
         entries: list[Entry] = []
         if isinstance(code, int) and code != 0:

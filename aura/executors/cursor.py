@@ -16,14 +16,20 @@ with the prompt on stdin (then EOF), so no prompt is ever taken for an option.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from aura.contracts import Entry
 from aura.errors import UsageError
-from aura.executors.base import CommandExecutor, Invocation, LineParser, Outcome, Output, RunRequest
-from aura.executors.events import raw_entry
+from aura.executors.base import (
+    CommandExecutor,
+    Invocation,
+    LineParser,
+    Outcome,
+    Output,
+    RunRequest,
+)
+from aura.executors.events import raw_entry, strict_loads
 from aura.executors.streamjson import StreamJsonParser, result_text
 
 Handler = Callable[[dict[str, Any], str], list[Entry]]
@@ -95,7 +101,7 @@ def _unpack(call: Mapping[str, Any]) -> tuple[str, Any, Any]:
         if key == "function":
             raw = body.get("arguments")
             try:
-                args = json.loads(raw) if isinstance(raw, str) else raw
+                args = strict_loads(raw) if isinstance(raw, str) else raw
             except ValueError:
                 args = raw
             return str(body.get("name") or "function"), args, body.get("result")

@@ -7,12 +7,15 @@ every ``--var``.
 
 Output: a stdout line that is a JSON object whose ``kind`` is an entry kind is taken as a
 normalized entry as is (so anyone can write an aura-native agent); any other stdout line is
-assistant text; stderr lines are raw entries.
+assistant text; stderr lines are raw entries. Entries of aura's own kinds (``state``,
+``summary``, aura's ``system`` records such as review verdicts) are refused: the line is
+kept as a ``raw`` entry, so no agent can print a status line or a summary that passes for
+aura's. A line that is not strict JSON (``NaN``, ``1e400``, nested deeper than
+``events.MAX_DEPTH``) is text, like any other line that is not an entry.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import Any, ClassVar, cast
 
@@ -26,12 +29,16 @@ from aura.executors.base import (
     Output,
     RunRequest,
 )
-from aura.executors.events import raw_entry
+from aura.executors.events import (
+    AURA_KINDS,
+    aura_own,
+    forged_entry,
+    json_object,
+    raw_entry,
+    usage_number,
+)
 
 PROMPT_PLACEHOLDER = "{{prompt}}"
-# The hot path: raw_decode skips json.loads' wrapper and its two whitespace regex matches
-# (the line is stripped already).
-_raw_decode = json.JSONDecoder().raw_decode
 _ENVELOPE = frozenset(ENVELOPE_KEYS)
 
 
@@ -58,7 +65,7 @@ def _well_formed(obj: dict[str, Any], text: str) -> bool:
             return False
     usage = obj.get("usage")
     if usage is not None and (type(usage) is not dict or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in usage.values())):
+            usage_number(v) for v in usage.values())):
         return False
     if "\\u" in text:
         # A JSON escape may encode a lone surrogate, which no output can print.
@@ -81,13 +88,12 @@ class NativeLineParser(LineParser):
 
     def _parse(self, line: str) -> tuple[Entry, str | None]:
         text = line.strip()
-        if text[:1] == "{":
-            try:
-                obj, end = _raw_decode(text)
-            except ValueError:
-                obj, end = None, 0
-            # end < len: valid JSON followed by more text, which makes the line text.
-            if end == len(text) and type(obj) is dict and obj.get("kind") in ENTRY_KINDS:
+        obj = json_object(text) if text[:1] == "{" else None
+        if obj is not None:
+            kind = obj.get("kind")
+            if type(kind) is str and kind in ENTRY_KINDS:
+                if kind in AURA_KINDS or (kind == "system" and aura_own(obj)):
+                    return forged_entry(line, kind), None
                 if not _well_formed(obj, text):
                     # An entry with fields of the wrong type is kept as the agent printed
                     # it, as a raw line, rather than passed on to break whoever reads it.
@@ -101,6 +107,10 @@ class NativeLineParser(LineParser):
                                 obj["data"][f"agent_{key}"] = obj.pop(key)
                             else:
                                 obj.pop(key)
+                    return cast(Entry, obj), None
+                if text.count('"kind"') > 1:
+                    # A key given twice: readers differ on which one counts, so the entry
+                    # is stored as parsed rather than as printed.
                     return cast(Entry, obj), None
                 return cast(Entry, obj), text
         return {"kind": EntryKind.ASSISTANT_MESSAGE.value, "text": line.rstrip("\r")}, None

@@ -27,8 +27,15 @@ from typing import Any, ClassVar
 
 from aura.contracts import Entry, ToolAction
 from aura.errors import ConfigError, UsageError
-from aura.executors.base import CommandExecutor, Invocation, LineParser, Outcome, Output, RunRequest
-from aura.executors.events import raw_entry
+from aura.executors.base import (
+    CommandExecutor,
+    Invocation,
+    LineParser,
+    Outcome,
+    Output,
+    RunRequest,
+)
+from aura.executors.events import event_type, native_id, raw_entry
 from aura.executors.jsonevents import (
     ASSISTANT,
     ERROR,
@@ -75,11 +82,11 @@ _PATH_FIELDS = ("filePath", "path")
 
 class OpencodeParser(JsonEventParser):
     def handle(self, event: dict[str, Any], line: str) -> list[Entry]:
-        kind = event.get("type")
-        session = event.get("sessionID")
+        kind = event_type(event)
+        session = native_id(event.get("sessionID"))
         if session and self.native_session_id is None:
             # The first id is the run's session; sub-agents' parts are filtered by opencode.
-            self.native_session_id = str(session)
+            self.native_session_id = session
         part = event.get("part") or {}
         if kind == "tool_use":
             return [self._tool(part)]

@@ -31,7 +31,16 @@ from typing import Any, cast
 
 from aura.contracts import Entry, ToolAction, Usage
 from aura.executors.base import LineParser
-from aura.executors.events import SHAPE_ERRORS, UNFINISHED_CALL, json_object, raw_entry, relativizer
+from aura.executors.events import (
+    SHAPE_ERRORS,
+    UNFINISHED_CALL,
+    event_type,
+    json_object,
+    native_id,
+    raw_entry,
+    relativizer,
+    usage_number,
+)
 
 # Tool names (lower-cased) of claude, amp, droid and cursor-agent → action.
 TOOL_ACTIONS: dict[str, ToolAction] = {
@@ -132,7 +141,7 @@ def normalize_usage(usage: Mapping[str, Any], cost: Any = None) -> dict[str, Any
     """Anthropic-style usage (input excludes cache) → aura's (input includes cache)."""
     def number(key: str) -> int:
         value = usage.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+        return value if type(value) is int and usage_number(value) else 0
 
     cached = number("cache_read_input_tokens")
     out: dict[str, Any] = {
@@ -141,7 +150,7 @@ def normalize_usage(usage: Mapping[str, Any], cost: Any = None) -> dict[str, Any
         "output_tokens": number("output_tokens"),
         "cached_input_tokens": cached,
     }
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+    if usage_number(cost):
         out["cost_usd"] = float(cost)
     return out
 
@@ -177,10 +186,11 @@ class StreamJsonParser(LineParser):
         obj = json_object(text)
         if obj is None:
             return [raw_entry(line)] if text else []
-        session = obj.get("session_id")
-        if isinstance(session, str) and session:
+        session = native_id(obj.get("session_id"))
+        if session is not None:
             self.native_session_id = session
-        handler = self.handlers.get(obj.get("type"))  # type: ignore[arg-type]
+        kind = event_type(obj)
+        handler = self.handlers.get(kind) if kind is not None else None
         if handler is None:
             return [raw_entry(line)]
         try:
@@ -282,7 +292,7 @@ class StreamJsonParser(LineParser):
         for usage in self.message_usage.values():
             for key, value in normalize_usage(usage).items():
                 total[key] = total.get(key, 0) + value
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        if usage_number(cost):
             total["cost_usd"] = float(cost)
         return total
 

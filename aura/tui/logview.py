@@ -4,6 +4,9 @@ older entries back in from the store, and the wrapping of only the rows on scree
 Staying responsive under a flood (10,000 lines/s and more): the buffer keeps at most
 ``LIVE_LINES`` lines; older entries are paged back in when the user scrolls past the top
 (the store has every entry); only the visible lines are wrapped and styled at draw time.
+
+Every fragment an entry becomes passes through ``render.terminal_text``: an agent's escape
+sequences (clipboard writes, titles, clear screen) are dropped, never handed to the screen.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.layout.controls import UIContent, UIControl
 from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
 
-from aura.cli.render import format_usage
+from aura.cli.render import format_usage, terminal_text
 from aura.contracts import Entry
 
 LIVE_LINES = 5000  # lines kept in memory; the rest is paged from the store
@@ -32,7 +35,17 @@ def clip(text: str, width: int) -> str:
 
 
 def entry_lines(entry: Entry, seq: int) -> list[Line]:
-    """The lines one entry shows as (folded thinking, one line per tool call)."""
+    """The lines one entry shows as (folded thinking, one line per tool call), their text
+    terminal-safe."""
+    return [(at, safe_fragments(fragments)) for at, fragments in _entry_lines(entry, seq)]
+
+
+def safe_fragments(fragments: StyleAndTextTuples) -> StyleAndTextTuples:
+    # The Logs pane's fragments are (style, text) pairs: no mouse handlers to carry over.
+    return [(fragment[0], terminal_text(fragment[1])) for fragment in fragments]
+
+
+def _entry_lines(entry: Entry, seq: int) -> list[Line]:
     kind = entry.get("kind")
     text = entry.get("text") or ""
     if kind == "assistant_message":
@@ -147,10 +160,10 @@ class LogView(UIControl):
                 at = self.tool_index.get(call_id)
                 if at is not None and at - self.trimmed >= 0 and at - self.trimmed < len(
                         self.lines):
-                    self.lines[at - self.trimmed] = (seq, tool_fragments(entry))
+                    self.lines[at - self.trimmed] = (seq, safe_fragments(tool_fragments(entry)))
                     return
                 self.tool_index[call_id] = self.trimmed + len(self.lines)
-            self.lines.append((seq, tool_fragments(entry)))
+            self.lines.append((seq, safe_fragments(tool_fragments(entry))))
         else:
             self.lines.extend(entry_lines(entry, seq))
         if not (entry.get("delta") or entry.get("streamed")):

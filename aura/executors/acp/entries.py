@@ -23,7 +23,14 @@ import re
 from typing import Any, cast
 
 from aura.contracts import Entry, Usage
-from aura.executors.events import UNFINISHED_CALL, relativizer
+from aura.executors.events import (
+    SHAPE_ERRORS,
+    UNFINISHED_CALL,
+    aura_own,
+    event_type,
+    relativizer,
+    usage_number,
+)
 
 STATUS = {"pending": "running", "in_progress": "running", "completed": "ok", "failed": "error"}
 
@@ -98,10 +105,18 @@ class UpdateTranslator:
     # -- updates ----------------------------------------------------------------------
 
     def feed(self, params: dict[str, Any]) -> list[Entry]:
+        """The entries of one update; an update in a shape this translator does not know
+        (another version of the agent, or a hostile one) is kept as a raw entry."""
+        try:
+            return self._feed(params)
+        except SHAPE_ERRORS:
+            return [_raw(params)]
+
+    def _feed(self, params: dict[str, Any]) -> list[Entry]:
         update = params.get("update") if isinstance(params, dict) else None
         if not isinstance(update, dict):
-            return [{"kind": "raw", "text": json.dumps(params)}]
-        kind = update.get("sessionUpdate")
+            return [_raw(params)]
+        kind = event_type(update, "sessionUpdate")
         meta = update.get("_meta")
         if isinstance(meta, dict) and isinstance(meta.get("usage"), dict):
             self._add_usage(meta["usage"])
@@ -122,7 +137,7 @@ class UpdateTranslator:
         elif kind in SILENT_UPDATES:
             pass
         else:
-            out.append({"kind": "raw", "text": json.dumps(update)})
+            out.append(_raw(update))
         return out
 
     def _chunk(self, kind: str, update: dict[str, Any]) -> list[Entry]:
@@ -140,9 +155,11 @@ class UpdateTranslator:
         elif isinstance(content, dict) and content.get("type") not in (None, "text"):
             # An image, audio or resource link: say what it was rather than drop it.
             out.extend(self.flush_text())
-            out.append({"kind": "system",
-                        "text": f"agent sent {content.get('type')} content",
-                        "data": content})
+            entry: Entry = {"kind": "system",
+                            "text": f"agent sent {content.get('type')} content",
+                            "data": content}
+            # A content type named like one of aura's own records is not passed as one.
+            out.append(_raw(content) if aura_own(cast(dict[str, Any], entry)) else entry)
         return out
 
     def flush_text(self) -> list[Entry]:
@@ -358,14 +375,23 @@ _USAGE_KEYS = {
 }
 
 
+def _raw(value: Any) -> Entry:
+    """An update kept as the agent sent it, as JSON text."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (ValueError, RecursionError):  # nested deeper than the stack: nor can repr
+        text = f"(an update of {type(value).__name__} nested too deep to keep)"
+    return {"kind": "raw", "text": text}
+
+
 def normalize_usage(usage: dict[str, Any]) -> dict[str, float]:
     """ACP's camelCase token counts → aura's usage keys (zero counts of optional kinds
     are left out)."""
     out: dict[str, float] = {}
     for key, value in usage.items():
         name = _USAGE_KEYS.get(key)
-        if name and isinstance(value, (int, float)) and not isinstance(value, bool) and \
-                (value or name in ("input_tokens", "output_tokens")):
+        if name and usage_number(value) and (value or name in ("input_tokens",
+                                                                "output_tokens")):
             out[name] = out.get(name, 0) + value
     return out
 

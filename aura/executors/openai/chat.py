@@ -168,7 +168,7 @@ class ChatStream:
                         break
                     try:
                         obj = loads(payload)
-                    except ValueError:
+                    except (ValueError, RecursionError):  # RecursionError: nested too deep
                         raise ExecutorError(f"{self.label} sent malformed JSON in the "
                                             f"stream: {payload[:80]!r}") from None
                     try:
