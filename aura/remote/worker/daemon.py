@@ -52,7 +52,9 @@ class Worker:
         self.allow_command = allow_command
         self.workdir = workdir
         self.executors = executors if executors is not None else {}
-        home.mkdir(parents=True, exist_ok=True)
+        from aura.paths import private_dir
+
+        private_dir(home)
         self.spool = SQLiteStore(home / "spool.db")
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.relay = Relay(self.spool, home)
