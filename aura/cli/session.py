@@ -20,7 +20,8 @@ def session() -> None:
 
 
 @session.command("list", context_settings=CONTEXT_SETTINGS)
-@click.option("--limit", "-n", type=click.IntRange(min=1, max=SQLITE_MAX_INT), default=20, show_default=True,
+@click.option("--limit", "-n", type=click.IntRange(min=1, max=SQLITE_MAX_INT),
+              default=20, show_default=True,
               help="How many sessions (newest first).")
 @click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
               help="Only sessions of this executor.")

@@ -39,9 +39,11 @@ def check_workspace(request: WorkspaceRequest | None) -> None:
                             "--allow-dirty to let the agent work on top of them")
 
 
-def check_reviewer(name: str | None, coding: RunRequest) -> None:
+def check_reviewer(name: str | None, coding_name: str, coding: RunRequest,
+                   programs: dict[str, str]) -> None:
     """A reviewer named on the command line (or stored with the session) exists and its
-    binary can be found, before the coding run spends anything."""
+    binary can be found, before the coding run spends anything. ``programs``: the
+    executor paths of the config and of --executor-path."""
     if not name:
         return
     from dataclasses import replace
@@ -49,7 +51,10 @@ def check_reviewer(name: str | None, coding: RunRequest) -> None:
     from aura.executors import registry
 
     canonical = registry.canonical(name)
+    if canonical in (coding_name, "custom"):
+        # The coder's own binary was just checked; a custom reviewer's command comes
+        # from .aura.toml's [review], which is read in the workspace.
+        return
     executor = registry.load(canonical)()
-    # Its own binary: the coding agent's --executor-path does not name the reviewer's.
-    executor.preflight(replace(coding, program=None, base_command=None, params=(),
-                               native_session_id=None, history=()))
+    executor.preflight(replace(coding, program=programs.get(canonical), base_command=None,
+                               params=(), native_session_id=None, history=()))

@@ -16,13 +16,15 @@ from aura.errors import UsageError, WireError
 from aura.executors.base import Approvals, Asker
 from aura.process import DEFAULT_LINE_CAP
 
-__all__ = ["WIRE_KEYS", "RunOptions", "WireError"]
+__all__ = ["OPTIONAL_WIRE_KEYS", "WIRE_KEYS", "RunOptions", "WireError"]
 
 # What `aura run --on` sends, in the order it sends it (the coordinator passes it through).
 WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
-             "base_command", "params", "vars", "secret_vars", "openai_endpoint", "line_cap", "repos", "base",
-             "in_place", "allow_dirty", "setup", "cleanup", "review", "review_executor",
-             "approvals")
+             "base_command", "params", "vars", "openai_endpoint", "line_cap", "repos",
+             "base", "in_place", "allow_dirty", "setup", "cleanup", "review",
+             "review_executor", "approvals")
+# Sent only when given, so that a run without them still suits a worker of an older aura.
+OPTIONAL_WIRE_KEYS = ("secret_vars",)
 _APPROVAL_FLAGS = ("yolo", "force", "trust", "allow_all_tools")
 _APPROVAL_LISTS = ("allow_tools", "deny_tools")
 
@@ -102,12 +104,11 @@ class RunOptions:
             raise UsageError("--executor-path names a path on this machine; with --on, set "
                              "[executor_paths] in the worker's config instead")
         a = self.approvals
-        return {
+        wire = {
             "prompt": self.prompt, "executor": self.executor,
             "append_prompt": self.append_prompt, "cwd": self.cwd, "session": self.session,
             "model": self.model, "base_command": self.base_command,
             "params": list(self.params), "vars": dict(self.vars),
-            "secret_vars": dict(self.secret_vars),
             "openai_endpoint": self.openai_endpoint,
             # None: the worker's default (the wire has always left an unset cap unset).
             "line_cap": None if self.line_cap == DEFAULT_LINE_CAP else self.line_cap,
@@ -121,6 +122,11 @@ class RunOptions:
                           "allow_tools": list(a.allow_tools),
                           "deny_tools": list(a.deny_tools)},
         }
+        if self.secret_vars:
+            # Only when given: a worker of an older aura refuses the key it does not know,
+            # rather than running without the secret.
+            wire["secret_vars"] = dict(self.secret_vars)
+        return wire
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any], *, follow_up: bool,
@@ -130,7 +136,7 @@ class RunOptions:
         in ``default_cwd``, a follow-up in its own directory."""
         from aura.executors import registry
 
-        unknown = sorted(set(data) - set(WIRE_KEYS))
+        unknown = sorted(set(data) - {*WIRE_KEYS, *OPTIONAL_WIRE_KEYS})
         if unknown:
             raise WireError(f"invalid params: unknown option(s) {', '.join(unknown)}")
         prompt = data.get("prompt")

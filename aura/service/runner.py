@@ -194,7 +194,8 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
     executor.validate(request)
     executor.preflight(request)  # a missing binary: one line, and no session recorded
     preflight.check_reviewer(settings["review_executor"] if settings["review"] else None,
-                             request)
+                             name, request, {**config.get("executor_paths", {}),
+                                             **options.executor_paths})
     preflight.check_workspace(ws_request)
     if session is not None and not engine.allowed(session.state, State.CODING_FOLLOW_UP):
         raise AuraError(f"session {session.id[:8]} is {session.state}; it cannot take a "
