@@ -55,7 +55,43 @@ def config_path() -> Path:
     return Path(override) if override else config_dir() / "config.toml"
 
 
-def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and its missing parents) readable by its owner only, whatever the
+    umask: aura's data holds prompts, agent output and tokens. A directory that already
+    exists keeps its mode (it may be a shared one the user pointed aura at)."""
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue  # another aura made it meanwhile
+        os.chmod(directory, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if it does not exist, and take group and other
+    access away from it if it does (files aura made before it did this). A file of another
+    user is left as it is."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+        return
+    except FileExistsError:
+        pass
+    info = os.stat(path)
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        os.chmod(path, info.st_mode & 0o700)
+
+
+def atomic_write(path: Path, data: str | bytes, mode: int = PRIVATE_FILE) -> None:
     """Replace ``path`` with ``data`` (text is written as UTF-8) so that a reader, or what
     is left after a crash, sees the old file or the new one, never a part: the data goes
     to a temp file beside it, which is renamed over it. The file gets ``mode``; missing
@@ -64,7 +100,7 @@ def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
     import contextlib
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as fh:

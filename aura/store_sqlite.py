@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import itertools
 import json
 import queue
@@ -203,19 +205,34 @@ class SQLiteStore(SQLiteApprovals):
         self.path = Path(path)
         try:
             if not uri:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, uri=uri,
-                                       isolation_level=None, check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._set_wal()
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
+                _private_files(self.path)
+            try:
+                self._open(self._target, uri)
+            except sqlite3.OperationalError as exc:
+                if uri or not _read_only(exc):
+                    raise
+                self._open(_read_only_uri(self.path), True)
+            if not uri:
+                _private_files(self.path)  # -wal and -shm of a file made before 0600
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         except OSError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc.strerror}") from None
+
+    def _open(self, target: str, uri: bool) -> None:
+        self._db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, uri=uri,
+                                   isolation_level=None, check_same_thread=False)
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if "immutable=1" not in target:
+                self._set_wal()
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise
 
     def _set_wal(self) -> None:
         # Switching a new file to WAL can answer "database is locked" at once, without
@@ -244,6 +261,9 @@ class SQLiteStore(SQLiteApprovals):
 
     def _schema_version(self) -> int:
         version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version < 0:
+            raise StoreError(f"database {self.path} has schema version {version}, which no "
+                             "aura writes; it was changed by something else")
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"database {self.path} is schema {version}, newer than this aura "
@@ -607,6 +627,49 @@ class _Transaction:
         self._db.execute("ROLLBACK")
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
             raise StoreError(f"cannot write database {self._path}: {exc}") from None
+
+
+def _private_files(path: Path) -> None:
+    """The database and its -wal and -shm readable by their owner only (0600 in a new
+    0700 directory), whatever the umask: they hold prompts, agent output and options.
+    SQLite gives -wal and -shm the main file's mode; existing ones are tightened too."""
+    from aura.paths import private_dir, private_file
+
+    try:
+        private_dir(path.parent)
+        private_file(path)
+    except PermissionError:
+        return  # a database this user may only read: opened read-only below
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+        return
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            with contextlib.suppress(PermissionError):
+                private_file(companion)
+
+
+def _read_only(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc)
+    return "readonly" in message or "unable to open" in message
+
+
+def _read_only_uri(path: Path) -> str:
+    """A database this process may not write (a read-only file, directory or file
+    system) can still be read: SQLite cannot make the -shm that WAL needs there, so it is
+    opened as immutable, which is only right when no write-ahead log holds part of it."""
+    from urllib.parse import quote
+
+    wal = path.with_name(path.name + "-wal")
+    if not path.is_file():
+        raise StoreError(f"cannot open database {path}: it does not exist and cannot be made "
+                         "here")
+    if wal.exists() and wal.stat().st_size:
+        raise StoreError(f"database {path} is read-only here and part of it is still in "
+                         f"{wal.name}; reading it needs write access to its directory")
+    return f"file:{quote(str(path.resolve()))}?immutable=1"
 
 
 def open_store(path: Path | None = None) -> SQLiteStore:

@@ -110,3 +110,12 @@ def test_malformed_wire_options_are_refused_by_name(change: dict[str, Any], mess
                                                     ) -> None:
     with pytest.raises(WireError, match=message):
         RunOptions.from_wire({**PLAIN_WIRE, **change}, follow_up=False)
+
+
+def test_secret_vars_travel_only_when_given_and_come_back() -> None:
+    assert "secret_vars" not in RunOptions(prompt="go").to_wire()
+    sent = RunOptions(prompt="go", executor="codex", secret_vars={"API_KEY": "s"})
+    assert sent.to_wire()["secret_vars"] == {"API_KEY": "s"}
+    assert RunOptions.from_wire(sent.to_wire(), follow_up=False) == sent
+    with pytest.raises(WireError, match="secret_vars must map names to strings"):
+        RunOptions.from_wire({"prompt": "go", "secret_vars": {"A": 1}}, follow_up=False)

@@ -15,10 +15,14 @@ import click
 from aura.cli.completion import complete_column, complete_session
 from aura.cli.output import CONTEXT_SETTINGS, open_user_store
 
+# SQLite's LIMIT takes a signed 64-bit integer; a larger -n is a usage error, not a crash.
+SQLITE_MAX_INT = 2**63 - 1
+
 
 @click.group("board", invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
 @click.option("--json", "as_json", is_flag=True, help="The board as one JSON object.")
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--limit", "-n", type=click.IntRange(min=1, max=SQLITE_MAX_INT),
+              default=200, show_default=True,
               help="Newest sessions to place on the board.")
 @click.pass_context
 def board_command(ctx: click.Context, as_json: bool, limit: int) -> None:

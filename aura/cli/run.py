@@ -33,6 +33,22 @@ def _parse_vars(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     return parsed
 
 
+def _parse_secret_vars(_ctx: click.Context, _param: click.Parameter,
+                       values: tuple[str, ...]) -> dict[str, str]:
+    """KEY=VALUE, or KEY alone for the value of KEY in aura's environment."""
+    import os
+
+    parsed: dict[str, str] = {}
+    for value in values:
+        if "=" in value:
+            parsed.update(_parse_vars(_ctx, _param, (value,)))
+        elif value in os.environ:
+            parsed.update(_parse_vars(_ctx, _param, (f"{value}={os.environ[value]}",)))
+        else:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE, nor set in the environment")
+    return parsed
+
+
 def _parse_paths(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
                  ) -> dict[str, str]:
     parsed: dict[str, str] = {}
@@ -86,7 +102,12 @@ _AGENT_OPTIONS = [
     click.option("--param", "params", multiple=True, metavar="ARG",
                  help="Extra argument for the agent (repeatable; may start with '-')."),
     click.option("--var", "vars_", multiple=True, metavar="KEY=VALUE",
-                 callback=_parse_vars, help="Environment variable for the agent (repeatable)."),
+                 callback=_parse_vars, help="Environment variable for the agent (repeatable; "
+                                            "stored with the session)."),
+    click.option("--secret-var", "secret_vars", multiple=True, metavar="KEY[=VALUE]",
+                 callback=_parse_secret_vars,
+                 help="Environment variable for the agent that is never stored (KEY "
+                      "alone: its value in aura's environment; follow-ups read it again)."),
     click.option("--executor-path", multiple=True, metavar="NAME=PATH",
                  callback=_parse_paths,
                  help="Where an executor's binary is (remembered in the config)."),

@@ -10,6 +10,9 @@ from aura.cli.completion import complete_executor, complete_session
 from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
 from aura.errors import AuraError
 
+# SQLite's LIMIT takes a signed 64-bit integer; a larger -n is a usage error, not a crash.
+SQLITE_MAX_INT = 2**63 - 1
+
 
 @click.group(cls=AuraGroup, context_settings=CONTEXT_SETTINGS)
 def session() -> None:
@@ -17,7 +20,8 @@ def session() -> None:
 
 
 @session.command("list", context_settings=CONTEXT_SETTINGS)
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--limit", "-n", type=click.IntRange(min=1, max=SQLITE_MAX_INT),
+              default=20, show_default=True,
               help="How many sessions (newest first).")
 @click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
               help="Only sessions of this executor.")

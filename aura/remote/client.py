@@ -43,6 +43,7 @@ def read_token(token_file: str | None) -> str:
     path = token_file or (None if env_token else _config().get("token_file"))
     if path:
         try:
+            _refuse_shared(Path(path).expanduser(), path)
             token = Path(path).expanduser().read_text().strip()
         except OSError as exc:
             raise UsageError(f"cannot read --token-file {path}: {exc.strerror}") from None
@@ -53,6 +54,15 @@ def read_token(token_file: str | None) -> str:
         return env_token.strip()
     raise UsageError("no token: set AURA_TOKEN or pass --token-file FILE (the coordinator, "
                      "its workers and its clients share one token)")
+
+
+def _refuse_shared(file: Path, given: str) -> None:
+    """Like ssh with a private key: a token others can read is no secret any more, so it is
+    refused until its mode says only its owner can read it."""
+    mode = file.stat().st_mode
+    if mode & 0o077:
+        raise UsageError(f"--token-file {given} can be read by others (mode "
+                         f"{mode & 0o777:o}); run `chmod 600 {given}` and use a new token")
 
 
 @overload
@@ -76,7 +86,20 @@ def coordinator_url(given: str | None, *, config: dict[str, Any] | None = None,
                          "AURA_COORDINATOR, or set coordinator = \"…\" in the config")
     if not str(url).startswith(("ws://", "wss://")):
         raise UsageError(f"coordinator address {url!r} must start with ws:// or wss://")
+    _check_address(str(url))
     return str(url)
+
+
+def _check_address(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        raise UsageError(f"coordinator address {url!r} is not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise UsageError(f"coordinator address {url!r} names no host")
 
 
 def ca_setting(given: str | None) -> str | None:

@@ -17,7 +17,7 @@ from aura.executors.base import Approvals, Asker
 from aura.process import DEFAULT_LINE_CAP
 from aura.service.approvals import DEFAULT_TIMEOUT, Person
 
-__all__ = ["WIRE_KEYS", "RunOptions", "WireError"]
+__all__ = ["OPTIONAL_WIRE_KEYS", "WIRE_KEYS", "RunOptions", "WireError"]
 
 # What `aura run --on` sends, in the order it sends it (the coordinator passes it through).
 WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
@@ -25,7 +25,7 @@ WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
              "in_place", "allow_dirty", "setup", "cleanup", "review", "review_executor",
              "approvals")
 # Sent only when given (a worker from before them accepts the rest of the options).
-OPTIONAL_WIRE_KEYS = ("approval_timeout",)
+OPTIONAL_WIRE_KEYS = ("approval_timeout", "secret_vars")
 MAX_APPROVAL_TIMEOUT = 7 * 24 * 3600  # a week: longer is a typo, not a plan
 _APPROVAL_FLAGS = ("yolo", "force", "trust", "allow_all_tools")
 _APPROVAL_LISTS = ("allow_tools", "deny_tools")
@@ -45,7 +45,9 @@ class RunOptions:
     model: str | None = None
     base_command: str | None = None
     params: tuple[str, ...] = ()
-    vars: dict[str, str] = field(default_factory=dict)
+    vars: dict[str, str] = field(default_factory=dict)  # stored with the session
+    # --secret-var: given to the agent, never stored; the session keeps the names only
+    secret_vars: dict[str, str] = field(default_factory=dict)
     approvals: Approvals = field(default_factory=Approvals)
     executor_paths: dict[str, str] = field(default_factory=dict)
     openai_endpoint: str | None = None
@@ -79,6 +81,7 @@ class RunOptions:
             resume_latest=bool(kw.get("resume_latest")), model=kw.get("model"),
             base_command=kw.get("base_command"), params=tuple(kw.get("params") or ()),
             vars=dict(kw.get("vars_") or {}),
+            secret_vars=dict(kw.get("secret_vars") or {}),
             approvals=Approvals(yolo=bool(kw.get("yolo")), force=bool(kw.get("force")),
                                 trust=bool(kw.get("trust")),
                                 auto_approve=kw.get("auto_approve"),
@@ -129,6 +132,10 @@ class RunOptions:
         if self.approval_timeout != DEFAULT_TIMEOUT:
             # Sent only when given: a worker from before approvals accepts the rest.
             wire["approval_timeout"] = self.approval_timeout
+        if self.secret_vars:
+            # Only when given: a worker of an older aura refuses the key it does not know,
+            # rather than running without the secret.
+            wire["secret_vars"] = dict(self.secret_vars)
         return wire
 
     @classmethod
@@ -145,10 +152,8 @@ class RunOptions:
         prompt = data.get("prompt")
         if not isinstance(prompt, str):
             raise WireError("invalid params: 'prompt' is required")
-        variables = data.get("vars") or {}
-        if not (isinstance(variables, dict) and
-                all(isinstance(k, str) and isinstance(v, str) for k, v in variables.items())):
-            raise WireError("invalid params: vars must map names to strings")
+        variables, secrets = _names_to_strings(data, "vars"), _names_to_strings(
+            data, "secret_vars")
         line_cap = data.get("line_cap")
         review = data.get("review")
         timeout = data.get("approval_timeout")
@@ -164,7 +169,7 @@ class RunOptions:
             cwd=_text(data, "cwd") or (None if follow_up else default_cwd),
             session=_text(data, "session"), model=_text(data, "model"),
             base_command=_text(data, "base_command"), params=_strings(data, "params"),
-            vars=dict(variables), approvals=_approvals(data.get("approvals")),
+            vars=variables, secret_vars=secrets, approvals=_approvals(data.get("approvals")),
             openai_endpoint=_text(data, "openai_endpoint"),
             line_cap=line_cap if isinstance(line_cap, int) and not isinstance(line_cap, bool)
             and line_cap > 0 else DEFAULT_LINE_CAP,
@@ -175,6 +180,31 @@ class RunOptions:
             review=review if isinstance(review, bool) else None,
             review_executor=_canonical(registry, data["review_executor"])
             if data.get("review_executor") else None)
+
+
+def secret_values(names: list[str], given: Mapping[str, str]) -> dict[str, str]:
+    """The values of a session's secret variables for this turn: given now with
+    ``--secret-var``, else read again from this process's environment (they are never
+    stored, so a follow-up cannot take them from the session)."""
+    import os
+
+    values = dict(given)
+    for name in names:
+        if name not in values:
+            if name not in os.environ:
+                raise UsageError(f"the session passes secret variable {name} to the agent, "
+                                 f"and it is not stored: set {name} in the environment or "
+                                 f"pass --secret-var {name}=…")
+            values[name] = os.environ[name]
+    return values
+
+
+def _names_to_strings(data: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = data.get(key) or {}
+    if not (isinstance(value, dict) and
+            all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+        raise WireError(f"invalid params: {key} must map names to strings")
+    return dict(value)
 
 
 def _canonical(registry: Any, name: object) -> str:

@@ -15,6 +15,7 @@ from aura.errors import AuraError, InvalidTransition, UsageError
 from aura.executors.base import Executor, RunRequest
 from aura.liveness import sweep_orphans
 from aura.recorder import Watcher, utc_now
+from aura.service import preflight
 from aura.service.hosts import Host, LocalHost
 from aura.service.pipeline import EXIT_INTERRUPTED, Plan, ReviewPlan, WorkspaceRequest
 from aura.service.run_options import RunOptions
@@ -96,21 +97,33 @@ def _resolve_cwd(path: str | None) -> str:
 # running -----------------------------------------------------------------------------------
 
 def _merge(options: RunOptions, session: Session | None) -> dict[str, Any]:
-    """Settings for this turn: what the user gave now, else what the session ran with."""
+    """Settings for this turn: what the user gave now, else what the session ran with.
+    Secret variables are kept by name only (``secret_vars``); their values are added to
+    the agent's environment by ``_agent_env``, never to what is stored."""
     stored = session.options if session else {}
-    merged_vars = dict(stored.get("vars", {}))
-    merged_vars.update(options.vars)
+    secret_names = list(dict.fromkeys([*stored.get("secret_vars", []),
+                                       *options.secret_vars]))
+    merged_vars = {k: v for k, v in stored.get("vars", {}).items() if k not in secret_names}
+    merged_vars.update((k, v) for k, v in options.vars.items() if k not in secret_names)
     return {
         "base_command": options.base_command if options.base_command is not None
         else stored.get("base_command"),
         "params": list(options.params) or list(stored.get("params", [])),
         "vars": merged_vars,
+        "secret_vars": secret_names,
         "openai_endpoint": options.openai_endpoint or stored.get("openai_endpoint"),
         "cleanup": list(options.cleanup) or list(stored.get("cleanup", [])),
         "review": options.review if options.review is not None
         else bool(stored.get("review", False)),
         "review_executor": options.review_executor or stored.get("review_executor"),
     }
+
+
+def _agent_env(options: RunOptions, settings: dict[str, Any]) -> dict[str, str]:
+    from aura.service.run_options import secret_values
+
+    return {**settings["vars"], **secret_values(settings["secret_vars"],
+                                                options.secret_vars)}
 
 
 def build_executor(name: str) -> Executor:
@@ -199,13 +212,17 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
     executor = build_executor(name).for_request(request)  # custom: a command or an endpoint
     executor.validate(request)
     executor.preflight(request)  # a missing binary: one line, and no session recorded
+    preflight.check_reviewer(settings["review_executor"] if settings["review"] else None,
+                             name, request, {**config.get("executor_paths", {}),
+                                             **options.executor_paths})
+    preflight.check_workspace(ws_request)
     session, stage = _record(store, session, session_id, name, cwd, request, settings)
     if claim is None:  # a new session: nobody else knows it yet, but keep the rule
         claim = await take_session(store, host, session.id, wait=False, from_states=None)
     try:
         plan = Plan(prompt=request.prompt, stage=stage, executor=executor, request=request,
                     workspace_request=ws_request, subdir=subdir, setup=tuple(options.setup),
-                    cleanup=tuple(settings["cleanup"]), vars=dict(settings["vars"]),
+                    cleanup=tuple(settings["cleanup"]), vars=dict(request.env),
                     templates=dict(config.get("templates", {})))
         if settings["review"]:
             plan.review = _reviewer(settings, options, config, request, name)
@@ -311,7 +328,7 @@ def _request(options: RunOptions, store: Store, session: Session | None, session
         execution_id="", native_session_id=session.native_session_id if session else None,
         model=options.model or (session.model if session else None),
         base_command=settings["base_command"], params=tuple(settings["params"]),
-        env=settings["vars"], approvals=options.approvals,
+        env=_agent_env(options, settings), approvals=options.approvals,
         settings=config_module.executor_settings(config, name), program=paths.get(name),
         openai_endpoint=settings["openai_endpoint"], history=history,
         line_cap=options.line_cap, asker=options.asker,

@@ -9,7 +9,8 @@ check, and its cwd. Then it answers:
   and the user message) replays the recorded claude-write run (claude-resume with
   ``--resume``) byte for byte, with the recorded session id replaced by the one aura
   assigned (``--session-id``) or resumed — what the real claude does. With
-  FAKE_CLAUDE_RESUME=refuse a resume replays claude-resume-refused (claude's answer to a session id it does not know).
+  FAKE_CLAUDE_RESUME=refuse a resume replays claude-resume-refused (claude's answer to
+  a session id it does not know).
 - droid: replays droid-write; with ``--session-id`` replays droid-resume (droid 0.215
   refused that resume: exit 1, no output) unless FAKE_DROID_RESUME=ok, then droid-write
   with the resumed id.

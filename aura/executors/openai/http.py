@@ -35,7 +35,10 @@ def api_base(url: str, *, default_path: str = "/v1") -> str:
     url = url.strip()
     if "://" not in url:
         url = "http://" + url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. "http://[::1": an unclosed IPv6 bracket
+        raise UsageError(f"{url!r} is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"{url!r} is not an http(s) URL (e.g. http://127.0.0.1:8000/v1)")
     try:

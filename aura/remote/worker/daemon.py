@@ -56,7 +56,9 @@ class Worker:
         self.workdir = workdir
         self.executors = executors if executors is not None else {}
         self.model_servers: dict[str, dict[str, Any]] = {}
-        home.mkdir(parents=True, exist_ok=True)
+        from aura.paths import private_dir
+
+        private_dir(home)
         self.spool = SQLiteStore(home / "spool.db")
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.relay = Relay(self.spool, home)

@@ -42,7 +42,7 @@ def refusal(options: RunOptions, *, worker: str, offered: Collection[str],
     if options.base_command:
         return (f"worker {worker} refuses --base-command (it runs an arbitrary program); "
                 f"{_COMMAND_HINT}")
-    risky = risky_vars(options.vars)
+    risky = risky_vars([*options.vars, *options.secret_vars])
     if risky:
         return (f"worker {worker} refuses --var {', '.join(risky)} (it can run arbitrary "
                 f"code); {_COMMAND_HINT}")

@@ -121,9 +121,9 @@ class Relay:
     def save(self) -> None:
         data = {e: {"session": o.session, "started_at": o.started_at}
                 for e, o in self.outgoing.items()}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(self.path)
+        from aura.paths import atomic_write
+
+        atomic_write(self.path, json.dumps(data))  # 0600: it names the runs of this worker
 
     def executions(self, out: Outgoing) -> list[Execution]:
         """The executions of this run (the pipeline makes one per stage)."""

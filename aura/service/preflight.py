@@ -1,0 +1,60 @@
+"""What `aura run` checks before a session exists: everything that can fail without
+running anything (the reviewer's name and binary, the repos, ``--base``, a dirty
+``--in-place`` checkout). A failure here is one error and no session row; the same failure
+found later would record a failed session that never ran and offer to follow it up.
+
+The checks only read: the workspace is still made by the pipeline, which checks again
+(the repo may change in between; that rare case still records a failed session).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aura.errors import AuraError, UsageError
+
+if TYPE_CHECKING:
+    from aura.executors.base import RunRequest
+    from aura.service.pipeline import WorkspaceRequest
+
+
+def check_workspace(request: WorkspaceRequest | None) -> None:
+    """Each repo is a git work tree, ``--base`` names a commit in each, and an
+    ``--in-place`` checkout is clean unless ``--allow-dirty``."""
+    if request is None:
+        return
+    from aura import git
+
+    if request.in_place and request.base is not None:
+        raise UsageError("--base makes a new branch; it cannot be used with --in-place")
+    for repo in request.repos:
+        if not Path(repo).expanduser().is_dir():
+            raise UsageError(f"--repo {repo} is not a directory")
+        top = git.toplevel(repo)
+        if request.base is not None and git.rev(top, request.base) is None:
+            raise AuraError(f"--base {request.base} is not a branch or commit of {top}")
+        if request.in_place and not request.allow_dirty and git.is_dirty(top):
+            raise AuraError(f"{top} has uncommitted changes; commit or stash them, or pass "
+                            "--allow-dirty to let the agent work on top of them")
+
+
+def check_reviewer(name: str | None, coding_name: str, coding: RunRequest,
+                   programs: dict[str, str]) -> None:
+    """A reviewer named on the command line (or stored with the session) exists and its
+    binary can be found, before the coding run spends anything. ``programs``: the
+    executor paths of the config and of --executor-path."""
+    if not name:
+        return
+    from dataclasses import replace
+
+    from aura.executors import registry
+
+    canonical = registry.canonical(name)
+    if canonical in (coding_name, "custom"):
+        # The coder's own binary was just checked; a custom reviewer's command comes
+        # from .aura.toml's [review], which is read in the workspace.
+        return
+    executor = registry.load(canonical)()
+    executor.preflight(replace(coding, program=programs.get(canonical), base_command=None,
+                               params=(), native_session_id=None, history=()))
