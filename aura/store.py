@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
 from aura.errors import InvalidTransition, NotFound, StoreError
+from aura.store_tasks import Task, task_not_found
 
 EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
 # Told when a submitted batch is stored: None, or the error that kept it out (on the
@@ -132,6 +133,24 @@ class Store(Protocol):
     def delete_board_column(self, name: str) -> None:
         """Remove a column (case-insensitive name); NotFound if there is none."""
         ...
+    def create_task(self, task: Task) -> None:
+        """Queue a task for its (existing, queued) session, with its dependencies."""
+        ...
+    def tasks(self) -> list[Task]:
+        """Every task, oldest first, with its dependencies."""
+        ...
+    def update_task(self, session_id: str, **fields: Any) -> None: ...
+    def claim_task(self, session_id: str, claimer: str, at: str) -> bool:
+        """Make an unclaimed task whose session is queued ``claimer``'s, atomically: True
+        for exactly one of any number of callers."""
+        ...
+    def unclaim_task(self, session_id: str, claimer: str) -> bool:
+        """Give a task back (it waits again), if ``claimer`` still holds it."""
+        ...
+    def delete_task(self, session_id: str) -> None: ...
+    def state_counts(self) -> dict[str, int]:
+        """How many sessions are in each state."""
+        ...
     def close(self) -> None: ...
 
 
@@ -182,6 +201,7 @@ class MemoryStore:
         self._transitions: list[Transition] = []
         self._entries: dict[str, dict[int, str]] = {}
         self._claims: dict[str, Claim] = {}
+        self._tasks: dict[str, Task] = {}
         from aura.board import DEFAULT_BOARD_COLUMNS  # the board's rules: not on every start
 
         self._columns: dict[str, dict[str, Any]] = {
@@ -296,3 +316,42 @@ class MemoryStore:
     def delete_board_column(self, name: str) -> None:
         if self._columns.pop(name.lower(), None) is None:
             raise column_not_found(name)
+
+    def create_task(self, task: Task) -> None:
+        self._tasks[task.session] = replace(task, after=tuple(dict.fromkeys(task.after)))
+
+    def tasks(self) -> list[Task]:
+        return sorted(self._tasks.values(), key=lambda t: t.created_at)
+
+    def update_task(self, session_id: str, **fields: Any) -> None:
+        if session_id not in self._tasks:
+            raise task_not_found(session_id)
+        self._tasks[session_id] = replace(self._tasks[session_id], **fields)
+
+    def claim_task(self, session_id: str, claimer: str, at: str) -> bool:
+        task = self._tasks.get(session_id)
+        session = self._sessions.get(session_id)
+        if task is None or task.claimed_by is not None or session is None or \
+                session.state != "queued":
+            return False
+        self._tasks[session_id] = replace(task, claimed_by=claimer, claimed_at=at,
+                                          child_pid=None, child_started=None)
+        return True
+
+    def unclaim_task(self, session_id: str, claimer: str) -> bool:
+        task = self._tasks.get(session_id)
+        if task is None or task.claimed_by != claimer:
+            return False
+        self._tasks[session_id] = replace(task, claimed_by=None, claimed_at=None,
+                                          child_pid=None, child_started=None)
+        return True
+
+    def delete_task(self, session_id: str) -> None:
+        if self._tasks.pop(session_id, None) is None:
+            raise task_not_found(session_id)
+
+    def state_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for session in self._sessions.values():
+            counts[session.state] = counts.get(session.state, 0) + 1
+        return counts

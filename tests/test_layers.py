@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("executors", ("aura.executors",)),
     ("io", ("aura.process", "aura.git", "aura.workspace", "aura.workspace_keep", "aura.rpc",
             "aura.rpc_codec", "aura.liveness", "aura.config", "aura.project")),
-    ("store", ("aura.store", "aura.store_sqlite", "aura.recorder")),
+    ("store", ("aura.store", "aura.store_sqlite", "aura.store_tasks", "aura.recorder")),
     ("locations", ("aura.paths",)),
     ("core", ("aura.contracts", "aura.errors", "aura.engine", "aura.board", "aura.prompts",
               "aura.approvals", "aura")),
