@@ -14,13 +14,23 @@ from aura.paths import data_dir
 
 
 def aura_argv() -> list[str]:
-    """How to start this same aura again: the zipapp or script it runs from, else
-    ``python -m aura``."""
+    """How to start this same aura again: the zipapp, script or checkout's aura.py it
+    runs from, else ``python -m aura`` (with this aura's package first on the path)."""
     main = sys.argv[0] if sys.argv else ""
-    if main.endswith(".pyz") or (main and os.path.basename(main) == "aura"
-                                 and os.path.isfile(main)):
+    if main and os.path.basename(main) != "__main__.py" and os.path.isfile(main):
         return [sys.executable, main]
     return [sys.executable, "-m", "aura"]
+
+
+def _child_env() -> dict[str, str]:
+    import aura
+
+    env = dict(os.environ)
+    # `python -m aura` must find this aura, not another one installed on the path.
+    package_root = str(Path(aura.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH"))
+                                        if p)
+    return env
 
 
 def log_path(session_id: str) -> Path:
@@ -34,7 +44,7 @@ def spawn(args: list[str], session_id: str) -> tuple[int, str | None]:
     with open(path, "ab") as log, open(os.devnull, "rb") as devnull:
         child = subprocess.Popen([*aura_argv(), *args], stdin=devnull, stdout=log,
                                  stderr=subprocess.STDOUT, start_new_session=True,
-                                 close_fds=True)
+                                 close_fds=True, env=_child_env())
     # Nobody waits for it; reaping is the init process's business once we exit, and
     # Popen's own bookkeeping reaps it if we outlive it.
     return child.pid, process_start_time(child.pid)

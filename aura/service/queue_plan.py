@@ -29,6 +29,7 @@ class Decision:
     task: Task
     status: str  # start, waiting or blocked
     reason: str  # "" for start
+    stuck: bool = False  # only a person can move it on (blocked, parked, or behind one)
 
 
 @dataclass(slots=True)
@@ -48,10 +49,14 @@ def short(session_id: str) -> str:
     return session_id[:8]
 
 
-def dependency_reason(task: Task, sessions: Mapping[str, Session]) -> tuple[str, str] | None:
-    """(blocked|waiting, why) for the first dependency that holds the task, or None."""
+def dependency_reason(task: Task, sessions: Mapping[str, Session],
+                      stuck: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """(blocked|waiting, why) for the first dependency that holds the task, or None.
+    ``stuck``: tasks that only a person can move on, and why (blocked behind them too)."""
     pending: list[str] = []
     for after in task.after:
+        if stuck and after in stuck:
+            return BLOCKED, f"dependency {short(after)} is stuck ({stuck[after]})"
         dep = sessions.get(after)
         if dep is None:
             if not task.released:
@@ -106,12 +111,18 @@ def plan(snap: Snapshot) -> list[Decision]:
                     if coding is not None and board.column_of(state, snap.columns) == coding)
     started = 0
     taken: dict[str, int] = {}
+    stuck: dict[str, str] = {}
     out: list[Decision] = []
+    # Oldest first: a dependency existed before its dependents, so it is decided first.
     for task in snap.tasks:
         session = snap.sessions.get(task.session)
         if session is None or session.state != State.QUEUED or task.claimed_by is not None:
             continue
-        why = _why_waiting(task, snap, coding, in_coding, started, taken)
+        why = _why_waiting(task, snap, coding, in_coding, started, taken, stuck)
+        if why is not None and (task.held or why[0] == BLOCKED):
+            stuck[task.session] = "parked" if task.held else why[1].partition(";")[0]
+            out.append(Decision(task, *why, stuck=True))
+            continue
         if why is None:
             out.append(Decision(task, START, ""))
             if task.target:
@@ -125,10 +136,11 @@ def plan(snap: Snapshot) -> list[Decision]:
 
 
 def _why_waiting(task: Task, snap: Snapshot, coding: Column | None, in_coding: int,
-                 started: int, taken: Mapping[str, int]) -> tuple[str, str] | None:
+                 started: int, taken: Mapping[str, int],
+                 stuck: Mapping[str, str]) -> tuple[str, str] | None:
     if task.held:
         return WAITING, f"parked by hand; `aura task release {short(task.session)}` queues it"
-    deps = dependency_reason(task, snap.sessions)
+    deps = dependency_reason(task, snap.sessions, stuck)
     if deps is not None:
         return deps
     if task.target:

@@ -97,7 +97,6 @@ def idle(store: Store) -> bool:
         state = sessions[data["session"]].state if data["session"] in sessions else None
         if state in RUNNING_STATES and state != State.REVIEW:
             return False
-        if state == State.QUEUED and data["status"] not in ("blocked",) and \
-                not data["held"]:
+        if state == State.QUEUED and not data.get("stuck"):
             return False
     return not store.running_executions()

@@ -111,6 +111,7 @@ def listing(store: Store, *, workers: Any = None) -> list[dict[str, Any]]:
         decision = decided.get(task.session)
         if decision is not None:
             data["status"] = decision.status if decision.status != "start" else "ready"
+            data["stuck"] = decision.stuck
             data["reason"] = decision.reason or "ready: `aura queue run` starts it"
         elif session is not None and session.state == State.QUEUED:
             data["status"], data["reason"] = "starting", f"being started by {task.claimed_by}"
