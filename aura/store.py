@@ -136,8 +136,12 @@ class Store(Protocol):
     def create_task(self, task: Task) -> None:
         """Queue a task for its (existing, queued) session, with its dependencies."""
         ...
-    def tasks(self) -> list[Task]:
-        """Every task, oldest first, with its dependencies."""
+    def tasks(self, pending: bool = False) -> list[Task]:
+        """Every task (with ``pending``: those whose session is queued), oldest first,
+        with its dependencies."""
+        ...
+    def task_states(self) -> dict[str, str]:
+        """The state of every queued task's session and of every session it waits for."""
         ...
     def update_task(self, session_id: str, **fields: Any) -> None: ...
     def claim_task(self, session_id: str, claimer: str, at: str) -> bool:
@@ -320,8 +324,13 @@ class MemoryStore:
     def create_task(self, task: Task) -> None:
         self._tasks[task.session] = replace(task, after=tuple(dict.fromkeys(task.after)))
 
-    def tasks(self) -> list[Task]:
-        return sorted(self._tasks.values(), key=lambda t: t.created_at)
+    def tasks(self, pending: bool = False) -> list[Task]:
+        found = sorted(self._tasks.values(), key=lambda t: t.created_at)
+        return [t for t in found if not pending or self._sessions[t.session].state == "queued"]
+
+    def task_states(self) -> dict[str, str]:
+        ids = {i for t in self.tasks(pending=True) for i in (t.session, *t.after)}
+        return {i: self._sessions[i].state for i in ids if i in self._sessions}
 
     def update_task(self, session_id: str, **fields: Any) -> None:
         if session_id not in self._tasks:

@@ -83,12 +83,18 @@ class TaskTables:
             self._db.executemany("INSERT OR IGNORE INTO task_deps (task, after) VALUES (?, ?)",
                                  [(task.session, after) for after in task.after])
 
-    def tasks(self) -> list[Task]:
+    def tasks(self, pending: bool = False) -> list[Task]:
+        # pending: only tasks whose session is still queued (what the scheduler reads on
+        # every pass; finished tasks pile up over time).
+        where = (" WHERE session IN (SELECT id FROM sessions WHERE state = 'queued')"
+                 if pending else "")
         deps: dict[str, list[str]] = {}
-        for task, after in self._read("SELECT task, after FROM task_deps ORDER BY rowid"):
+        for task, after in self._read("SELECT task, after FROM task_deps" +
+                                      where.replace("session IN", "task IN") +
+                                      " ORDER BY rowid"):
             deps.setdefault(task, []).append(after)
         rows = self._read("SELECT session, title, created_at, " + ", ".join(TASK_FIELDS[1:]) +
-                          " FROM tasks ORDER BY created_at, rowid")
+                          " FROM tasks" + where + " ORDER BY created_at, rowid")
         return [Task(r[0], r[1], r[2], target=r[3], held=bool(r[4]), released=bool(r[5]),
                      claimed_by=r[6], claimed_at=r[7], child_pid=r[8], child_started=r[9],
                      after=tuple(deps.get(r[0], ()))) for r in rows]
@@ -125,6 +131,13 @@ class TaskTables:
             if not self._db.execute("DELETE FROM tasks WHERE session = ?",
                                     (session_id,)).rowcount:
                 raise task_not_found(session_id)
+
+    def task_states(self) -> dict[str, str]:
+        """The state of every queued task's session and of every session it waits for."""
+        return dict(self._read(
+            "SELECT id, state FROM sessions WHERE id IN (SELECT session FROM tasks t JOIN "
+            "sessions q ON q.id = t.session AND q.state = 'queued' UNION SELECT after FROM "
+            "task_deps d JOIN sessions q ON q.id = d.task AND q.state = 'queued')"))
 
     def state_counts(self) -> dict[str, int]:
         return dict(self._read("SELECT state, COUNT(*) FROM sessions GROUP BY state"))

@@ -31,7 +31,7 @@ def session(sid: str, state: str = "queued") -> Session:
 
 
 def decide(tasks: list[Task], sessions: list[Session], **kw: object) -> dict[str, tuple]:
-    snap = Snapshot(tasks=tasks, sessions={s.id: s for s in sessions},
+    snap = Snapshot(tasks=tasks, states={s.id: s.state.value for s in sessions},
                     busy=kw.pop("busy", 0), limit=kw.pop("limit", 3),  # type: ignore[arg-type]
                     columns=kw.pop("columns", DEFAULT_COLUMNS), **kw)  # type: ignore[arg-type]
     return {d.task.session: (d.status, d.reason) for d in plan(snap)}
@@ -111,6 +111,11 @@ def test_tasks_round_trip_and_claim_once(store: Store) -> None:
     store.delete_task("a")
     assert [t.session for t in store.tasks()] == ["b"]
     assert store.state_counts() == {"queued": 1, "done": 1}
+    assert [t.session for t in store.tasks(pending=True)] == []
+    store.create_session(session("c"))
+    store.create_task(Task("c", "third", T0, after=("b",)))
+    assert [t.session for t in store.tasks(pending=True)] == ["c"]
+    assert store.task_states() == {"c": "queued", "b": "done"}
 
 
 def test_migration_4_is_the_task_tables(tmp_path: Path) -> None:
@@ -160,9 +165,9 @@ def test_a_claim_whose_starter_died_is_given_back_and_a_live_one_is_not(tmp_path
 
     store.claim_task("dead", f"{gone.pid}:1", T0)
     store.claim_task("alive", own_mark(), T0)
-    by_id = {s.id: s for s in store.list_sessions()}
+    states = store.task_states()
     recovered = [t.session for t in store.tasks() if task_service.recover(store, t,
-                                                                         by_id[t.session])]
+                                                                         states[t.session])]
     assert recovered == ["dead"]
     states = {t.session: t.claimed_by for t in store.tasks()}
     assert states["dead"] is None and states["alive"] == own_mark()

@@ -28,11 +28,6 @@ def run_detached(kw: dict[str, Any], prompt: str) -> int:
         session_id = store.get_session(kw["session_id"]).id
         spawn(_follow_up_args(prompt), session_id)
     else:
-        if kw["executor_path"]:
-            from aura.cli.run import remember_executor_paths
-
-            remember_executor_paths(kw["executor_path"])
-            kw = {**kw, "executor_path": {}}
         session = tasks.add(store, RunOptions.from_cli(kw, prompt=prompt), target=kw.get("on"))
         session_id, mark = session.id, own_mark()
         if not store.claim_task(session_id, mark, utc_now()):

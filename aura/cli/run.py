@@ -180,16 +180,16 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
             sys.stdout.isatty()
     if not prompt and (not tui or kw.get("on") or kw.get("detach")):
         raise UsageError("--prompt is required (the task for the agent)")
-    if kw.get("detach"):
+    if kw["executor_path"] and (kw.get("detach") or not kw.get("on")):
+        remember_executor_paths(kw["executor_path"])
+    if kw.get("detach"):  # in the background: the paths are remembered, not sent
         from aura.cli.detach import run_detached
 
-        return run_detached(kw, prompt)
+        return run_detached({**kw, "executor_path": {}}, prompt)
     if kw.get("on"):  # remote runs stream as plain text; the TUI runs local sessions
         from aura.cli.remote import run_remote
 
         return run_remote(kw, prompt)
-    if kw["executor_path"]:
-        remember_executor_paths(kw["executor_path"])
     options = RunOptions.from_cli(kw, prompt=prompt, asker=terminal_asker())
     if tui:
         from aura.tui.app import run_tui

@@ -139,8 +139,8 @@ def _start_queued(store: Store, session: Any, target: Column, *, in_target: int,
         raise MoveRefused("running", f"task {session.id[:8]} is being started already")
     from aura.service.queue_plan import dependency_reason
 
-    sessions = {s.id: s for s in (store.get_session(a) for a in task.after)}
-    held = dependency_reason(task, sessions)
+    states = {s.id: s.state.value for s in (store.get_session(a) for a in task.after)}
+    held = dependency_reason(task, states)
     if held is not None:
         raise MoveRefused("dependency", held[1])
     engine.transition(State.QUEUED, State.CODING_INITIAL)

@@ -37,7 +37,7 @@ class Snapshot:
     """What the store (and the coordinator, for ``--on`` tasks) says right now."""
 
     tasks: Sequence[Task]
-    sessions: Mapping[str, Session]
+    states: Mapping[str, str]  # session id → state, for the tasks and their dependencies
     busy: int  # local agents running (or being started) now
     limit: int  # max_parallel
     columns: Sequence[Column] = ()
@@ -49,7 +49,7 @@ def short(session_id: str) -> str:
     return session_id[:8]
 
 
-def dependency_reason(task: Task, sessions: Mapping[str, Session],
+def dependency_reason(task: Task, states: Mapping[str, str],
                       stuck: Mapping[str, str] | None = None) -> tuple[str, str] | None:
     """(blocked|waiting, why) for the first dependency that holds the task, or None.
     ``stuck``: tasks that only a person can move on, and why (blocked behind them too)."""
@@ -57,19 +57,19 @@ def dependency_reason(task: Task, sessions: Mapping[str, Session],
     for after in task.after:
         if stuck and after in stuck:
             return BLOCKED, f"dependency {short(after)} is stuck ({stuck[after]})"
-        dep = sessions.get(after)
+        dep = states.get(after)
         if dep is None:
             if not task.released:
                 return BLOCKED, f"dependency {short(after)} no longer exists"
             continue
-        if dep.state == State.DONE:
+        if dep == State.DONE:
             continue
-        if dep.state in FINAL_STATES:
+        if dep in FINAL_STATES:
             if not task.released:
-                return BLOCKED, (f"dependency {short(after)} {dep.state}; "
+                return BLOCKED, (f"dependency {short(after)} {dep}; "
                                  f"`aura task release {short(task.session)}` starts it anyway")
             continue
-        pending.append(f"dependency {short(after)} not done ({dep.state})")
+        pending.append(f"dependency {short(after)} not done ({dep})")
     return (WAITING, pending[0]) if pending else None
 
 
@@ -115,8 +115,7 @@ def plan(snap: Snapshot) -> list[Decision]:
     out: list[Decision] = []
     # Oldest first: a dependency existed before its dependents, so it is decided first.
     for task in snap.tasks:
-        session = snap.sessions.get(task.session)
-        if session is None or session.state != State.QUEUED or task.claimed_by is not None:
+        if snap.states.get(task.session) != State.QUEUED or task.claimed_by is not None:
             continue
         why = _why_waiting(task, snap, coding, in_coding, started, taken, stuck)
         if why is not None and (task.held or why[0] == BLOCKED):
@@ -140,7 +139,7 @@ def _why_waiting(task: Task, snap: Snapshot, coding: Column | None, in_coding: i
                  stuck: Mapping[str, str]) -> tuple[str, str] | None:
     if task.held:
         return WAITING, f"parked by hand; `aura task release {short(task.session)}` queues it"
-    deps = dependency_reason(task, snap.sessions, stuck)
+    deps = dependency_reason(task, snap.states, stuck)
     if deps is not None:
         return deps
     if task.target:

@@ -48,7 +48,7 @@ def tick(store: Store, *, starter: Starter = start_detached, limit: int | None =
     result = TickResult()
     snap = task_service.snapshot(store, limit=limit, workers=workers)
     for task in snap.tasks:
-        if task_service.recover(store, task, snap.sessions.get(task.session)):
+        if task_service.recover(store, task, snap.states.get(task.session)):
             result.recovered.append(task.session)
     if result.recovered:
         snap = task_service.snapshot(store, limit=limit, workers=workers)

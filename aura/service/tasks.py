@@ -75,27 +75,26 @@ def start_options(store: Store, session_id: str) -> RunOptions:
     return replace(RunOptions.from_wire(wire, follow_up=False), session=session.id)
 
 
-def snapshot(store: Store, *, limit: int | None = None, workers: Any = None) -> Snapshot:
-    """What the planner needs, read from the store now."""
+def snapshot(store: Store, *, limit: int | None = None, workers: Any = None,
+             pending: bool = True) -> Snapshot:
+    """What the planner needs, read from the store now (with ``pending``, only the queued
+    tasks: what the scheduler reads on every pass)."""
     from aura.board import Column
 
-    tasks = store.tasks()
-    sessions = {s.id: s for s in store.list_sessions()}
-    return Snapshot(tasks=tasks, sessions=sessions, busy=busy_slots(store, tasks, sessions),
+    tasks = store.tasks(pending=pending)
+    states = store.task_states()
+    return Snapshot(tasks=tasks, states=states, busy=busy_slots(store, tasks, states),
                     limit=limit or config_module.max_parallel(config_module.load()),
                     columns=[Column.from_json(c) for c in store.board_columns()],
                     counts=store.state_counts(), workers=workers)
 
 
-def busy_slots(store: Store, tasks: list[Task], sessions: dict[str, Session]) -> int:
+def busy_slots(store: Store, tasks: list[Task], states: dict[str, str]) -> int:
     """Local agents at work now: sessions with a running local execution, and tasks
     being started (claimed, their session still queued)."""
     busy = {e.session for e in store.running_executions() if e.host == "local"}
-    for task in tasks:
-        session = sessions.get(task.session)
-        if task.claimed_by and not task.target and session is not None and \
-                session.state == State.QUEUED:
-            busy.add(task.session)
+    busy.update(t.session for t in tasks if t.claimed_by and not t.target and
+                states.get(t.session) == State.QUEUED)
     return len(busy)
 
 
@@ -104,11 +103,13 @@ def listing(store: Store, *, workers: Any = None) -> list[dict[str, Any]]:
     being started)."""
     snap = snapshot(store, workers=workers)
     decided: dict[str, Decision] = {d.task.session: d for d in plan(snap)}
+    sessions = {s.id: s for s in store.list_sessions()}
     out = []
-    for task in snap.tasks:
-        session = snap.sessions.get(task.session)
+    for task in store.tasks():
+        session = sessions.get(task.session)
         data = explain(task, session)
         decision = decided.get(task.session)
+        data["stuck"] = False
         if decision is not None:
             data["status"] = decision.status if decision.status != "start" else "ready"
             data["stuck"] = decision.stuck
@@ -166,10 +167,10 @@ def _require_queued(store: Store, task: Task) -> None:
         raise AuraError(f"task {task.session[:8]} is {state}, not queued")
 
 
-def recover(store: Store, task: Task, session: Session | None) -> bool:
+def recover(store: Store, task: Task, state: str | None) -> bool:
     """Give back the claim of a task whose starter died before its run took the session
     (a scheduler killed between claim and start): it waits again. True if given back."""
-    if task.claimed_by is None or session is None or session.state != State.QUEUED:
+    if task.claimed_by is None or state != State.QUEUED:
         return False
     if task.child_pid is not None and is_alive(task.child_pid, task.child_started):
         return False
@@ -178,4 +179,3 @@ def recover(store: Store, task: Task, session: Session | None) -> bool:
         if pid.isdigit() and is_alive(int(pid), None if started in ("", "?") else started):
             return False  # its claimant is still starting it
     return store.unclaim_task(task.session, task.claimed_by)
-
