@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
 from aura.errors import InvalidTransition, NotFound, StoreError
-from aura.store_tasks import Task, task_not_found
+from aura.store_tasks import WORKING, Task, task_not_found
 
 EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
 # Told when a submitted batch is stored: None, or the error that kept it out (on the
@@ -152,6 +152,9 @@ class Store(Protocol):
         """Give a task back (it waits again), if ``claimer`` still holds it."""
         ...
     def delete_task(self, session_id: str) -> None: ...
+    def working_sessions(self) -> list[str]:
+        """Sessions in a coding-side state that run on this machine (not --on tasks)."""
+        ...
     def state_counts(self) -> dict[str, int]:
         """How many sessions are in each state."""
         ...
@@ -358,6 +361,11 @@ class MemoryStore:
     def delete_task(self, session_id: str) -> None:
         if self._tasks.pop(session_id, None) is None:
             raise task_not_found(session_id)
+
+    def working_sessions(self) -> list[str]:
+        remote = {t.session for t in self._tasks.values() if t.target is not None}
+        return [s.id for s in self._sessions.values()
+                if s.state in WORKING and s.id not in remote]
 
     def state_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # the store module is read on every start; sqlite3 is not nee
 
 from aura.errors import NotFound
 
+# The states in which a session's agent or scripts are at work (review aside: a session
+# rests there once its reviewer is done).
+WORKING = ("prepare_workspace", "setup", "coding_initial", "coding_follow_up", "cleanup")
 TASK_FIELDS = ("title", "target", "held", "released", "claimed_by", "claimed_at",
                "child_pid", "child_started")
 
@@ -138,6 +141,13 @@ class TaskTables:
             "SELECT id, state FROM sessions WHERE id IN (SELECT session FROM tasks t JOIN "
             "sessions q ON q.id = t.session AND q.state = 'queued' UNION SELECT after FROM "
             "task_deps d JOIN sessions q ON q.id = d.task AND q.state = 'queued')"))
+
+    def working_sessions(self) -> list[str]:
+        """Sessions in a coding-side state that run on this machine (not tasks sent to a
+        worker with --on, whose sessions only mirror the remote run)."""
+        return [r[0] for r in self._read(
+            "SELECT id FROM sessions WHERE state IN (" + ", ".join("?" * len(WORKING)) +
+            ") AND id NOT IN (SELECT session FROM tasks WHERE target IS NOT NULL)", WORKING)]
 
     def state_counts(self) -> dict[str, int]:
         return dict(self._read("SELECT state, COUNT(*) FROM sessions GROUP BY state"))

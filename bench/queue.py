@@ -87,6 +87,7 @@ def scheduler_only(count: int, limit: int, poll: float, agent_seconds: float) ->
     wall = time.perf_counter() - began
     # The n-th start after the first ``limit`` took the slot the n-th end freed.
     gaps = [starts[limit + n] - ends[n] for n in range(count - limit)]
+    assert min(gaps) >= 0, "more agents at once than max_parallel"
     return {"mode": "scheduler", "tasks": count, "max_parallel": limit, "poll_s": poll,
             "agent_s": agent_seconds, "ticks": len(tick_times),
             "tick_ms": _percentiles(tick_times),

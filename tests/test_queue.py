@@ -116,6 +116,10 @@ def test_tasks_round_trip_and_claim_once(store: Store) -> None:
     store.create_task(Task("c", "third", T0, after=("b",)))
     assert [t.session for t in store.tasks(pending=True)] == ["c"]
     assert store.task_states() == {"c": "queued", "b": "done"}
+    store.update_session("c", state="setup")
+    store.create_session(session("r", "coding_initial"))
+    store.create_task(Task("r", "remote", T0, target="gpu1"))
+    assert store.working_sessions() == ["c"]  # not the --on task's mirror
 
 
 def test_migration_4_is_the_task_tables(tmp_path: Path) -> None:

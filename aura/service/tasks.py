@@ -90,9 +90,11 @@ def snapshot(store: Store, *, limit: int | None = None, workers: Any = None,
 
 
 def busy_slots(store: Store, tasks: list[Task], states: dict[str, str]) -> int:
-    """Local agents at work now: sessions with a running local execution, and tasks
-    being started (claimed, their session still queued)."""
+    """Local agents at work now: sessions with a running local execution or in a
+    coding-side state (between two stages no execution runs, but the slot is taken), and
+    tasks being started (claimed, their session still queued)."""
     busy = {e.session for e in store.running_executions() if e.host == "local"}
+    busy.update(store.working_sessions())
     busy.update(t.session for t in tasks if t.claimed_by and not t.target and
                 states.get(t.session) == State.QUEUED)
     return len(busy)
