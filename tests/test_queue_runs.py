@@ -216,3 +216,68 @@ def test_cancel_of_a_queued_task_keeps_the_scheduler_off_it(tmp_path: Path) -> N
     assert queue_run("--until-idle").returncode == 0
     assert not log.exists()
     assert json.loads(run_aura("session", "show", a, "--json").stdout)["state"] == "cancelled"
+
+
+def test_a_detached_aura_killed_with_sigkill_is_orphaned_and_its_agent_killed(tmp_path: Path
+                                                                              ) -> None:
+    log = tmp_path / "agents.log"
+    sid = run_aura("run", "-d", "--executor", "custom", "--prompt", "long", "--base-command",
+                   agent_command("queue_agent.py", str(log), "long", "60")).stdout.strip()
+    deadline = time.monotonic() + 30 * TIMEOUT_FACTOR
+    while "long" not in intervals_started(log):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    runner = next(t for t in json.loads(run_aura("task", "list", "--json").stdout)
+                  if t["session"] == sid)["child_pid"]
+    os.kill(runner, signal.SIGKILL)
+    agent_pid = next(e["pid"] for e in events(log) if e["name"] == "long")
+    while True:  # the agent dies with its aura (PDEATHSIG) or by the next aura's sweep
+        shown = json.loads(run_aura("session", "show", sid, "--json").stdout)
+        try:
+            os.kill(agent_pid, 0)
+        except ProcessLookupError:
+            if shown["state"] == "failed":
+                break
+        assert time.monotonic() < deadline, shown["state"]
+        time.sleep(0.1)
+    assert shown["executions"][-1]["reason"] == "orphaned"
+
+
+def test_board_move_starts_a_queued_task(tmp_path: Path) -> None:
+    log = tmp_path / "agents.log"
+    a = add(log, "moved", 0.1)
+    moved = run_aura("board", "move", a[:8], "In progress")
+    assert moved.returncode == 0 and moved.stdout.strip() == a, moved.stderr
+    followed = run_aura("session", "show", a[:8], "-f")
+    assert followed.returncode == 0 and "finished moved" in followed.stdout
+    again = run_aura("board", "move", a[:8], "In progress", "--prompt", "more")
+    assert again.returncode == 0  # now a follow-up of a finished session, as before
+
+
+def test_tasks_sent_to_a_label_run_on_that_worker(tmp_path: Path) -> None:
+    from .remote_cluster import Cluster, wait_for
+
+    cluster = Cluster(tmp_path)
+    try:
+        cluster.start_coordinator()
+        cluster.start_worker("w1", "--labels", "gpu")
+        env = {"AURA_COORDINATOR": cluster.url}
+        agent = agent_command("lines_agent.py", "2")
+        gpu = cluster.aura("task", "add", "--executor", "custom", "--base-command", agent,
+                           "--prompt", "on gpu", "--on", "label:gpu", **env).stdout.strip()
+        tpu = cluster.aura("task", "add", "--executor", "custom", "--base-command", agent,
+                           "--prompt", "on tpu", "--on", "label:tpu", **env).stdout.strip()
+        scheduler = cluster.aura_bg("queue", "run", "--poll", "0.1", name="scheduler", **env)
+
+        def tasks() -> dict[str, dict]:
+            listed = cluster.aura("task", "list", "--json", **env)
+            return {t["session"]: t for t in json.loads(listed.stdout)}
+
+        wait_for(lambda: tasks()[gpu]["state"] == "done", 60, "the gpu task done")
+        assert tasks()[tpu]["reason"] == "no worker with label tpu online"
+        scheduler.stop(signal.SIGINT)
+        local = json.loads(cluster.aura("session", "show", gpu, "--json", **env).stdout)
+        remote = cluster.stored(local["options"]["remote_session"])
+        assert remote["executions"][-1]["host"] == "w1" and remote["state"] == "done"
+    finally:
+        cluster.close()

@@ -17,17 +17,17 @@ def queue_command() -> None:
     """Run the queue: start tasks as their dependencies finish and slots free up."""
 
 
-def coordinator_workers(store: Any) -> Any:
-    """The coordinator's workers (for tasks with --on), or None when there is none to
-    ask or it cannot be reached (those tasks then say so as their reason)."""
-    if not any(t.target for t in store.tasks()):
+def coordinator_workers(store: Any, token: str | None = None) -> Any:
+    """The coordinator's workers (for queued tasks with --on), or None when there is none
+    to ask or it cannot be reached (those tasks then say so as their reason)."""
+    if not any(t.target for t in store.tasks(pending=True)):
         return None
     from aura.contracts import WorkerInfo
     from aura.errors import AuraError
     from aura.remote.client import list_workers, read_token
 
     try:
-        return [WorkerInfo.from_json(w) for w in list_workers(None, read_token(None))]
+        return [WorkerInfo.from_json(w) for w in list_workers(None, token or read_token(None))]
     except (AuraError, OSError):
         return None
 
@@ -42,9 +42,14 @@ def coordinator_workers(store: Any) -> Any:
 def queue_run(max_parallel: int | None, until_idle: bool, poll: float) -> int:
     """Start queued tasks as they become ready (foreground; Ctrl-C stops it, the runs it
     started go on, and a new `aura queue run` picks up where it left)."""
+    import os
+
     from aura import config
     from aura.service import scheduler
 
+    # Read before anything takes it out of the environment: each pass asks the
+    # coordinator with it, and the runs started for --on tasks need it.
+    token = os.environ.get("AURA_TOKEN")
     store = open_user_store()
     limit = max_parallel or config.max_parallel(config.load())
     click.echo(f"[aura] queue: up to {limit} agents at once; Ctrl-C stops the scheduler "
@@ -58,7 +63,9 @@ def queue_run(max_parallel: int | None, until_idle: bool, poll: float) -> int:
 
     try:
         scheduler.run(store, limit=limit, poll=poll, until_idle=until_idle,
-                      workers=lambda: coordinator_workers(store), on_tick=report)
+                      starter=scheduler.detached_starter({"AURA_TOKEN": token} if token
+                                                         else None),
+                      workers=lambda: coordinator_workers(store, token), on_tick=report)
     except KeyboardInterrupt:
         click.echo("[aura] scheduler stopped; `aura queue run` resumes it", err=True)
         return 130

@@ -28,9 +28,18 @@ POLL_SECONDS = 0.25
 
 
 def start_detached(session_id: str, mark: str) -> tuple[int, str | None]:
+    return detached_starter()(session_id, mark)
+
+
+def detached_starter(env: dict[str, str] | None = None) -> Starter:
+    """Start each task as a detached `aura task start`, with ``env`` added (the
+    coordinator's token, which aura takes out of its own environment once read)."""
     from aura.service.detach import spawn
 
-    return spawn(["task", "start", session_id, "--claimed-by", mark], session_id)
+    def start(session_id: str, mark: str) -> tuple[int, str | None]:
+        return spawn(["task", "start", session_id, "--claimed-by", mark], session_id, env)
+
+    return start
 
 
 @dataclass(slots=True)
