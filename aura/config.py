@@ -9,6 +9,7 @@ Layout (every table optional)::
     sandbox = "workspace-write"
 
     coordinator = "wss://coord:8765"
+    max_parallel = 3          # agents the queue runs at once on this machine
 """
 
 from __future__ import annotations
@@ -58,6 +59,20 @@ def check(data: dict[str, Any], path: Path) -> None:
     coordinator = data.get("coordinator")
     if coordinator is not None and not isinstance(coordinator, str):
         raise ConfigError(f"config {path}: coordinator must be a URL string")
+    limit = data.get("max_parallel")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or
+                              limit < 1):
+        raise ConfigError(f"config {path}: max_parallel must be a whole number ≥ 1")
+
+
+def max_parallel(data: dict[str, Any]) -> int:
+    """How many agents the queue starts at once here: the config's ``max_parallel``, by
+    default the CPU count capped at 4 (agents mostly wait on their model, but each one's
+    checks and builds use a core)."""
+    import os
+
+    value = data.get("max_parallel")
+    return value if isinstance(value, int) else min(os.cpu_count() or 1, 4)
 
 
 def save(data: dict[str, Any], path: Path | None = None) -> None:

@@ -19,6 +19,7 @@ from aura.approvals import ApprovalState
 from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
 from aura.errors import InvalidTransition, NotFound, StoreError
 from aura.store_approvals import Approval, MemoryApprovals
+from aura.store_tasks import WORKING, Task, task_not_found
 
 EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
 # Told when a submitted batch is stored: None, or the error that kept it out (on the
@@ -158,6 +159,31 @@ class Store(Protocol):
         ...
     def worker_identities(self) -> list[dict[str, Any]]: ...
     def put_worker_identity(self, identity: dict[str, Any]) -> None: ...
+    def create_task(self, task: Task) -> None:
+        """Queue a task for its (existing, queued) session, with its dependencies."""
+        ...
+    def tasks(self, pending: bool = False) -> list[Task]:
+        """Every task (with ``pending``: those whose session is queued), oldest first,
+        with its dependencies."""
+        ...
+    def task_states(self) -> dict[str, str]:
+        """The state of every queued task's session and of every session it waits for."""
+        ...
+    def update_task(self, session_id: str, **fields: Any) -> None: ...
+    def claim_task(self, session_id: str, claimer: str, at: str) -> bool:
+        """Make an unclaimed task whose session is queued ``claimer``'s, atomically: True
+        for exactly one of any number of callers."""
+        ...
+    def unclaim_task(self, session_id: str, claimer: str) -> bool:
+        """Give a task back (it waits again), if ``claimer`` still holds it."""
+        ...
+    def delete_task(self, session_id: str) -> None: ...
+    def working_sessions(self) -> list[str]:
+        """Sessions in a coding-side state that run on this machine (not --on tasks)."""
+        ...
+    def state_counts(self) -> dict[str, int]:
+        """How many sessions are in each state."""
+        ...
     def close(self) -> None: ...
 
 
@@ -223,6 +249,7 @@ class MemoryStore(MemoryApprovals):
         self._transitions: list[Transition] = []
         self._entries: dict[str, dict[int, str]] = {}
         self._claims: dict[str, Claim] = {}
+        self._tasks: dict[str, Task] = {}
         from aura.board import DEFAULT_BOARD_COLUMNS  # the board's rules: not on every start
 
         self._workers: dict[str, dict[str, Any]] = {}
@@ -352,3 +379,52 @@ class MemoryStore(MemoryApprovals):
 
     def put_worker_identity(self, identity: dict[str, Any]) -> None:
         self._workers[identity["name"]] = dict(identity)
+
+    def create_task(self, task: Task) -> None:
+        self._tasks[task.session] = replace(task, after=tuple(dict.fromkeys(task.after)))
+
+    def tasks(self, pending: bool = False) -> list[Task]:
+        found = sorted(self._tasks.values(), key=lambda t: t.created_at)
+        return [t for t in found if not pending or self._sessions[t.session].state == "queued"]
+
+    def task_states(self) -> dict[str, str]:
+        ids = {i for t in self.tasks(pending=True) for i in (t.session, *t.after)}
+        return {i: self._sessions[i].state for i in ids if i in self._sessions}
+
+    def update_task(self, session_id: str, **fields: Any) -> None:
+        if session_id not in self._tasks:
+            raise task_not_found(session_id)
+        self._tasks[session_id] = replace(self._tasks[session_id], **fields)
+
+    def claim_task(self, session_id: str, claimer: str, at: str) -> bool:
+        task = self._tasks.get(session_id)
+        session = self._sessions.get(session_id)
+        if task is None or task.claimed_by is not None or session is None or \
+                session.state != "queued":
+            return False
+        self._tasks[session_id] = replace(task, claimed_by=claimer, claimed_at=at,
+                                          child_pid=None, child_started=None)
+        return True
+
+    def unclaim_task(self, session_id: str, claimer: str) -> bool:
+        task = self._tasks.get(session_id)
+        if task is None or task.claimed_by != claimer:
+            return False
+        self._tasks[session_id] = replace(task, claimed_by=None, claimed_at=None,
+                                          child_pid=None, child_started=None)
+        return True
+
+    def delete_task(self, session_id: str) -> None:
+        if self._tasks.pop(session_id, None) is None:
+            raise task_not_found(session_id)
+
+    def working_sessions(self) -> list[str]:
+        remote = {t.session for t in self._tasks.values() if t.target is not None}
+        return [s.id for s in self._sessions.values()
+                if s.state in WORKING and s.id not in remote]
+
+    def state_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for session in self._sessions.values():
+            counts[session.state] = counts.get(session.state, 0) + 1
+        return counts

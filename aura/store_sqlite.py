@@ -35,6 +35,7 @@ from aura.store import (
     session_not_found,
 )
 from aura.store_approvals import SQLiteApprovals
+from aura.store_tasks import TaskTables, migration_6
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -151,7 +152,7 @@ def _migration_5(db: sqlite3.Connection) -> None:
 # Append new migrations; never edit a released one.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2,
                                                           _migration_3, _migration_4,
-                                                          _migration_5]
+                                                          _migration_5, migration_6]
 
 
 def _session(row: sqlite3.Row) -> Session:
@@ -197,7 +198,9 @@ def _unknown_state(what: str, ident: str, value: str) -> StoreError:
                       "is the database from a newer aura?")
 
 
-class SQLiteStore(SQLiteApprovals):
+class SQLiteStore(SQLiteApprovals, TaskTables):
+    # The task methods (create_task, tasks, claim_task, …) are in store_tasks.py.
+
     def __init__(self, path: Path | str) -> None:
         # A "file:" URI (e.g. AURA_DB=file:/x/aura.db?mode=ro) is passed to SQLite as is.
         uri = str(path).startswith("file:")

@@ -19,9 +19,11 @@ from aura.cli.doctor import doctor_command
 from aura.cli.executors import executors_command
 from aura.cli.models import models_command
 from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, debug_option, fail
+from aura.cli.queue import queue_command
 from aura.cli.remote import serve_command, worker_command, workers_command
 from aura.cli.run import run_command, tui_command
 from aura.cli.session import session
+from aura.cli.task import task_command
 from aura.cli.workspace import workspace_command
 from aura.errors import AuraError, UsageError
 
@@ -43,7 +45,7 @@ def cli(debug: bool) -> None:
 for _command in (run_command, tui_command, session, executors_command, models_command,
                  completion_command, doctor_command, serve_command, worker_command,
                  workers_command, workspace_command, board_command, approvals_command,
-                 approve_command, deny_command):
+                 approve_command, deny_command, task_command, queue_command):
     cli.add_command(_command)
 
 

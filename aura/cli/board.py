@@ -1,9 +1,11 @@
-"""`aura board [--json]`, `aura board columns [list|add|edit|remove]`,
+"""`aura board [--json] [--layout]`, `aura board columns [list|add|edit|remove]`,
 `aura board move SESSION COLUMN [--prompt TEXT]`.
 
 A move is applied only if the pipeline allows it and its guards pass (board.py); a
 refused move names the rule. Moving a session in review (or finished) to a coding column
-starts a follow-up with --prompt, exactly like `aura run --session ID --prompt …`.
+starts a follow-up with --prompt, exactly like `aura run --session ID --prompt …`;
+moving a queued task to a coding column starts it (in the background), to its own
+column parks it.
 """
 
 from __future__ import annotations
@@ -24,38 +26,30 @@ SQLITE_MAX_INT = 2**63 - 1
 @click.option("--limit", "-n", type=click.IntRange(min=1, max=SQLITE_MAX_INT),
               default=200, show_default=True,
               help="Newest sessions to place on the board.")
+@click.option("--layout", type=click.Choice(["auto", "columns", "list"]), default="auto",
+              show_default=True,
+              help="Columns side by side, or one after the other (auto: side by side on a "
+                   "terminal wide enough).")
 @click.pass_context
-def board_command(ctx: click.Context, as_json: bool, limit: int) -> None:
-    """Sessions grouped in columns (each column maps to a pipeline state)."""
+def board_command(ctx: click.Context, as_json: bool, limit: int, layout: str) -> None:
+    """Sessions and queued tasks as cards in columns (each column maps to a pipeline
+    state): title, executor, age, state, cost, and why a queued task waits."""
     if ctx.invoked_subcommand is not None:
         return
     import json
 
+    from aura.cli.queue import coordinator_workers
     from aura.service.board import view
 
-    data = view(open_user_store(), limit)
+    store = open_user_store()
+    data = view(store, limit, workers=coordinator_workers(store))
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    from aura.cli.render import Painter, use_color
+    from aura.cli.board_view import render
 
-    paint = Painter(use_color(sys.stdout))
-    sections = list(data["columns"])
-    if data["other"]:
-        sections.append({"name": "(no column)", "state": "", "wip_limit": None,
-                         "sessions": data["other"]})
-    for column in sections:
-        count = len(column["sessions"])
-        limit_text = f"/{column['wip_limit']}" if column["wip_limit"] else ""
-        state = f"  [{column['state']}]" if column["state"] else ""
-        click.echo(paint(f"{column['name']} ({count}{limit_text})", "bold") +
-                   paint(state, "dim"))
-        for card in column["sessions"]:
-            prompt = " ".join(card["prompt"].split())
-            prompt = prompt[:59] + "…" if len(prompt) > 60 else prompt
-            branch = f"  {', '.join(card['branches'])}" if card["branches"] else ""
-            click.echo(f"  {card['id'][:8]}  {card['state']:<16} {card['executor']:<12} "
-                       f"{prompt}" + paint(branch, "dim"))
+    for line in render(data, layout, sys.stdout):
+        click.echo(line)
 
 
 @board_command.group("columns", invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
@@ -147,6 +141,16 @@ def board_move(session_id: str, column: str, prompt: str | None) -> int:
     decided = move(store, session_id, column, prompt)
     session = store.get_session(session_id)
     store.close()
+    if decided.src == decided.dst == "queued":
+        click.echo(f"parked {session.id[:8]} in {decided.column.name!r} (the queue leaves it "
+                   f"until `aura task release {session.id[:8]}`)")
+        return 0
+    if decided.src == "queued" and not decided.follow_up:
+        from aura.cli.task import task_start
+
+        click.echo(f"moving {session.id[:8]} to {decided.column.name!r}: starting it in the "
+                   "background", err=True)
+        return int(task_start.callback(session.id, True, None) or 0)  # type: ignore[misc]
     if not decided.follow_up:
         click.echo(f"moved {session.id[:8]} to {decided.column.name!r} "
                    f"({decided.src} → {decided.dst})")

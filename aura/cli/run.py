@@ -154,6 +154,9 @@ _RUN_OPTIONS = [
     click.option("--json", "as_json", is_flag=True,
                  help="Print entries as JSON lines, then a summary line."),
     click.option("--no-tui", is_flag=True, help="Stream plain text instead of the TUI."),
+    click.option("--detach", "-d", is_flag=True,
+                 help="Run in the background: print the session id and return at once "
+                      "(follow with `aura session show ID -f`)."),
     debug_option(),
     click.option("--on", metavar="WORKER|label:X", shell_complete=complete_worker,
                  help="Run on a remote worker (via the coordinator; see `aura workers`)."),
@@ -182,6 +185,8 @@ def tui_command(**kwargs: Any) -> int:
     """Open the terminal UI: logs, queue, model, prompt (--prompt starts a turn at once)."""
     if kwargs["as_json"] or kwargs["no_tui"]:
         raise UsageError("--json and --no-tui belong to `aura run`; `aura tui` is the TUI")
+    if kwargs.get("detach"):
+        raise UsageError("--detach belongs to `aura run`; `aura tui` is the TUI")
     if kwargs.get("on"):
         raise UsageError("the TUI runs sessions on this machine; for a worker use "
                          "`aura run --on WORKER --prompt …`")
@@ -199,14 +204,18 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
     if tui is None:
         tui = not kw["no_tui"] and not kw["as_json"] and sys.stdin.isatty() and \
             sys.stdout.isatty()
-    if not prompt and (not tui or kw.get("on")):
+    if not prompt and (not tui or kw.get("on") or kw.get("detach")):
         raise UsageError("--prompt is required (the task for the agent)")
+    if kw["executor_path"] and (kw.get("detach") or not kw.get("on")):
+        remember_executor_paths(kw["executor_path"])
+    if kw.get("detach"):  # in the background: the paths are remembered, not sent
+        from aura.cli.detach import run_detached
+
+        return run_detached({**kw, "executor_path": {}}, prompt)
     if kw.get("on"):  # remote runs stream as plain text; the TUI runs local sessions
         from aura.cli.remote import run_remote
 
         return run_remote(kw, prompt)
-    if kw["executor_path"]:
-        _remember_executor_paths(kw["executor_path"])
     person = None
     if not tui:
         from aura.cli.approval_prompt import terminal_person
@@ -290,7 +299,7 @@ async def _until_signal(options: Any, store: Any, watcher: Any, signals: list[st
     return await run_service(options, store, watcher)
 
 
-def _remember_executor_paths(paths: dict[str, str]) -> None:
+def remember_executor_paths(paths: dict[str, str]) -> None:
     import os
     import shutil
 

@@ -1,8 +1,10 @@
-"""`aura session list | show ID | latest`: sessions from the store or a coordinator."""
+"""`aura session list | show ID [-f] | latest | cancel ID`: sessions from the store or a
+coordinator; following a run and stopping it from another terminal."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -141,9 +143,62 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None)
 @click.argument("session_id", metavar="ID", shell_complete=complete_session)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every entry.")
 @click.option("--coordinator", metavar="URL", help="Read it from this coordinator.")
-def session_show(session_id: str, as_json: bool, coordinator: str | None) -> None:
+@click.option("--follow", "-f", is_flag=True,
+              help="Print entries as they arrive until the run ends (or rests in review).")
+def session_show(session_id: str, as_json: bool, coordinator: str | None,
+                 follow: bool) -> int:
     """The whole history of a session: executions, transitions, every entry."""
-    _show(session_id, as_json, coordinator)
+    if not follow:
+        _show(session_id, as_json, coordinator)
+        return 0
+    if coordinator is not None:
+        raise AuraError("--follow reads this machine's store; for a remote run use "
+                        "`aura run --on` (it streams) or `session show --coordinator`")
+    return _follow(session_id, as_json)
+
+
+def _follow(session_id: str, as_json: bool) -> int:
+    """Entries as JSON lines or text as the store receives them; exit 0 when the run is
+    done (or in review), 1 when it failed, 130 when it was cancelled."""
+    from aura.cli.render import Painter, format_entry, use_color
+    from aura.service.control import follow
+
+    paint = Painter(use_color(sys.stdout))
+
+    def emit(entries: list[Any]) -> None:
+        for entry in entries:
+            if as_json:
+                import json
+
+                click.echo(json.dumps(entry, ensure_ascii=False))
+                continue
+            shown = format_entry(entry, paint)
+            if shown is not None:
+                click.echo(shown[0])
+
+    store = open_user_store()
+    full = store.get_session(session_id).id
+    click.echo(f"[aura] following {full[:8]} (Ctrl-C stops following, not the run)", err=True)
+    try:
+        state = follow(store, full, emit)
+    except KeyboardInterrupt:
+        return 130
+    click.echo(f"[aura] session {full[:8]} {state}", err=True)
+    return {"done": 0, "review": 0, "cancelled": 130}.get(state.value, 1)
+
+
+@session.command("cancel", context_settings=CONTEXT_SETTINGS)
+@click.argument("session_id", metavar="ID", shell_complete=complete_session)
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for the run to stop.")
+def session_cancel(session_id: str, timeout: float) -> None:
+    """Stop a run from another terminal, like Ctrl-C in its own (its work is saved), or
+    take a queued task out of the queue's hands."""
+    from aura.service.control import cancel
+
+    store = open_user_store()
+    state = cancel(store, session_id, wait=timeout)
+    click.echo(f"session {store.get_session(session_id).id[:8]} {state}")
 
 
 @session.command("latest", context_settings=CONTEXT_SETTINGS)

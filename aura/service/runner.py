@@ -182,7 +182,10 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
                                                             _resolve_cwd(None)))
     claim = None
     if session is not None:
-        claim = await take_session(store, host, session.id, wait=options.wait)
+        # A queued task starts its first turn; any other session takes a follow-up.
+        starts = session.state == State.QUEUED
+        claim = await take_session(store, host, session.id, wait=options.wait,
+                                   from_states=QUEUED_ONLY if starts else FOLLOW_UP_FROM)
         session = store.get_session(session.id)  # as the run before ours left it
     try:
         return await _run_turn(options, store, watcher, host, session, claim, cwd_hint)
@@ -241,6 +244,7 @@ class SessionBusy(AuraError):
 
 
 FOLLOW_UP_FROM = frozenset(s.value for s in State if engine.allowed(s, State.CODING_FOLLOW_UP))
+QUEUED_ONLY = frozenset({State.QUEUED.value})
 WAIT_POLL = 0.1  # seconds between tries of --wait
 
 
@@ -297,6 +301,8 @@ def _workspace_of(options: RunOptions, session: Session | None, cwd_hint: str | 
 
     if session is None:
         return _workspace_request(options, cwd_hint)
+    if session.state == State.QUEUED:  # a queued task: its first turn makes the workspace
+        return _workspace_request(options, cwd_hint or session.cwd)
     if options.executor is not None and registry.canonical(options.executor) != \
             session.executor:
         raise UsageError(f"session {session.id[:8]} runs executor {session.executor}; "
@@ -339,9 +345,10 @@ def _record(store: Store, session: Session | None, session_id: str, name: str, c
             request: RunRequest, settings: dict[str, Any]) -> tuple[Session, State]:
     """Store the new session (queued), or this turn's settings on the continued one."""
     if session is not None:
+        first = session.state == State.QUEUED  # a queued task's first turn
         session = store.update_session(session.id, options={**session.options, **settings},
                                        model=request.model)
-        return session, State.CODING_FOLLOW_UP
+        return session, State.CODING_INITIAL if first else State.CODING_FOLLOW_UP
     now = utc_now()
     session = Session(id=session_id, executor=name, state=State.QUEUED, cwd=cwd,
                       created_at=now, updated_at=now, prompt=request.prompt,

@@ -1,0 +1,102 @@
+"""Watching and stopping a run from another terminal: `aura session show ID -f` follows
+what the store receives, `aura session cancel ID` sends the run's aura process SIGINT
+(so Ctrl-C's rules apply: the agent's process group is stopped, entries and work saved).
+
+The aura process is found from the session's running execution (or, while a run is
+starting, its claim): pid + start time, checked again right before the signal, so a
+reused pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+
+from aura.contracts import Entry, State
+from aura.errors import AuraError
+from aura.liveness import is_alive, sweep_orphans
+from aura.store import Store
+
+FOLLOW_POLL = 0.2
+
+
+def resting(store: Store, session_id: str) -> bool:
+    """The session is final, or waits in review with nothing running."""
+    session = store.get_session(session_id)
+    if session.state.is_final:
+        return True
+    return session.state == State.REVIEW and not any(
+        e.status == "running" for e in store.list_executions(session_id))
+
+
+def follow(store: Store, session_id: str, emit: Callable[[list[Entry]], None], *,
+           poll: float = FOLLOW_POLL, after_seq: int = 0,
+           timeout: float | None = None) -> State:
+    """Hand every entry stored after ``after_seq`` to ``emit`` as it arrives, until the
+    session rests (final, or in review); returns its state then."""
+    session_id = store.get_session(session_id).id
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        done = resting(store, session_id)  # read before the entries: none is missed
+        fresh = store.entries(session_id, after_seq)
+        if fresh:
+            after_seq = int(fresh[-1].get("seq", after_seq))
+            emit(fresh)
+        if done:
+            return store.get_session(session_id).state
+        if deadline is not None and time.monotonic() > deadline:
+            raise AuraError(f"session {session_id[:8]} still runs after {timeout:.0f} s")
+        sweep_orphans(store)  # a run whose aura was killed ends as failed, not never
+        time.sleep(poll)
+
+
+def run_process(store: Store, session_id: str) -> tuple[int, str | None] | None:
+    """The live aura process that runs the session here, or None."""
+    for execution in reversed(store.list_executions(session_id)):
+        if execution.status == "running":
+            if execution.host != "local":
+                raise AuraError(f"session {session_id[:8]} runs on worker {execution.host}; "
+                                "stop it from the terminal that started it (Ctrl-C)")
+            if is_alive(execution.pid, execution.pid_started) and execution.pid:
+                return execution.pid, execution.pid_started
+    for claim in store.claims():
+        if claim.session == session_id and claim.host == "local" and claim.pid and \
+                is_alive(claim.pid, claim.pid_started):
+            return claim.pid, claim.pid_started
+    return None
+
+
+def cancel(store: Store, session_id: str, *, wait: float = 30.0) -> State:
+    """Cancel a queued task (no process yet) or a running session (SIGINT to its aura,
+    then wait up to ``wait`` seconds for it to record the end). Returns the final state."""
+    from aura.service import tasks
+
+    session = store.get_session(session_id)
+    if session.state.is_final or (session.state == State.REVIEW and \
+            run_process(store, session.id) is None):
+        raise AuraError(f"session {session.id[:8]} is {session.state}; nothing to cancel")
+    if session.state == State.QUEUED and run_process(store, session.id) is None:
+        mark = f"{os.getpid()}:cancel"
+        task = next((t for t in store.tasks() if t.session == session.id), None)
+        if task is None or store.claim_task(session.id, mark, session.updated_at):
+            tasks.cancel_queued(store, session, "cancelled by `aura session cancel`")
+            return State.CANCELLED
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        found = run_process(store, session.id)
+        if found is not None:
+            pid, started = found
+            if is_alive(pid, started):
+                os.kill(pid, signal.SIGINT)
+            break
+        if store.get_session(session.id).state.is_final:
+            break
+        time.sleep(0.05)  # a task being started: its process takes the session soon
+    while time.monotonic() < deadline:
+        current = store.get_session(session.id).state
+        if current.is_final:
+            return current
+        time.sleep(0.05)
+    raise AuraError(f"session {session.id[:8]} did not stop within {wait:.0f} s")
