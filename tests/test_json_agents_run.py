@@ -49,8 +49,10 @@ class Fakes:
 
     def run(self, *args: str, env: dict[str, str] | None = None
             ) -> tuple[subprocess.CompletedProcess, list[dict[str, Any]]]:
-        """`aura run … --json`: the process and its JSON lines."""
-        proc = run_aura("run", *args, "--json", "--no-tui", env={**self.env, **(env or {})},
+        """`aura run … --json`: the process and its JSON lines. --no-ask: the fakes replay
+        the agents' plain headless modes (their approval protocols: test_approval_channels,
+        test_codex_appserver)."""
+        proc = run_aura("run", *args, "--json", "--no-tui", "--no-ask", env={**self.env, **(env or {})},
                         cwd=self.work)
         lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
         return proc, lines
@@ -223,7 +225,7 @@ def test_ctrl_c_interrupts_the_agent_with_sigint(fakes: Fakes, agent: str,
     # sigints=2: an agent that only aborts its turn on the first SIGINT gets a second.
     env = {**os.environ, **fakes.env, "FAKE_AGENT_HANG": str(sigints)}
     proc = subprocess.Popen(aura_argv("run", "--executor", agent, "--prompt", PROMPT,
-                                      "--json", "--no-tui"),
+                                      "--json", "--no-tui", "--no-ask"),
                             cwd=fakes.work, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

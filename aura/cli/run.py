@@ -130,6 +130,9 @@ _AGENT_OPTIONS = [
                  metavar="SECONDS",
                  help="With nobody to ask (no TTY, --json), deny a request nobody "
                       "answered (`aura approve`) after this long (default 300)."),
+    click.option("--no-ask", is_flag=True,
+                 help="Ask nobody: the agent runs in its plain headless mode and its "
+                      "approval flags answer (as --yolo, --allow-tool… say)."),
 ]
 # Output limits, the pipeline (workspaces, scripts, review), output mode, where it runs.
 _RUN_OPTIONS = [

@@ -25,7 +25,7 @@ WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
              "in_place", "allow_dirty", "setup", "cleanup", "review", "review_executor",
              "approvals")
 # Sent only when given (a worker from before them accepts the rest of the options).
-OPTIONAL_WIRE_KEYS = ("approval_timeout", "secret_vars")
+OPTIONAL_WIRE_KEYS = ("approval_timeout", "secret_vars", "ask")
 MAX_APPROVAL_TIMEOUT = 7 * 24 * 3600  # a week: longer is a typo, not a plan
 _APPROVAL_FLAGS = ("yolo", "force", "trust", "allow_all_tools")
 _APPROVAL_LISTS = ("allow_tools", "deny_tools")
@@ -55,6 +55,7 @@ class RunOptions:
     asker: Asker | None = None  # a person to ask (model, endpoint); None: nobody
     person: Person | None = None  # who answers approval requests here; None: nobody
     approval_timeout: float = DEFAULT_TIMEOUT  # seconds a request waits with nobody asked
+    ask: bool = True  # False (--no-ask): no approval protocol, the flags answer
     refresh_model_cache: bool = False  # discover models again (ollama, lms, custom)
     # The pipeline (see pipeline.py): workspaces, scripts, review.
     repos: tuple[str, ...] = ()  # --repo (a --cwd inside a repo counts as one)
@@ -93,6 +94,7 @@ class RunOptions:
             line_cap=kw.get("line_cap") or DEFAULT_LINE_CAP, asker=asker, person=person,
             approval_timeout=DEFAULT_TIMEOUT if kw.get("approval_timeout") is None
             else float(kw["approval_timeout"]),
+            ask=not kw.get("no_ask"),
             refresh_model_cache=bool(kw.get("refresh_model_cache")),
             repos=tuple(kw.get("repos") or ()), base=kw.get("base"),
             in_place=bool(kw.get("in_place")), allow_dirty=bool(kw.get("allow_dirty")),
@@ -132,6 +134,8 @@ class RunOptions:
         if self.approval_timeout != DEFAULT_TIMEOUT:
             # Sent only when given: a worker from before approvals accepts the rest.
             wire["approval_timeout"] = self.approval_timeout
+        if not self.ask:
+            wire["ask"] = False
         if self.secret_vars:
             # Only when given: a worker of an older aura refuses the key it does not know,
             # rather than running without the secret.
@@ -174,6 +178,7 @@ class RunOptions:
             line_cap=line_cap if isinstance(line_cap, int) and not isinstance(line_cap, bool)
             and line_cap > 0 else DEFAULT_LINE_CAP,
             approval_timeout=DEFAULT_TIMEOUT if timeout is None else float(timeout),
+            ask=data.get("ask") is not False,
             repos=_strings(data, "repos"), base=_text(data, "base"),
             in_place=bool(data.get("in_place")), allow_dirty=bool(data.get("allow_dirty")),
             setup=_strings(data, "setup"), cleanup=_strings(data, "cleanup"),

@@ -282,7 +282,9 @@ def _approving(host: Host, store: Store, options: RunOptions, config: dict[str, 
                ) -> Host:
     """The host, with a broker for each agent run that speaks an approval protocol:
     the config's rules and the flags as policy, then the person surface, then the
-    timeout."""
+    timeout. With --no-ask the host is left as it is: the flags answer."""
+    if not options.ask:
+        return host
     from aura.paths import config_path
     from aura.service.approval_policy import rules_from_flags, rules_from_table
     from aura.service.approvals import ApprovalSetup, ApprovingHost
