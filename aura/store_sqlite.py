@@ -14,11 +14,9 @@ import contextlib
 import errno
 import itertools
 import json
-import queue
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +26,16 @@ from aura.store import (
     Claim,
     EntryAppender,
     EntryRow,
-    StoredCallback,
     ambiguous_prefix,
     check_claimable,
     column_not_found,
     session_not_found,
 )
 from aura.store_approvals import SQLiteApprovals
-from aura.store_tasks import TaskTables, migration_6
+from aura.store_schema import MIGRATIONS
+from aura.store_tasks import TaskTables
+from aura.store_workers import SQLiteWorkers
+from aura.store_writer import ThreadedAppender
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -45,114 +45,6 @@ _EXECUTION_COLUMNS = ("id", "session", "stage", "status", "exit_code", "started_
                       "ended_at", "host", "pid", "pid_started", "executor", "reason")
 
 _CLAIM_COLUMNS = "session, token, host, pid, pid_started, at"
-
-
-def _script(db: sqlite3.Connection, sql: str) -> None:
-    # Not executescript(): it commits first, which would split a migration from its
-    # user_version bump.
-    for statement in sql.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def _migration_1(db: sqlite3.Connection) -> None:
-    _script(
-        db,
-        """
-        CREATE TABLE sessions (
-            id TEXT PRIMARY KEY, executor TEXT NOT NULL, state TEXT NOT NULL,
-            cwd TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-            prompt TEXT NOT NULL DEFAULT '', model TEXT, native_session_id TEXT,
-            options TEXT NOT NULL DEFAULT '{}'
-        );
-        CREATE INDEX sessions_created ON sessions (created_at);
-        CREATE TABLE executions (
-            id TEXT PRIMARY KEY, session TEXT NOT NULL REFERENCES sessions (id),
-            stage TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER,
-            started_at TEXT NOT NULL, ended_at TEXT, host TEXT NOT NULL DEFAULT 'local',
-            pid INTEGER, pid_started TEXT, executor TEXT, reason TEXT
-        );
-        CREATE INDEX executions_session ON executions (session);
-        CREATE INDEX executions_status ON executions (status);
-        CREATE TABLE transitions (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT NOT NULL, execution TEXT,
-            src TEXT, dst TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL DEFAULT ''
-        );
-        CREATE INDEX transitions_session ON transitions (session);
-        CREATE TABLE entries (
-            session TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
-            bodies TEXT NOT NULL
-        );
-        CREATE UNIQUE INDEX entries_by_seq ON entries (session, first_seq);
-        """
-    )
-
-
-def _migration_2(db: sqlite3.Connection) -> None:
-    """The board's user columns, starting with the default set."""
-    from aura.board import DEFAULT_BOARD_COLUMNS  # once per database, not on every start
-
-    _script(
-        db,
-        """
-        CREATE TABLE board_columns (
-            name TEXT PRIMARY KEY COLLATE NOCASE, position INTEGER NOT NULL,
-            state TEXT NOT NULL, wip_limit INTEGER
-        )
-        """
-    )
-    db.executemany("INSERT INTO board_columns (name, position, state, wip_limit) "
-                   "VALUES (:name, :position, :state, :wip_limit)", DEFAULT_BOARD_COLUMNS)
-
-
-def _migration_3(db: sqlite3.Connection) -> None:
-    """Claims: which run holds a session (one at a time, taken in one transaction)."""
-    _script(
-        db,
-        """
-        CREATE TABLE session_claims (
-            session TEXT PRIMARY KEY, token TEXT NOT NULL, host TEXT NOT NULL,
-            pid INTEGER, pid_started TEXT, at TEXT NOT NULL
-        )
-        """
-    )
-
-
-def _migration_4(db: sqlite3.Connection) -> None:
-    """Approval requests (aura.store_approvals): one row per request an agent made."""
-    _script(
-        db,
-        """
-        CREATE TABLE approvals (
-            id TEXT PRIMARY KEY, session TEXT NOT NULL, execution TEXT NOT NULL,
-            native_id TEXT NOT NULL, kind TEXT NOT NULL, title TEXT NOT NULL,
-            detail TEXT NOT NULL DEFAULT '{}', options TEXT NOT NULL DEFAULT '[]',
-            state TEXT NOT NULL, created_at TEXT NOT NULL, answered_at TEXT,
-            answered_by TEXT, message TEXT, option TEXT, choice TEXT
-        );
-        CREATE INDEX approvals_state ON approvals (state);
-        CREATE INDEX approvals_session ON approvals (session)
-        """
-    )
-
-
-def _migration_5(db: sqlite3.Connection) -> None:
-    """Enrolled workers of a coordinator: each one's key, kept only as its SHA-256."""
-    _script(
-        db,
-        """
-        CREATE TABLE workers (
-            name TEXT PRIMARY KEY, key_hash TEXT, enrolled_at TEXT, revoked_at TEXT,
-            re_enroll INTEGER NOT NULL DEFAULT 0
-        )
-        """
-    )
-
-
-# Append new migrations; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2,
-                                                          _migration_3, _migration_4,
-                                                          _migration_5, migration_6]
 
 
 def _session(row: sqlite3.Row) -> Session:
@@ -186,19 +78,13 @@ def _transition(row: sqlite3.Row) -> Transition:
                              ) from None
 
 
-def _identity(row: sqlite3.Row) -> dict[str, Any]:
-    data = dict(row)
-    data["re_enroll"] = bool(data["re_enroll"])
-    return data
-
-
 def _unknown_state(what: str, ident: str, value: str) -> StoreError:
     # A row written by a newer aura, or edited by hand: say which, never a traceback.
     return StoreError(f"{what} {ident} has a state this aura does not know ({value!r}); "
                       "is the database from a newer aura?")
 
 
-class SQLiteStore(SQLiteApprovals, TaskTables):
+class SQLiteStore(SQLiteApprovals, TaskTables, SQLiteWorkers):
     # The task methods (create_task, tasks, claim_task, …) are in store_tasks.py.
 
     def __init__(self, path: Path | str) -> None:
@@ -461,7 +347,9 @@ class SQLiteStore(SQLiteApprovals, TaskTables):
     def appender(self, session_id: str | None = None) -> EntryAppender:
         # A recorder's queue is bounded (back-pressure on the reader); a writer for any
         # session serves an event loop, which must never block on it.
-        return ThreadedAppender(self._target, session_id, depth=4 if session_id else 0)
+        target = self._target
+        return ThreadedAppender(lambda: SQLiteStore(target), session_id,
+                                depth=4 if session_id else 0)
 
     # board ----------------------------------------------------------------------------
 
@@ -483,20 +371,6 @@ class SQLiteStore(SQLiteApprovals, TaskTables):
                                        (name,)).rowcount
         if not deleted:
             raise column_not_found(name)
-
-    def worker_identity(self, name: str) -> dict[str, Any] | None:
-        row = self._read("SELECT * FROM workers WHERE name = ?", (name,)).fetchone()
-        return _identity(row) if row is not None else None
-
-    def worker_identities(self) -> list[dict[str, Any]]:
-        return [_identity(r) for r in self._read("SELECT * FROM workers ORDER BY name")]
-
-    def put_worker_identity(self, identity: dict[str, Any]) -> None:
-        with self._write():
-            self._db.execute(
-                "INSERT OR REPLACE INTO workers (name, key_hash, enrolled_at, revoked_at, "
-                "re_enroll) VALUES (:name, :key_hash, :enrolled_at, :revoked_at, :re_enroll)",
-                {**identity, "re_enroll": int(bool(identity.get("re_enroll")))})
 
     def close(self) -> None:
         self._db.close()
@@ -520,87 +394,6 @@ class SQLiteStore(SQLiteApprovals, TaskTables):
         with self._write():
             self._db.execute(f"UPDATE {table} SET {assignments} WHERE id = ?",
                              [*fields.values(), key])
-
-
-class ThreadedAppender:
-    """Writes entry batches on a thread with its own connection, in the order they come, so
-    SQLite's work (which releases the GIL) overlaps with reading and parsing the agent's
-    output, or with a coordinator's event loop. With ``depth`` the queue is bounded: a
-    writer that falls behind slows the caller instead of growing memory."""
-
-    _STOP = object()
-
-    def __init__(self, target: str, session_id: str | None, depth: int = 4) -> None:
-        self._target = target
-        self._session_id = session_id
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._error: Exception | None = None
-        self._thread: threading.Thread | None = None
-
-    def _ensure_thread(self) -> None:
-        # Started on the first batch, and again after close(): an appender is never left
-        # with a queue nobody reads.
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._write_loop, daemon=True,
-                                            name="aura-entry-writer")
-            self._thread.start()
-
-    def _write_loop(self) -> None:
-        store: SQLiteStore | None = None
-        while True:
-            item = self._queue.get()
-            if item is self._STOP:
-                break
-            if isinstance(item, threading.Event):
-                item.set()
-                continue
-            session_id, rows, done = item
-            if done is None and self._error is not None:
-                continue
-            error: Exception | None = None
-            try:
-                if rows:
-                    if store is None:
-                        store = SQLiteStore(self._target)
-                    store.append_entries(session_id, rows)
-            except Exception as exc:  # handed to whoever waits on this batch, not hidden
-                error = exc
-            if done is not None:
-                done(error)
-            elif error is not None:
-                self._error = error
-        if store is not None:
-            store.close()
-
-    def append(self, rows: Sequence[EntryRow]) -> None:
-        self._raise()
-        if rows:
-            assert self._session_id is not None, "append() needs an appender of one session"
-            self._ensure_thread()
-            self._queue.put((self._session_id, rows, None))
-
-    def submit(self, session_id: str, rows: Sequence[EntryRow], done: StoredCallback) -> None:
-        # Empty batches are queued too: their callback marks that everything before is in.
-        self._ensure_thread()
-        self._queue.put((session_id, rows, done))
-
-    def sync(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            event = threading.Event()
-            self._queue.put(event)
-            event.wait()
-        self._raise()
-
-    def close(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.put(self._STOP)
-            self._thread.join()
-        self._raise()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
 
 
 class _Transaction:

@@ -17,7 +17,8 @@ from aura.contracts import Session, State, WorkerInfo
 from aura.service import tasks as task_service
 from aura.service.queue_plan import BLOCKED, START, WAITING, Snapshot, plan
 from aura.store import MemoryStore, Store
-from aura.store_sqlite import MIGRATIONS, SQLiteStore
+from aura.store_schema import MIGRATIONS
+from aura.store_sqlite import SQLiteStore
 from aura.store_tasks import Task
 
 from .conftest import ROOT, run_aura

@@ -11,7 +11,8 @@ import pytest
 from aura.contracts import Execution, Session, Transition
 from aura.errors import NotFound, StoreError
 from aura.store import MemoryStore, Store, session_history
-from aura.store_sqlite import MIGRATIONS, SQLiteStore
+from aura.store_schema import MIGRATIONS
+from aura.store_sqlite import SQLiteStore
 
 
 @pytest.fixture(params=["memory", "sqlite"])

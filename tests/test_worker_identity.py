@@ -11,7 +11,8 @@ import pytest
 from aura.errors import RpcError
 from aura.remote.coordinator.identity import Identities
 from aura.rpc_codec import IDENTITY_REFUSED, NOT_FOUND
-from aura.store_sqlite import MIGRATIONS, SQLiteStore
+from aura.store_schema import MIGRATIONS
+from aura.store_sqlite import SQLiteStore
 
 
 def test_a_database_of_the_previous_schema_gains_the_workers_table(tmp_path: Path) -> None:

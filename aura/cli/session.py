@@ -72,21 +72,26 @@ def session_list(limit: int, executor: str | None, as_json: bool,
         click.echo(line)
 
 
-def _show(session_id: str | None, as_json: bool, coordinator: str | None = None) -> None:
+def _history(session_id: str | None, coordinator: str | None) -> dict[str, Any]:
+    """The session as `session show --json` prints it, from the store or a coordinator
+    (None: the newest session here)."""
     if coordinator is not None and session_id is not None:
         from aura.remote.client import fetch_session
 
-        data = fetch_session(coordinator, session_id)
-    else:
-        from aura.store import session_history
+        return fetch_session(coordinator, session_id)
+    from aura.store import session_history
 
-        store = open_user_store()
-        if session_id is None:
-            latest = store.list_sessions(1)
-            if not latest:
-                raise AuraError("no sessions yet; start one with `aura run --prompt …`")
-            session_id = latest[0].id
-        data = session_history(store, session_id)
+    store = open_user_store()
+    if session_id is None:
+        latest = store.list_sessions(1)
+        if not latest:
+            raise AuraError("no sessions yet; start one with `aura run --prompt …`")
+        session_id = latest[0].id
+    return session_history(store, session_id)
+
+
+def _show(session_id: str | None, as_json: bool, coordinator: str | None = None) -> None:
+    data = _history(session_id, coordinator)
     from aura.cli.render import (
         Painter,
         format_entry,

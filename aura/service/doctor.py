@@ -95,7 +95,7 @@ def check_database() -> Check:
     import sqlite3
 
     from aura.paths import db_path
-    from aura.store_sqlite import MIGRATIONS
+    from aura.store_schema import MIGRATIONS
 
     path = db_path()
     if not path.exists():
