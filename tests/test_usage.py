@@ -15,7 +15,9 @@ from aura.errors import ConfigError, UsageError
 from aura.service.run_options import RunOptions, WireError
 from aura.service.usage import Price, UsageItem, aggregate, cost_of, parse_since, prices
 from tests.conftest import run_aura
-from tests.gitrepo import git, git_env, make_repo  # noqa: F401  (git_env is a fixture)
+from tests.gitrepo import git, git_env, make_repo
+
+__all__ = ["git_env"]  # a fixture, used by name
 
 PRICES = {"m-priced": Price(input_per_mtok=3.0, output_per_mtok=15.0, cached_per_mtok=0.3)}
 
@@ -128,8 +130,8 @@ def _entries(session: str) -> list[dict]:
     return data["entries"] if isinstance(data, dict) else data
 
 
-def test_max_cost_stops_the_agent_within_one_entry_and_saves_its_work(
-        tmp_path: Path, git_env: dict[str, str]) -> None:
+@pytest.mark.usefixtures("git_env")
+def test_max_cost_stops_the_agent_within_one_entry_and_saves_its_work(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     proc = run_aura("run", "--executor", "custom", "--prompt", "spend",
                     "--base-command", _spender(tmp_path), "--repo", str(repo),
@@ -190,7 +192,7 @@ def test_daily_budget_refuses_a_run_in_one_line_and_records_nothing(
     config.write_text("[budgets]\ndaily_usd = 1.5\n")
     refused = run_aura("run", "--executor", "custom", "--prompt", "y", "--base-command",
                        "true", "--no-tui", env=env)
-    assert refused.returncode != 0
+    assert refused.returncode == 1
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert "budget: $2.00 spent today reached [budgets] daily_usd = 1.5" in refused.stderr
     listed = json.loads(run_aura("session", "list", "--json", env=env).stdout)

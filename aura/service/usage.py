@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aura.errors import ConfigError, UsageError
+from aura.errors import AuraError, ConfigError, UsageError
 from aura.store import Store
 
 GROUPINGS = ("day", "executor", "model", "repo", "session")
@@ -222,10 +222,10 @@ def check_daily_budget(store: Store, config: Mapping[str, Any], executor: str) -
         if item.executor == executor:
             spent_here += cost
     if overall is not None and spent_all >= overall:
-        raise UsageError(f"budget: ${spent_all:.2f} spent today reached [budgets] "
+        raise AuraError(f"budget: ${spent_all:.2f} spent today reached [budgets] "
                          f"daily_usd = {overall:g}; no new run until tomorrow (UTC)")
     if per is not None and spent_here >= per:
-        raise UsageError(f"budget: ${spent_here:.2f} spent today on {executor} reached "
+        raise AuraError(f"budget: ${spent_here:.2f} spent today on {executor} reached "
                          f"[budgets.executors] {executor} = {per:g}")
 
 
