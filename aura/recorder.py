@@ -77,6 +77,7 @@ class Recorder:
     def __init__(self, store: Store, session_id: str, execution_id: str, stage: str,
                  *, watcher: Watcher | None = None,
                  on_native_session_id: Callable[[str], None] | None = None,
+                 on_usage: Callable[[], None] | None = None,
                  batch_size: int = 2000, flush_interval: float = 0.25) -> None:
         self.store = store
         self.session_id = session_id
@@ -86,6 +87,7 @@ class Recorder:
         self.usage: dict[str, float] = {}
         self.native_session_id: str | None = None
         self._on_native = on_native_session_id
+        self._on_usage = on_usage  # told after each entry's usage is added (budgets)
         self._pending: list[EntryRow] = []
         self._appender = store.appender(session_id)
         self._batch_size = batch_size
@@ -146,6 +148,8 @@ class Recorder:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and \
                     -USAGE_LIMIT <= value <= USAGE_LIMIT:
                 self.usage[key] = self.usage.get(key, 0) + value
+        if self._on_usage is not None:
+            self._on_usage()
 
     def set_native_session_id(self, native_id: str) -> None:
         if native_id != self.native_session_id:

@@ -24,6 +24,7 @@ from aura.cli.remote import serve_command, worker_command, workers_command
 from aura.cli.run import run_command, tui_command
 from aura.cli.session import session
 from aura.cli.task import task_command
+from aura.cli.usage import usage_command
 from aura.cli.workspace import workspace_command
 from aura.errors import AuraError, UsageError
 
@@ -45,7 +46,7 @@ def cli(debug: bool) -> None:
 for _command in (run_command, tui_command, session, executors_command, models_command,
                  completion_command, doctor_command, serve_command, worker_command,
                  workers_command, workspace_command, board_command, approvals_command,
-                 approve_command, deny_command, task_command, queue_command):
+                 approve_command, deny_command, task_command, queue_command, usage_command):
     cli.add_command(_command)
 
 

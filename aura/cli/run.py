@@ -136,6 +136,9 @@ _AGENT_OPTIONS = [
 ]
 # Output limits, the pipeline (workspaces, scripts, review), output mode, where it runs.
 _RUN_OPTIONS = [
+    click.option("--max-cost", type=click.FloatRange(min=0, min_open=True, max=1e6),
+                 metavar="USD",
+                 help="Stop the run (saving its work) once its recorded cost passes this."),
     click.option("--line-cap", type=click.IntRange(min=1024), metavar="BYTES",
                  help="Cut agent output lines longer than this (default 8 MiB)."),
     click.option("--repo", "repos", multiple=True, metavar="PATH",

@@ -27,6 +27,7 @@ EXIT_TERMINATED = 143
 STOPPED_BY = {"SIGTERM": ("terminated", EXIT_TERMINATED),
               "SIGHUP": ("terminal hung up", 129)}
 STOPPED_BY_USER = ("interrupted by the user", EXIT_INTERRUPTED)
+EXIT_BUDGET = 1  # the run was stopped by --max-cost: it did not finish what it was asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,9 @@ class Ledger:
         self.main_execution: str | None = None
         self.usage: dict[str, float] = {}
         self.workspace = workspace_of(session)
+        self.max_cost: float | None = None  # --max-cost: USD this turn may spend
+        self.over_budget: str | None = None  # why the turn was stopped, once it was
+        self._task: asyncio.Task[Any] | None = None  # what a passed budget cancels
 
     def open(self, stage: State, executor: str | None, *,
               on_native: Callable[[str], None] | None = None) -> Recorder:
@@ -81,8 +85,27 @@ class Ledger:
         self.store.create_execution(execution)
         self.execution = execution
         self.recorder = Recorder(self.store, self.session.id, execution.id, stage.value,
-                                 watcher=self.watcher, on_native_session_id=on_native)
+                                 watcher=self.watcher, on_native_session_id=on_native,
+                                 on_usage=self._check_budget if self.max_cost is not None
+                                 else None)
         return self.recorder
+
+    def cost(self) -> float:
+        """USD this turn recorded so far (the reported ``cost_usd`` of its entries)."""
+        current = self.recorder.usage.get("cost_usd", 0) if self.recorder else 0
+        return self.usage.get("cost_usd", 0) + current
+
+    def _check_budget(self) -> None:
+        # Called from inside the recorder as each usage arrives: the agent is stopped by
+        # cancelling the turn's task, which ends it as cancelled and saves the work.
+        if self.max_cost is None or self.over_budget is not None:
+            return
+        spent = self.cost()
+        if spent > self.max_cost:
+            self.over_budget = (f"budget: cost ${spent:.4f} passed --max-cost "
+                                f"${self.max_cost:g}")
+            if self._task is not None:
+                self._task.cancel(self.over_budget)
 
     def add_usage(self, recorder: Recorder) -> None:
         for key, value in recorder.usage.items():
@@ -137,6 +160,7 @@ class Ledger:
 
     async def timed(self, coro: Any) -> Any:
         assert self.recorder is not None
+        self._task = asyncio.current_task()
         ticker = asyncio.create_task(_flush_periodically(self.recorder))
         try:
             return await coro
@@ -153,16 +177,20 @@ class Ledger:
     async def end_cancelled(self, cause: str | None = None) -> Finished:
         """End a cancelled turn; ``cause`` is the cancellation's message (a signal name)."""
         reason, code = STOPPED_BY.get(cause or "", STOPPED_BY_USER)
+        if self.over_budget is not None:
+            reason, code = self.over_budget, EXIT_BUDGET
         if self.recorder is None:
             self.open(State(self.session.state), None)
         self.finish(ExecutionStatus.CANCELLED, None, "interrupted" if
                     code == EXIT_INTERRUPTED else reason)
+        if self.over_budget is not None:
+            self.emit({"kind": EntryKind.ERROR.value, "text": self.over_budget})
         with contextlib.suppress(AuraError):
             await asyncio.shield(self.save(
                 f"aura: saved when session {self.session.id} was cancelled"))
         if engine.allowed(self.session.state, State.CANCELLED):
             self.move(State.CANCELLED, reason)
-        return self.result(State.CANCELLED, code)
+        return self.result(State.CANCELLED, code, self.over_budget)
 
     async def end_failed(self, error: str, code: int, *, aura_error: bool = False
                           ) -> Finished:

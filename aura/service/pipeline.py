@@ -69,6 +69,7 @@ class Plan:
     review: Callable[[dict[str, Any]], ReviewPlan] | None = None
     templates: dict[str, str] = field(default_factory=dict)  # the user's [templates]
     vars: dict[str, str] = field(default_factory=dict)
+    max_cost: float | None = None  # --max-cost: the turn is stopped once it spent more
 
 
 def judge(outcome: Outcome) -> tuple[int, State, str | None]:
@@ -162,6 +163,7 @@ class Orchestrator:
     # stages ---------------------------------------------------------------------------
 
     async def run(self, plan: Plan) -> Finished:
+        self.ledger.max_cost = plan.max_cost
         try:
             state = await self._stages(plan)
         except asyncio.CancelledError as exc:

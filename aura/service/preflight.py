@@ -1,7 +1,8 @@
 """What `aura run` checks before a session exists: everything that can fail without
 running anything (the reviewer's name and binary, the repos, ``--base``, a dirty
-``--in-place`` checkout). A failure here is one error and no session row; the same failure
-found later would record a failed session that never ran and offer to follow it up.
+``--in-place`` checkout, the daily budgets). A failure here is one error and no session
+row; the same failure found later would record a failed session that never ran and offer
+to follow it up.
 
 The checks only read: the workspace is still made by the pipeline, which checks again
 (the repo may change in between; that rare case still records a failed session).
@@ -9,14 +10,16 @@ The checks only read: the workspace is still made by the pipeline, which checks 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aura.errors import AuraError, UsageError
 
 if TYPE_CHECKING:
     from aura.executors.base import RunRequest
     from aura.service.pipeline import WorkspaceRequest
+    from aura.store import Store
 
 
 def check_workspace(request: WorkspaceRequest | None) -> None:
@@ -58,3 +61,12 @@ def check_reviewer(name: str | None, coding_name: str, coding: RunRequest,
     executor = registry.load(canonical)()
     executor.preflight(replace(coding, program=programs.get(canonical), base_command=None,
                                params=(), native_session_id=None, history=()))
+
+
+def check_budget(store: Store, config: Mapping[str, Any], executor: str) -> None:
+    """Today's spending is below the config's daily budgets (``[budgets]``)."""
+    if "budgets" not in config:
+        return  # no budget: the store is not read at all
+    from aura.service.usage import check_daily_budget
+
+    check_daily_budget(store, config, executor)

@@ -25,8 +25,9 @@ WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
              "in_place", "allow_dirty", "setup", "cleanup", "review", "review_executor",
              "approvals")
 # Sent only when given (a worker from before them accepts the rest of the options).
-OPTIONAL_WIRE_KEYS = ("approval_timeout", "secret_vars", "ask")
+OPTIONAL_WIRE_KEYS = ("approval_timeout", "secret_vars", "ask", "max_cost")
 MAX_APPROVAL_TIMEOUT = 7 * 24 * 3600  # a week: longer is a typo, not a plan
+MAX_COST = 1e6  # USD: a --max-cost beyond this is a typo, not a budget
 _APPROVAL_FLAGS = ("yolo", "force", "trust", "allow_all_tools")
 _APPROVAL_LISTS = ("allow_tools", "deny_tools")
 
@@ -67,6 +68,7 @@ class RunOptions:
     review: bool | None = None  # None: as the session was started
     review_executor: str | None = None
     wait: bool = False  # a follow-up of a busy session waits for it instead of failing
+    max_cost: float | None = None  # --max-cost USD: the run is stopped once it spent more
 
     # the command line -------------------------------------------------------------------
 
@@ -100,7 +102,8 @@ class RunOptions:
             in_place=bool(kw.get("in_place")), allow_dirty=bool(kw.get("allow_dirty")),
             setup=tuple(kw.get("setup") or ()), cleanup=tuple(kw.get("cleanup") or ()),
             review=kw.get("review") or (True if kw.get("review_executor") else None),
-            review_executor=kw.get("review_executor"), wait=bool(kw.get("wait")))
+            review_executor=kw.get("review_executor"), wait=bool(kw.get("wait")),
+            max_cost=kw.get("max_cost"))
 
     # the wire ---------------------------------------------------------------------------
 
@@ -140,6 +143,8 @@ class RunOptions:
             # Only when given: a worker of an older aura refuses the key it does not know,
             # rather than running without the secret.
             wire["secret_vars"] = dict(self.secret_vars)
+        if self.max_cost is not None:
+            wire["max_cost"] = self.max_cost  # only when given, as secret_vars
         return wire
 
     @classmethod
@@ -166,7 +171,13 @@ class RunOptions:
                                     not 0 < timeout <= MAX_APPROVAL_TIMEOUT):
             raise WireError("invalid params: approval_timeout must be seconds, "
                             f"0 < t <= {MAX_APPROVAL_TIMEOUT}")
+        max_cost = data.get("max_cost")
+        if max_cost is not None and (isinstance(max_cost, bool) or
+                                     not isinstance(max_cost, (int, float)) or
+                                     not 0 < max_cost <= MAX_COST):
+            raise WireError(f"invalid params: max_cost must be USD, 0 < x <= {MAX_COST:g}")
         return cls(
+            max_cost=None if max_cost is None else float(max_cost),
             prompt=prompt,
             executor=_canonical(registry, data.get("executor") or registry.DEFAULT_EXECUTOR),
             append_prompt=_text(data, "append_prompt") or "",

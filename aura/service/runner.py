@@ -219,6 +219,7 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
                              name, request, {**config.get("executor_paths", {}),
                                              **options.executor_paths})
     preflight.check_workspace(ws_request)
+    preflight.check_budget(store, config, name)
     session, stage = _record(store, session, session_id, name, cwd, request, settings)
     if claim is None:  # a new session: nobody else knows it yet, but keep the rule
         claim = await take_session(store, host, session.id, wait=False, from_states=None)
@@ -226,7 +227,7 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
         plan = Plan(prompt=request.prompt, stage=stage, executor=executor, request=request,
                     workspace_request=ws_request, subdir=subdir, setup=tuple(options.setup),
                     cleanup=tuple(settings["cleanup"]), vars=dict(request.env),
-                    templates=dict(config.get("templates", {})))
+                    templates=dict(config.get("templates", {})), max_cost=options.max_cost)
         if settings["review"]:
             plan.review = _reviewer(settings, options, config, request, name)
         finished = await Orchestrator(store, host, session, watcher).run(plan)
