@@ -130,6 +130,13 @@ _AGENT_OPTIONS = [
                  metavar="SECONDS",
                  help="With nobody to ask (no TTY, --json), deny a request nobody "
                       "answered (`aura approve`) after this long (default 300)."),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=7 * 24 * 3600),
+                 metavar="SECONDS",
+                 help="End the run as failed when it takes longer than this (work saved)."),
+    click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True,
+                                                         max=7 * 24 * 3600),
+                 metavar="SECONDS",
+                 help="End the run as failed after this long without output (work saved)."),
 ]
 # Output limits, the pipeline (workspaces, scripts, review), output mode, where it runs.
 _RUN_OPTIONS = [

@@ -8,7 +8,7 @@ What a worker refuses by policy (commands, risky variables) is not decided here 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,9 @@ WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
              "in_place", "allow_dirty", "setup", "cleanup", "review", "review_executor",
              "approvals")
 # Sent only when given (a worker from before them accepts the rest of the options).
-OPTIONAL_WIRE_KEYS = ("approval_timeout", "secret_vars")
+OPTIONAL_WIRE_KEYS = ("approval_timeout", "secret_vars", "timeout", "idle_timeout")
 MAX_APPROVAL_TIMEOUT = 7 * 24 * 3600  # a week: longer is a typo, not a plan
+MAX_RUN_TIMEOUT = 7 * 24 * 3600  # --timeout/--idle-timeout: the same week
 _APPROVAL_FLAGS = ("yolo", "force", "trust", "allow_all_tools")
 _APPROVAL_LISTS = ("allow_tools", "deny_tools")
 
@@ -66,12 +67,17 @@ class RunOptions:
     review: bool | None = None  # None: as the session was started
     review_executor: str | None = None
     wait: bool = False  # a follow-up of a busy session waits for it instead of failing
+    timeout: float | None = None  # --timeout: seconds the whole turn may take
+    idle_timeout: float | None = None  # --idle-timeout: seconds without a recorded entry
+    # Told when an approval waits or the run ends (the terminal bell); None: nobody.
+    notify: Callable[[dict[str, Any]], None] | None = None
 
     # the command line -------------------------------------------------------------------
 
     @classmethod
     def from_cli(cls, kw: Mapping[str, Any], *, prompt: str | None = None,
-                 asker: Asker | None = None, person: Person | None = None) -> RunOptions:
+                 asker: Asker | None = None, person: Person | None = None,
+                 notify: Callable[[dict[str, Any]], None] | None = None) -> RunOptions:
         """From the keyword arguments click parsed for `aura run`/`aura tui`. ``prompt``
         replaces ``--prompt`` once the caller resolved it (``-`` reads stdin there)."""
         return cls(
@@ -98,7 +104,9 @@ class RunOptions:
             in_place=bool(kw.get("in_place")), allow_dirty=bool(kw.get("allow_dirty")),
             setup=tuple(kw.get("setup") or ()), cleanup=tuple(kw.get("cleanup") or ()),
             review=kw.get("review") or (True if kw.get("review_executor") else None),
-            review_executor=kw.get("review_executor"), wait=bool(kw.get("wait")))
+            review_executor=kw.get("review_executor"), wait=bool(kw.get("wait")),
+            timeout=_seconds_or_none(kw.get("timeout")),
+            idle_timeout=_seconds_or_none(kw.get("idle_timeout")), notify=notify)
 
     # the wire ---------------------------------------------------------------------------
 
@@ -136,6 +144,9 @@ class RunOptions:
             # Only when given: a worker of an older aura refuses the key it does not know,
             # rather than running without the secret.
             wire["secret_vars"] = dict(self.secret_vars)
+        for key in ("timeout", "idle_timeout"):  # only when given, like approval_timeout
+            if getattr(self, key) is not None:
+                wire[key] = getattr(self, key)
         return wire
 
     @classmethod
@@ -162,6 +173,7 @@ class RunOptions:
                                     not 0 < timeout <= MAX_APPROVAL_TIMEOUT):
             raise WireError("invalid params: approval_timeout must be seconds, "
                             f"0 < t <= {MAX_APPROVAL_TIMEOUT}")
+        limits = {key: _limit(data, key) for key in ("timeout", "idle_timeout")}
         return cls(
             prompt=prompt,
             executor=_canonical(registry, data.get("executor") or registry.DEFAULT_EXECUTOR),
@@ -179,7 +191,7 @@ class RunOptions:
             setup=_strings(data, "setup"), cleanup=_strings(data, "cleanup"),
             review=review if isinstance(review, bool) else None,
             review_executor=_canonical(registry, data["review_executor"])
-            if data.get("review_executor") else None)
+            if data.get("review_executor") else None, **limits)
 
 
 def secret_values(names: list[str], given: Mapping[str, str]) -> dict[str, str]:
@@ -197,6 +209,20 @@ def secret_values(names: list[str], given: Mapping[str, str]) -> dict[str, str]:
                                  f"pass --secret-var {name}=…")
             values[name] = os.environ[name]
     return values
+
+
+def _seconds_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _limit(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not 0 < value <= MAX_RUN_TIMEOUT:
+        raise WireError(f"invalid params: {key} must be seconds, 0 < t <= {MAX_RUN_TIMEOUT}")
+    return float(value)
 
 
 def _names_to_strings(data: Mapping[str, Any], key: str) -> dict[str, str]:

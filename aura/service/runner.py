@@ -229,7 +229,8 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
                     templates=dict(config.get("templates", {})))
         if settings["review"]:
             plan.review = _reviewer(settings, options, config, request, name)
-        finished = await Orchestrator(store, host, session, watcher).run(plan)
+        finished = await Orchestrator(store, host, session, watcher, timeout=options.timeout,
+                                      idle_timeout=options.idle_timeout).run(plan)
     finally:
         store.release_session(claim.session, claim.token)
     session = store.get_session(session.id)
