@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_aura
-from tests.gitrepo import git, git_env, make_repo  # noqa: F401  (git_env: a fixture)
+from tests.gitrepo import git, git_env, make_repo
+
+__all__ = ["git_env"]
+pytestmark = pytest.mark.usefixtures("git_env")
 
 QUIET_AGENT = """\
 import time
@@ -52,7 +55,7 @@ def _show(session: str) -> dict:
 
 
 @pytest.mark.slow
-def test_idle_timeout_ends_a_quiet_agent_and_saves_its_work(tmp_path: Path, git_env) -> None:
+def test_idle_timeout_ends_a_quiet_agent_and_saves_its_work(tmp_path: Path) -> None:
     done, took, repo = _run_limited(tmp_path, QUIET_AGENT, "--idle-timeout", "1.5")
     assert done["state"] == "failed" and done["exit_code"] == 124
     assert done["error"] == "no output for 1.5 s"
@@ -66,7 +69,7 @@ def test_idle_timeout_ends_a_quiet_agent_and_saves_its_work(tmp_path: Path, git_
 
 
 @pytest.mark.slow
-def test_timeout_ends_an_agent_that_keeps_talking(tmp_path: Path, git_env) -> None:
+def test_timeout_ends_an_agent_that_keeps_talking(tmp_path: Path) -> None:
     done, took, repo = _run_limited(tmp_path, CHATTY_AGENT, "--timeout", "2",
                                     "--idle-timeout", "30")
     assert done["error"] == "timed out after 2 s"

@@ -173,7 +173,6 @@ class RunOptions:
                                     not 0 < timeout <= MAX_APPROVAL_TIMEOUT):
             raise WireError("invalid params: approval_timeout must be seconds, "
                             f"0 < t <= {MAX_APPROVAL_TIMEOUT}")
-        limits = {key: _limit(data, key) for key in ("timeout", "idle_timeout")}
         return cls(
             prompt=prompt,
             executor=_canonical(registry, data.get("executor") or registry.DEFAULT_EXECUTOR),
@@ -191,7 +190,8 @@ class RunOptions:
             setup=_strings(data, "setup"), cleanup=_strings(data, "cleanup"),
             review=review if isinstance(review, bool) else None,
             review_executor=_canonical(registry, data["review_executor"])
-            if data.get("review_executor") else None, **limits)
+            if data.get("review_executor") else None,
+            timeout=_limit(data, "timeout"), idle_timeout=_limit(data, "idle_timeout"))
 
 
 def secret_values(names: list[str], given: Mapping[str, str]) -> dict[str, str]:
