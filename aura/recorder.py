@@ -95,6 +95,8 @@ class Recorder:
         self._last_flush = time.monotonic()
         self._ts = ""
         self._ts_at = 0.0
+        # When an entry was last emitted (monotonic): --idle-timeout measures from here.
+        self.last_emit = time.monotonic()
         self.set_stage(stage)
 
     def set_stage(self, stage: str) -> None:
@@ -115,6 +117,7 @@ class Recorder:
         self.emit_json([(e, encode(e)) for e in entries])
 
     def emit_json(self, items: list[tuple[Entry, str]]) -> None:
+        self.last_emit = time.monotonic()
         ts = self._now()
         head = f'",{self._const}'
         seq = self.seq

@@ -52,7 +52,8 @@ class Fakes:
         """`aura run … --json`: the process and its JSON lines. --no-ask: the fakes replay
         the agents' plain headless modes (their approval protocols: test_approval_channels,
         test_codex_appserver)."""
-        proc = run_aura("run", *args, "--json", "--no-tui", "--no-ask", env={**self.env, **(env or {})},
+        proc = run_aura("run", *args, "--json", "--no-tui", "--no-ask",
+                        env={**self.env, **(env or {})},
                         cwd=self.work)
         lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
         return proc, lines

@@ -62,15 +62,24 @@ def silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-def print_outcome(summary: RunSummary) -> None:
-    """The last line of a plain run on stderr: state, exit code, usage, how to follow up."""
+def took(seconds: float) -> str:
+    """How long a run took, as the outcome line says it ("12 s", "3m05s")."""
+    from aura.cli.render import format_duration
+
+    return f"{int(seconds)} s" if seconds < 60 else format_duration(seconds)
+
+
+def print_outcome(summary: RunSummary, duration: float | None = None) -> None:
+    """The last line of a plain run on stderr: state, how long it took (when known), exit
+    code, usage, how to follow up."""
     from aura.cli.render import Painter, format_usage, use_color
 
     paint = Painter(use_color(sys.stderr))
     color = {"done": "green", "cancelled": "yellow", "review": "cyan"}.get(summary.state, "red")
     usage = f"  usage: {format_usage(summary.usage)}" if summary.usage else ""
     short = (summary.session or "")[:8]
-    click.echo(paint(f"[aura] session {short} {summary.state} "
+    length = f" in {took(duration)}" if duration is not None else ""
+    click.echo(paint(f"[aura] session {short} {summary.state}{length} "
                      f"(exit {summary.exit_code}){usage}", color) +
                paint(f"  follow up: aura run --session {short} --prompt …", "dim"), err=True)
 

@@ -225,22 +225,90 @@ def format_changes(change: dict[str, Any], paint: Painter, limit: int = 50) -> s
     return "\n".join([lines[0], *(terminal_text(line) for line in lines[1:])])
 
 
-class StreamPrinter:
-    """Prints entries as they come (the --no-tui view)."""
+class Ticker:
+    """The one-line progress of a plain run on a terminal's stderr (elapsed time, tokens,
+    cost), redrawn in place at most every ``interval`` seconds and cleared before any
+    other line is printed."""
 
-    def __init__(self, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> None:
+    CLEAR = "\r\x1b[K"
+
+    def __init__(self, err: IO[str], interval: float = 0.25) -> None:
+        import time
+
+        self.err = err
+        self.interval = interval
+        self.started = time.monotonic()
+        self.usage: dict[str, float] = {}
+        self.shown = False
+        self.paused = False  # a prompt owns the terminal (an approval is asked)
+        self._drawn_at = 0.0
+
+    def add(self, entry: Entry) -> None:
+        usage = entry.get("usage")
+        if isinstance(usage, dict):
+            for key, value in usage.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                        math.isfinite(value):
+                    self.usage[key] = self.usage.get(key, 0) + value
+
+    def line(self) -> str:
+        import time
+
+        tokens = int(self.usage.get("input_tokens", 0) + self.usage.get("output_tokens", 0))
+        cost = self.usage.get("cost_usd")
+        return (f"[aura] running {format_duration(time.monotonic() - self.started)}"
+                f" · {tokens} tokens" + (f" · ${cost:.4f}" if cost else ""))
+
+    def clear(self) -> None:
+        if self.shown:
+            self.err.write(self.CLEAR)
+            self.err.flush()
+            self.shown = False
+
+    def draw(self) -> None:
+        import shutil
+        import time
+
+        now = time.monotonic()
+        if self.paused or now - self._drawn_at < self.interval:
+            return
+        self._drawn_at = now
+        width = shutil.get_terminal_size((80, 24)).columns
+        self.err.write(self.CLEAR + _clip(self.line(), max(10, width - 1)))
+        self.err.flush()
+        self.shown = True
+
+
+class StreamPrinter:
+    """Prints entries as they come (the --no-tui view), under a ticker when given."""
+
+    def __init__(self, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr,
+                 ticker: Ticker | None = None) -> None:
         self.out = out
         self.err = err
+        self.ticker = ticker
         self.paint_out = Painter(use_color(out))
         self.paint_err = Painter(use_color(err))
         self.open_line: str | None = None  # kind of the streamed text being printed
         self._ended = False  # that text ended with a newline already
 
     def __call__(self, records: list[tuple[int, Entry, str]]) -> None:
+        ticker = self.ticker
+        if ticker is not None:
+            ticker.clear()
+            ticker.paused = False  # whatever was asked was answered: output moves on
         for _seq, entry, _text in records:
+            if ticker is not None:
+                ticker.add(entry)
             self.print_entry(entry)
         self.out.flush()
         self.err.flush()
+        self.tick()
+
+    def tick(self) -> None:
+        """Redraw the ticker, unless streamed text is mid-line (it would be erased)."""
+        if self.ticker is not None and (self.open_line is None or self._ended):
+            self.ticker.draw()
 
     def _close_line(self) -> None:
         if not self._ended:

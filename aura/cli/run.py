@@ -133,6 +133,13 @@ _AGENT_OPTIONS = [
     click.option("--no-ask", is_flag=True,
                  help="Ask nobody: the agent runs in its plain headless mode and its "
                       "approval flags answer (as --yolo, --allow-tool… say)."),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=7 * 24 * 3600),
+                 metavar="SECONDS",
+                 help="End the run as failed when it takes longer than this (work saved)."),
+    click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True,
+                                                         max=7 * 24 * 3600),
+                 metavar="SECONDS",
+                 help="End the run as failed after this long without output (work saved)."),
 ]
 # Output limits, the pipeline (workspaces, scripts, review), output mode, where it runs.
 _RUN_OPTIONS = [
@@ -249,15 +256,20 @@ def run_plain(options: Any, *, as_json: bool = False) -> int:
     """One local turn streamed as text (or JSON lines, then a summary line): `aura run`
     without the TUI, and the follow-up `aura board move` starts. Returns the exit code."""
     import asyncio
+    import time
 
-    from aura.cli.render import JsonPrinter, StreamPrinter, json_text
+    from aura.cli.render import JsonPrinter, StreamPrinter, Ticker, json_text
     from aura.contracts import RunSummary
     from aura.service.ledger import EXIT_INTERRUPTED, EXIT_TERMINATED
     from aura.store_sqlite import open_store
 
     store = open_store()
-    watcher = JsonPrinter() if as_json else StreamPrinter()
+    ticker = None if as_json or not sys.stderr.isatty() else Ticker(sys.stderr)
+    watcher = JsonPrinter() if as_json else StreamPrinter(ticker=ticker)
+    if options.notify is None:
+        options = _with_bell(options, ticker)
     signals: list[str] = []
+    started = time.monotonic()
     try:
         result = asyncio.run(_until_signal(options, store, watcher, signals))
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -271,11 +283,13 @@ def run_plain(options: Any, *, as_json: bool = False) -> int:
         raise
     finally:
         store.close()
+        if ticker is not None:
+            ticker.clear()
     try:
         if as_json:
             click.echo(json_text(result.summary().to_json(), compact=True))
         else:
-            print_outcome(result.summary())
+            print_outcome(result.summary(), time.monotonic() - started)
     except BrokenPipeError:
         silence_stdout()
     if result.aura_error and result.error and not as_json:
@@ -302,7 +316,38 @@ async def _until_signal(options: Any, store: Any, watcher: Any, signals: list[st
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop, sig)
-    return await run_service(options, store, watcher)
+    ticking = asyncio.create_task(_tick(watcher)) if getattr(watcher, "ticker", None) \
+        else None
+    try:
+        return await run_service(options, store, watcher)
+    finally:
+        if ticking is not None:
+            ticking.cancel()
+
+
+async def _tick(printer: Any, every: float = 0.25) -> None:
+    # The elapsed time moves on while the agent is quiet.
+    import asyncio
+
+    while True:
+        await asyncio.sleep(every)
+        printer.tick()
+
+
+def _with_bell(options: Any, ticker: Any) -> Any:
+    """``options`` telling the terminal (a bell, OSC 9) when an approval waits or the run
+    ends; the ticker is cleared first, and paused while an approval is asked."""
+    from dataclasses import replace
+
+    from aura.cli.bell import terminal_bell
+    from aura.service.notify import APPROVAL_WAITING
+
+    def make_room(event: dict[str, Any]) -> None:
+        if ticker is not None:
+            ticker.clear()
+            ticker.paused = event.get("event") == APPROVAL_WAITING
+
+    return replace(options, notify=terminal_bell(sys.stderr, before=make_room))
 
 
 def remember_executor_paths(paths: dict[str, str]) -> None:

@@ -75,8 +75,10 @@ class Broker:
 
     def __init__(self, store: Store, output: Output, *, session_id: str, execution_id: str,
                  cwd: str, policy: Policy, person: Person | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT,
+                 notify: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.store = store
+        self.notify = notify  # told when a request waits for a person
         self.output = output
         self.session_id = session_id
         self.execution_id = execution_id
@@ -98,6 +100,11 @@ class Broker:
             final = self._settle(approval, rule.decision, f"policy: {rule.describe()}",
                                  rule.message)
         else:
+            if self.notify is not None:
+                from aura.service.notify import approval_waiting
+
+                self.notify(approval_waiting(self.session_id, approval.id, approval.kind,
+                                             approval.title))
             final = await self._wait(approval)
         return self._decision(final, request)
 
@@ -231,6 +238,7 @@ class ApprovalSetup:
     rules: tuple[Rule, ...] = ()
     person: Person | None = None
     timeout: float = DEFAULT_TIMEOUT
+    notify: Callable[[dict[str, Any]], None] | None = None  # told when a request waits
 
 
 class ApprovingHost:
@@ -253,7 +261,8 @@ class ApprovingHost:
                          *session_rules(session.options)))
         broker = Broker(self._store, output, session_id=request.session_id,
                         execution_id=request.execution_id, cwd=request.cwd, policy=policy,
-                        person=self._setup.person, timeout=self._setup.timeout)
+                        person=self._setup.person, timeout=self._setup.timeout,
+                        notify=self._setup.notify)
         reason = "the agent exited"
         try:
             return await self._host.run_agent(executor, replace(request, approver=broker),

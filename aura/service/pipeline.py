@@ -37,6 +37,8 @@ from aura.workspace import Workspace, changes_text
 SCRIPT = "script"
 RESERVED_EXIT_CODES = frozenset({2, 129, 130, 143})  # aura's own: usage, signals
 OUTPUT_TAIL = 20  # lines of a failed script's output repeated in its error
+EXIT_TIMED_OUT = 124  # --timeout/--idle-timeout ended the run (as timeout(1) exits)
+WATCH_INTERVAL = 0.2  # seconds between looks of the time-limit watchdog
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +101,15 @@ class Orchestrator:
     """Runs one turn of one session (see the module docstring)."""
 
     def __init__(self, store: Store, host: Host, session: Session,
-                 watcher: Watcher | None = None) -> None:
+                 watcher: Watcher | None = None, *, timeout: float | None = None,
+                 idle_timeout: float | None = None) -> None:
         self.store = store
         self.host = host
         self.ledger = Ledger(store, host, session, watcher)
         self._projects: dict[str, dict[str, Any]] = {}
+        self.timeout = timeout
+        self.idle_timeout = idle_timeout
+        self._overrun: str | None = None  # why the watchdog ended the turn
 
     @property
     def session(self) -> Session:
@@ -164,6 +170,44 @@ class Orchestrator:
 
     async def run(self, plan: Plan) -> Finished:
         self.ledger.max_cost = plan.max_cost
+        task = asyncio.current_task()
+        watchdog = asyncio.create_task(self._watch(task)) if task is not None and (
+            self.timeout or self.idle_timeout) else None
+        try:
+            return await self._run(plan)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _watch(self, task: asyncio.Task[Any]) -> None:
+        """Cancel ``task`` once the turn took longer than --timeout or recorded nothing
+        for --idle-timeout (a request waiting for a person is not idleness)."""
+        import time
+
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            now = time.monotonic()
+            recorder = self.ledger.recorder
+            if self.timeout and now - started >= self.timeout:
+                reason = f"timed out after {self.timeout:g} s"
+            elif self.idle_timeout and recorder is not None and \
+                    now - recorder.last_emit >= self.idle_timeout and \
+                    not self._approval_waits():
+                reason = f"no output for {self.idle_timeout:g} s"
+            else:
+                continue
+            self._overrun = reason
+            task.cancel(reason)
+            return
+
+    def _approval_waits(self) -> bool:
+        from aura.approvals import ApprovalState
+
+        return bool(self.store.list_approvals(state=ApprovalState.PENDING,
+                                              session_id=self.session.id))
+
+    async def _run(self, plan: Plan) -> Finished:
         try:
             state = await self._stages(plan)
         except asyncio.CancelledError as exc:
@@ -172,6 +216,8 @@ class Orchestrator:
                 task.uncancel()
             if isinstance(exc, PreparedThenCancelled):
                 self.ledger.store_workspace(exc.workspace)
+            if self._overrun is not None:
+                return await self.ledger.end_failed(self._overrun, EXIT_TIMED_OUT)
             return await self.ledger.end_cancelled(str(exc.args[0]) if exc.args else None)
         except StageFailed as exc:
             return await self.ledger.end_failed(str(exc), exc.exit_code)

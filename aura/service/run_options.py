@@ -8,7 +8,7 @@ What a worker refuses by policy (commands, risky variables) is not decided here 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +25,11 @@ WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
              "in_place", "allow_dirty", "setup", "cleanup", "review", "review_executor",
              "approvals")
 # Sent only when given (a worker from before them accepts the rest of the options).
-OPTIONAL_WIRE_KEYS = ("approval_timeout", "secret_vars", "ask", "max_cost")
+OPTIONAL_WIRE_KEYS = ("approval_timeout", "secret_vars", "ask", "max_cost", "timeout",
+                      "idle_timeout")
 MAX_APPROVAL_TIMEOUT = 7 * 24 * 3600  # a week: longer is a typo, not a plan
 MAX_COST = 1e6  # USD: a --max-cost beyond this is a typo, not a budget
+MAX_RUN_TIMEOUT = 7 * 24 * 3600  # --timeout/--idle-timeout: the same week
 _APPROVAL_FLAGS = ("yolo", "force", "trust", "allow_all_tools")
 _APPROVAL_LISTS = ("allow_tools", "deny_tools")
 
@@ -69,12 +71,17 @@ class RunOptions:
     review_executor: str | None = None
     wait: bool = False  # a follow-up of a busy session waits for it instead of failing
     max_cost: float | None = None  # --max-cost USD: the run is stopped once it spent more
+    timeout: float | None = None  # --timeout: seconds the whole turn may take
+    idle_timeout: float | None = None  # --idle-timeout: seconds without a recorded entry
+    # Told when an approval waits or the run ends (the terminal bell); None: nobody.
+    notify: Callable[[dict[str, Any]], None] | None = None
 
     # the command line -------------------------------------------------------------------
 
     @classmethod
     def from_cli(cls, kw: Mapping[str, Any], *, prompt: str | None = None,
-                 asker: Asker | None = None, person: Person | None = None) -> RunOptions:
+                 asker: Asker | None = None, person: Person | None = None,
+                 notify: Callable[[dict[str, Any]], None] | None = None) -> RunOptions:
         """From the keyword arguments click parsed for `aura run`/`aura tui`. ``prompt``
         replaces ``--prompt`` once the caller resolved it (``-`` reads stdin there)."""
         return cls(
@@ -103,7 +110,9 @@ class RunOptions:
             setup=tuple(kw.get("setup") or ()), cleanup=tuple(kw.get("cleanup") or ()),
             review=kw.get("review") or (True if kw.get("review_executor") else None),
             review_executor=kw.get("review_executor"), wait=bool(kw.get("wait")),
-            max_cost=kw.get("max_cost"))
+            max_cost=kw.get("max_cost"),
+            timeout=_seconds_or_none(kw.get("timeout")),
+            idle_timeout=_seconds_or_none(kw.get("idle_timeout")), notify=notify)
 
     # the wire ---------------------------------------------------------------------------
 
@@ -145,6 +154,9 @@ class RunOptions:
             wire["secret_vars"] = dict(self.secret_vars)
         if self.max_cost is not None:
             wire["max_cost"] = self.max_cost  # only when given, as secret_vars
+        for key in ("timeout", "idle_timeout"):  # only when given, like approval_timeout
+            if getattr(self, key) is not None:
+                wire[key] = getattr(self, key)
         return wire
 
     @classmethod
@@ -195,7 +207,8 @@ class RunOptions:
             setup=_strings(data, "setup"), cleanup=_strings(data, "cleanup"),
             review=review if isinstance(review, bool) else None,
             review_executor=_canonical(registry, data["review_executor"])
-            if data.get("review_executor") else None)
+            if data.get("review_executor") else None,
+            timeout=_limit(data, "timeout"), idle_timeout=_limit(data, "idle_timeout"))
 
 
 def secret_values(names: list[str], given: Mapping[str, str]) -> dict[str, str]:
@@ -213,6 +226,20 @@ def secret_values(names: list[str], given: Mapping[str, str]) -> dict[str, str]:
                                  f"pass --secret-var {name}=…")
             values[name] = os.environ[name]
     return values
+
+
+def _seconds_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _limit(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not 0 < value <= MAX_RUN_TIMEOUT:
+        raise WireError(f"invalid params: {key} must be seconds, 0 < t <= {MAX_RUN_TIMEOUT}")
+    return float(value)
 
 
 def _names_to_strings(data: Mapping[str, Any], key: str) -> dict[str, str]:

@@ -4,6 +4,7 @@ the CLI passes a watcher for entries and renders what comes back.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from aura.liveness import sweep_orphans
 from aura.recorder import Watcher, utc_now
 from aura.service import preflight
 from aura.service.hosts import Host, LocalHost
+from aura.service.notify import Notifier, run_ended
 from aura.service.pipeline import EXIT_INTERRUPTED, Plan, ReviewPlan, WorkspaceRequest
 from aura.service.run_options import RunOptions
 from aura.store import Claim, Store
@@ -202,7 +204,8 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
     from aura.service.pipeline import Orchestrator
 
     config = config_module.load()
-    host = _approving(host, store, options, config)
+    notifier = Notifier.from_config(config, options.notify)
+    host = _approving(host, store, options, config, notifier)
     ws_request, subdir = _workspace_of(options, session, cwd_hint)
     name = registry.canonical(options.executor or (session.executor if session else
                                                    registry.DEFAULT_EXECUTOR))
@@ -230,9 +233,14 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
                     templates=dict(config.get("templates", {})), max_cost=options.max_cost)
         if settings["review"]:
             plan.review = _reviewer(settings, options, config, request, name)
-        finished = await Orchestrator(store, host, session, watcher).run(plan)
+        started = time.monotonic()
+        finished = await Orchestrator(store, host, session, watcher, timeout=options.timeout,
+                                      idle_timeout=options.idle_timeout).run(plan)
     finally:
         store.release_session(claim.session, claim.token)
+    notifier(run_ended(session.id, finished.state.value, finished.exit_code,
+                       duration=time.monotonic() - started, error=finished.error,
+                       usage=finished.usage))
     session = store.get_session(session.id)
     return RunResult(session=session, execution_id=finished.execution_id,
                      state=finished.state.value, exit_code=finished.exit_code,
@@ -279,8 +287,8 @@ def _busy_text(store: Store, held: Claim) -> str:
             f"{held.host} holds it since {held.at}; pass --wait to run after it")
 
 
-def _approving(host: Host, store: Store, options: RunOptions, config: dict[str, Any]
-               ) -> Host:
+def _approving(host: Host, store: Store, options: RunOptions, config: dict[str, Any],
+               notify: Notifier | None = None) -> Host:
     """The host, with a broker for each agent run that speaks an approval protocol:
     the config's rules and the flags as policy, then the person surface, then the
     timeout. With --no-ask the host is left as it is: the flags answer."""
@@ -292,7 +300,7 @@ def _approving(host: Host, store: Store, options: RunOptions, config: dict[str, 
 
     rules = [*rules_from_flags(options.approvals),
              *rules_from_table(config.get("approvals"), str(config_path()))]
-    setup = ApprovalSetup(tuple(rules), options.person, options.approval_timeout)
+    setup = ApprovalSetup(tuple(rules), options.person, options.approval_timeout, notify)
     return ApprovingHost(host, store, setup)
 
 
