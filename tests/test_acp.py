@@ -285,7 +285,8 @@ def test_gemini_resume_falls_back_to_a_transcript(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("flags", "option"), [
-    ((), "cancel"), (("--yolo",), "proceed_once"),
+    # --no-ask: the flags answer (without it a person is asked: test_approvals_cli).
+    (("--no-ask",), "cancel"), (("--yolo",), "proceed_once"),
     (("--auto-approve", "true"), "proceed_once")])
 def test_permission_requests_follow_the_approval_flags(tmp_path: Path, flags: tuple[str, ...],
                                                        option: str) -> None:
