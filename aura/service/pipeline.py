@@ -31,6 +31,7 @@ from aura.recorder import Recorder, Watcher
 from aura.service.hosts import Host, PreparedThenCancelled
 from aura.service.ledger import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from aura.service.ledger import Finished, Ledger
+from aura.service.time_limits import TimeLimits
 from aura.store import Store
 from aura.workspace import Workspace, changes_text
 
@@ -38,7 +39,6 @@ SCRIPT = "script"
 RESERVED_EXIT_CODES = frozenset({2, 129, 130, 143})  # aura's own: usage, signals
 OUTPUT_TAIL = 20  # lines of a failed script's output repeated in its error
 EXIT_TIMED_OUT = 124  # --timeout/--idle-timeout ended the run (as timeout(1) exits)
-WATCH_INTERVAL = 0.2  # seconds between looks of the time-limit watchdog
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,41 +171,18 @@ class Orchestrator:
     async def run(self, plan: Plan) -> Finished:
         self.ledger.max_cost = plan.max_cost
         task = asyncio.current_task()
-        watchdog = asyncio.create_task(self._watch(task)) if task is not None and (
-            self.timeout or self.idle_timeout) else None
+        watchdog = None
+        if task is not None and (self.timeout or self.idle_timeout):
+            limits = TimeLimits(self.timeout, self.idle_timeout)
+            watchdog = asyncio.create_task(limits.watch(task, self.ledger, self._overran))
         try:
             return await self._run(plan)
         finally:
             if watchdog is not None:
                 watchdog.cancel()
 
-    async def _watch(self, task: asyncio.Task[Any]) -> None:
-        """Cancel ``task`` once the turn took longer than --timeout or recorded nothing
-        for --idle-timeout (a request waiting for a person is not idleness)."""
-        import time
-
-        started = time.monotonic()
-        while True:
-            await asyncio.sleep(WATCH_INTERVAL)
-            now = time.monotonic()
-            recorder = self.ledger.recorder
-            if self.timeout and now - started >= self.timeout:
-                reason = f"timed out after {self.timeout:g} s"
-            elif self.idle_timeout and recorder is not None and \
-                    now - recorder.last_emit >= self.idle_timeout and \
-                    not self._approval_waits():
-                reason = f"no output for {self.idle_timeout:g} s"
-            else:
-                continue
-            self._overrun = reason
-            task.cancel(reason)
-            return
-
-    def _approval_waits(self) -> bool:
-        from aura.approvals import ApprovalState
-
-        return bool(self.store.list_approvals(state=ApprovalState.PENDING,
-                                              session_id=self.session.id))
+    def _overran(self, reason: str) -> None:
+        self._overrun = reason
 
     async def _run(self, plan: Plan) -> Finished:
         try:
