@@ -149,7 +149,8 @@ def key_type(key: str) -> type | None:
     parts = key.split(".")
     for pattern, value_type in KNOWN_KEYS.items():
         wanted = pattern.split(".")
-        if len(wanted) == len(parts) and all(w in ("*", p) for w, p in zip(wanted, parts)):
+        if len(wanted) == len(parts) and all(
+                w in ("*", p) for w, p in zip(wanted, parts, strict=True)):
             return value_type
     return None
 
@@ -225,7 +226,7 @@ def unset_key(data: dict[str, Any], key: str) -> bool:
     if last not in path[-1]:
         return False
     del path[-1][last]
-    for parent, part, child in reversed(list(zip(path, tables, path[1:]))):
+    for parent, part, child in reversed(list(zip(path[:-1], tables, path[1:], strict=True))):
         if not child:
             del parent[part]
     return True

@@ -91,6 +91,9 @@ def test_config_set_get_unset_list_path(aura_home: Path) -> None:
     missing = run_aura("config", "get", "models.claude")
     assert missing.returncode == 1 and "models.claude is not set" in missing.stderr
     assert run_aura("config", "unset", "models.claude").returncode == 1
+    assert run_aura("config", "unset", "executors.codex.search").returncode == 0
+    stored = tomllib.loads((aura_home / "config.toml").read_text())
+    assert stored["executors"] == {"ollama": {"endpoint": "http://127.0.0.1:9/v1"}}
 
 
 def test_config_path_follows_aura_config(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ that needs it, because every TAB press and every `aura --help` pays for module i
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 import click
 
@@ -32,7 +32,7 @@ from aura.errors import AuraError, UsageError
 class RootGroup(AuraGroup):
     """`aura --help`: the commands grouped by what they are for."""
 
-    sections = {
+    sections: ClassVar[dict[str, tuple[str, ...]]] = {
         "Core commands": ("run", "tui", "session", "task", "queue"),
         "Review commands": ("board", "workspace", "approvals", "approve", "deny"),
         "Remote commands": ("serve", "worker", "workers"),

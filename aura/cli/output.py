@@ -1,12 +1,12 @@
 """What every command shares: click settings, the error-turning group (whose help never
-cuts a summary, and groups commands under headings as gh does), the `--debug` flag, the one-line outcome of a
-run and the user's store."""
+cuts a summary, and groups commands under headings as gh does), the `--debug` flag, the
+one-line outcome of a run and the user's store."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 import click
 
@@ -44,7 +44,7 @@ class AuraGroup(click.Group):
     the commands with summaries never cut with `...`, under headings as gh does when
     ``sections`` (heading → command names) is set; commands in none go under "Other"."""
 
-    sections: dict[str, tuple[str, ...]] = {}
+    sections: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         shown = {name: cmd for name in self.list_commands(ctx)

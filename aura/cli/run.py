@@ -227,7 +227,7 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
     the terminal (a TTY on both ends, no --no-tui, no --json)."""
     from aura.service.run_options import RunOptions
 
-    prompt = take_prompt(kw)
+    prompt = take_prompt(kw) or ""
     if tui is None:
         tui = not kw["no_tui"] and not kw["as_json"] and sys.stdin.isatty() and \
             sys.stdout.isatty()
