@@ -1,15 +1,19 @@
 """The user's settings: a TOML file read with tomllib, written back by a small writer.
 
-Layout (every table optional)::
+Layout (every table optional; `aura config set KEY VALUE` writes it)::
+
+    executor = "claude"       # the default executor (AURA_EXECUTOR wins)
+    coordinator = "wss://coord:8765"
+    max_parallel = 3          # agents the queue runs at once on this machine
+
+    [models]                  # the default model per executor
+    claude = "opus"
 
     [executor_paths]          # --executor-path NAME=PATH, remembered
     claude = "/opt/claude/bin/claude"
 
     [executors.codex]         # executor-specific settings
     sandbox = "workspace-write"
-
-    coordinator = "wss://coord:8765"
-    max_parallel = 3          # agents the queue runs at once on this machine
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ _TABLES: dict[str, tuple[type, str]] = {
     "executors": (dict, 'codex = { sandbox = "workspace-write" }'),
     "templates": (str, 'review = "Review {{branch}} …"'),
     "worker": (object, "allow_command = true"),
+    "models": (str, 'claude = "opus"'),
 }
 
 
@@ -56,9 +61,9 @@ def check(data: dict[str, Any], path: Path) -> None:
                 isinstance(value, value_type) for value in table.values()):
             raise ConfigError(f"config {path}: [{name}] must be a table like "
                               f"`[{name}]` / `{example}`")
-    coordinator = data.get("coordinator")
-    if coordinator is not None and not isinstance(coordinator, str):
-        raise ConfigError(f"config {path}: coordinator must be a URL string")
+    for name in ("coordinator", "executor", "notify_command"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise ConfigError(f"config {path}: {name} must be a string")
     limit = data.get("max_parallel")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or
                               limit < 1):
@@ -121,3 +126,125 @@ def executor_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
     """The ``[executors.NAME]`` table, or an empty dict."""
     section = config.get("executors", {}).get(name, {})
     return section if isinstance(section, dict) else {}
+
+
+# `aura config` keys aura knows: a dotted pattern (``*``: any one name) → its type. Other
+# keys may be set too (a value typed as int, bool or string by its look).
+KNOWN_KEYS: dict[str, type] = {
+    "executor": str,            # the default executor (AURA_EXECUTOR wins)
+    "models.*": str,            # the default model per executor
+    "executors.*.endpoint": str,
+    "executors.*.*": object,    # executor-specific settings (sandbox, autonomy, …)
+    "executor_paths.*": str,
+    "max_parallel": int,
+    "notify_command": str,
+    "coordinator": str,
+    "templates.*": str,
+    "worker.*": object,
+}
+
+
+def key_type(key: str) -> type | None:
+    """The type aura expects at dotted ``key``, or None for a key it does not know."""
+    parts = key.split(".")
+    for pattern, value_type in KNOWN_KEYS.items():
+        wanted = pattern.split(".")
+        if len(wanted) == len(parts) and all(
+                w in ("*", p) for w, p in zip(wanted, parts, strict=True)):
+            return value_type
+    return None
+
+
+def split_key(key: str) -> list[str]:
+    """``a.b.c`` → its parts; ConfigError for an empty part (``a..b``, ``.a``)."""
+    parts = key.split(".")
+    if not all(part.strip() for part in parts):
+        raise ConfigError(f"{key!r} is not a config key (names joined by dots, "
+                          "e.g. executors.codex.sandbox)")
+    return parts
+
+
+def parse_value(key: str, text: str) -> Any:
+    """The typed value of ``text`` for ``key``: the key's type where aura knows it, else
+    true/false → bool, digits → int, anything else a string."""
+    wanted = key_type(key)
+    lowered = text.strip().lower()
+    as_bool = {"true": True, "false": False}.get(lowered)
+    is_int = lowered.lstrip("-").isdigit()
+    if wanted is int:
+        if not is_int:
+            raise ConfigError(f"{key} must be a whole number, not {text!r}")
+        value: Any = int(lowered)
+    elif wanted is str:
+        value = text
+    elif as_bool is not None:
+        value = as_bool
+    else:
+        value = int(lowered) if is_int else text
+    if key == "max_parallel" and value < 1:
+        raise ConfigError("max_parallel must be a whole number ≥ 1")
+    if wanted is str and not value.strip():
+        raise ConfigError(f"{key} must not be empty (`aura config unset {key}` removes it)")
+    return value
+
+
+def get_key(data: dict[str, Any], key: str) -> Any:
+    """The value at dotted ``key`` (a table comes back as a dict); KeyError if unset."""
+    node: Any = data
+    for part in split_key(key):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(key)
+        node = node[part]
+    return node
+
+
+def set_key(data: dict[str, Any], key: str, value: Any) -> None:
+    """Put ``value`` at dotted ``key``, making the tables on the way; a ConfigError when a
+    part of the way is a value, not a table."""
+    *tables, last = split_key(key)
+    node = data
+    for depth, part in enumerate(tables):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join(tables[:depth + 1])
+            raise ConfigError(f"{where} is a value, not a table; unset it first")
+        node = child
+    if isinstance(node.get(last), dict):
+        raise ConfigError(f"{key} is a table; set one of its keys ({key}.NAME)")
+    node[last] = value
+
+
+def unset_key(data: dict[str, Any], key: str) -> bool:
+    """Remove dotted ``key`` (and tables it leaves empty); False when it was not set."""
+    *tables, last = split_key(key)
+    path = [data]
+    for part in tables:
+        child = path[-1].get(part)
+        if not isinstance(child, dict):
+            return False
+        path.append(child)
+    if last not in path[-1]:
+        return False
+    del path[-1][last]
+    for parent, part, child in reversed(list(zip(path[:-1], tables, path[1:], strict=True))):
+        if not child:
+            del parent[part]
+    return True
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Every value as (dotted key, value), in file order."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            rows.extend(flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def default_model(data: dict[str, Any], executor: str) -> str | None:
+    """The ``[models]`` entry for ``executor`` (`aura config set models.claude opus`)."""
+    models = data.get("models")
+    value = models.get(executor) if isinstance(models, dict) else None
+    return value if isinstance(value, str) and value else None

@@ -145,7 +145,7 @@ def test_line_cap_truncates_with_a_marker(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["-e", "nope", "-p", "x"], "unknown executor 'nope'"),
-    (["-e", "custom", "--base-command", "true"], "--prompt is required"),
+    (["-e", "custom", "--base-command", "true"], "a prompt is required"),
     (["-e", "custom", "--base-command", "", "-p", "x"], "--base-command is empty"),
     (["-e", "custom", "--base-command", "sh -c 'oops", "-p", "x"], "cannot parse --base-command"),
     (["-e", "custom", "--base-command", "true", "-p", "x", "--var", "NOEQUALS"], "'NOEQUALS'"),

@@ -7,7 +7,7 @@ that needs it, because every TAB press and every `aura --help` pays for module i
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 import click
 
@@ -15,6 +15,7 @@ from aura import __version__
 from aura.cli.approvals import approvals_command, approve_command, deny_command
 from aura.cli.board import board_command
 from aura.cli.completion import complete_command, completion_command
+from aura.cli.config_cmd import config_command
 from aura.cli.doctor import doctor_command
 from aura.cli.executors import executors_command
 from aura.cli.models import models_command
@@ -29,7 +30,19 @@ from aura.cli.workspace import workspace_command
 from aura.errors import AuraError, UsageError
 
 
-@click.group(cls=AuraGroup, context_settings=CONTEXT_SETTINGS)
+class RootGroup(AuraGroup):
+    """`aura --help`: the commands grouped by what they are for."""
+
+    sections: ClassVar[dict[str, tuple[str, ...]]] = {
+        "Core commands": ("run", "tui", "session", "task", "queue"),
+        "Review commands": ("board", "workspace", "approvals", "approve", "deny", "usage"),
+        "Remote commands": ("serve", "worker", "workers"),
+        "Setup commands": ("executors", "models", "config", "doctor", "completion",
+                           "help", "version"),
+    }
+
+
+@click.group(cls=RootGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "-V", "--version", prog_name="aura",
                       message="%(prog)s %(version)s")
 @debug_option()
@@ -38,15 +51,16 @@ def cli(debug: bool) -> None:
     normalized format, and keeps every session in SQLite.
 
     \b
-    Start:   aura run --executor custom --base-command "python3 agent.py" --prompt "fix it"
-    Review:  aura session list / aura session show ID / aura session latest
+    Start:   aura run 'fix the failing test'   (default executor: `aura config set executor`)
+    Review:  aura session list; aura session show ID; aura session latest
     """
 
 
 for _command in (run_command, tui_command, session, executors_command, models_command,
                  completion_command, doctor_command, serve_command, worker_command,
                  workers_command, workspace_command, board_command, approvals_command,
-                 approve_command, deny_command, task_command, queue_command, usage_command):
+                 approve_command, deny_command, task_command, queue_command, usage_command,
+                 config_command):
     cli.add_command(_command)
 
 
@@ -57,13 +71,19 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
     """Show help for aura or for one command (`aura help run`)."""
     group: click.Command = cli
     # Chain the contexts so the usage line reads `aura session list`, not `aura list`.
-    sub = click.Context(cli, info_name="aura")
+    sub = click.Context(cli, info_name="aura", **cli.context_settings)
     for name in command:
         if not isinstance(group, click.Group) or name not in group.commands:
             raise UsageError(f"no command {' '.join(command)!r}; see `aura help`")
         group = group.commands[name]
-        sub = click.Context(group, info_name=name, parent=sub)
+        sub = click.Context(group, info_name=name, parent=sub, **group.context_settings)
     click.echo(group.get_help(sub))
+
+
+@cli.command("version", context_settings=CONTEXT_SETTINGS)
+def version_command() -> None:
+    """Print aura's version (as `aura --version`)."""
+    click.echo(f"aura {__version__}")
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -15,13 +15,14 @@ import sys
 import click
 
 from aura.cli.completion import complete_column, complete_session
-from aura.cli.output import CONTEXT_SETTINGS, open_user_store
+from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
 
 # SQLite's LIMIT takes a signed 64-bit integer; a larger -n is a usage error, not a crash.
 SQLITE_MAX_INT = 2**63 - 1
 
 
-@click.group("board", invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
+@click.group("board", cls=AuraGroup, invoke_without_command=True,
+             context_settings=CONTEXT_SETTINGS)
 @click.option("--json", "as_json", is_flag=True, help="The board as one JSON object.")
 @click.option("--limit", "-n", type=click.IntRange(min=1, max=SQLITE_MAX_INT),
               default=200, show_default=True,
@@ -33,7 +34,15 @@ SQLITE_MAX_INT = 2**63 - 1
 @click.pass_context
 def board_command(ctx: click.Context, as_json: bool, limit: int, layout: str) -> None:
     """Sessions and queued tasks as cards in columns (each column maps to a pipeline
-    state): title, executor, age, state, cost, and why a queued task waits."""
+    state): title, executor, age, state, cost, and why a queued task waits.
+
+    \b
+    EXAMPLES
+      aura board
+      aura board --json
+      aura board columns
+      aura board move 3f2a9c done
+    """
     if ctx.invoked_subcommand is not None:
         return
     import json

@@ -1,11 +1,12 @@
-"""What every command shares: click settings, the error-turning group, the `--debug`
-flag, the one-line outcome of a run and the user's store."""
+"""What every command shares: click settings, the error-turning group (whose help never
+cuts a summary, and groups commands under headings as gh does), the `--debug` flag, the
+one-line outcome of a run and the user's store."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 import click
 
@@ -39,7 +40,25 @@ def debug_option(help: str = "Show tracebacks for errors."
 
 
 class AuraGroup(click.Group):
-    """Turns AuraError into one line on stderr (the trace with --debug)."""
+    """Turns AuraError into one line on stderr (the trace with --debug). Its help lists
+    the commands with summaries never cut with `...`, under headings as gh does when
+    ``sections`` (heading → command names) is set; commands in none go under "Other"."""
+
+    sections: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        shown = {name: cmd for name in self.list_commands(ctx)
+                 if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden}
+        placed = {name for names in self.sections.values() for name in names}
+        rest = tuple(name for name in shown if name not in placed)
+        groups = [*self.sections.items(),
+                  ("Other commands" if self.sections else "Commands", rest)]
+        for heading, names in groups:
+            rows = [(name, shown[name].get_short_help_str(limit=1_000))
+                    for name in names if name in shown]
+            if rows:
+                with formatter.section(heading):
+                    formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -81,7 +100,7 @@ def print_outcome(summary: RunSummary, duration: float | None = None) -> None:
     length = f" in {took(duration)}" if duration is not None else ""
     click.echo(paint(f"[aura] session {short} {summary.state}{length} "
                      f"(exit {summary.exit_code}){usage}", color) +
-               paint(f"  follow up: aura run --session {short} --prompt …", "dim"), err=True)
+               paint(f"  follow up: aura run --session {short} '…'", "dim"), err=True)
 
 
 def open_user_store() -> Any:

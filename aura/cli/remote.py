@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from aura.cli.completion import remember_workers
-from aura.cli.output import CONTEXT_SETTINGS, debug_option
+from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, debug_option
 from aura.errors import AuraError, UsageError
 
 # settings -------------------------------------------------------------------------------------
@@ -239,7 +239,8 @@ _COORDINATOR_HELP = "Coordinator address (AURA_COORDINATOR)."
 _TOKEN_HELP = "File holding the shared token (default: AURA_TOKEN)."
 
 
-@click.group("workers", context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
+@click.group("workers", cls=AuraGroup, context_settings=CONTEXT_SETTINGS,
+             invoke_without_command=True)
 @click.option("--coordinator", metavar="URL", help=_COORDINATOR_HELP)
 @click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE",
               help=_TOKEN_HELP)

@@ -80,9 +80,11 @@ def _parse_bool(_ctx: click.Context, _param: click.Parameter, value: str | None
 # The agent: which one, on what, with which settings and approvals.
 _AGENT_OPTIONS = [
     click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
-                 help="Agent to run (default: codex; see `aura executors`)."),
+                 help="Agent to run (default: AURA_EXECUTOR, else `aura config set "
+                      "executor NAME`, else codex; see `aura executors`)."),
     click.option("--prompt", "-p", metavar="TEXT",
-                 help="The task for the agent ('-' reads it from stdin)."),
+                 help="The task for the agent, instead of the PROMPT argument ('-' "
+                      "reads it from stdin)."),
     click.option("--append-prompt", metavar="TEXT", default="",
                  help="Text appended to the prompt, no separator."),
     click.option("--cwd", metavar="PATH", type=click.Path(file_okay=False),
@@ -179,16 +181,43 @@ _RUN_OPTIONS = [
 
 
 def run_options(func: Any) -> Any:
-    """The options shared by `aura run` and `aura tui`."""
+    """The options shared by `aura run`, `aura tui` and `aura task add`, and the prompt as
+    an optional argument (`aura run 'fix the failing test'`)."""
     for option in reversed([*_AGENT_OPTIONS, *_RUN_OPTIONS]):
         func = option(func)
-    return func
+    return click.argument("prompt_arg", metavar="[PROMPT]", required=False)(func)
+
+
+def take_prompt(kw: dict[str, Any]) -> str | None:
+    """The prompt, given as the argument or with --prompt (not both); '-' reads stdin,
+    which must not be empty."""
+    positional = kw.pop("prompt_arg", None)
+    prompt = kw.get("prompt")
+    if positional is not None and prompt is not None:
+        raise UsageError("give the prompt once: as the argument or with --prompt, not both")
+    if positional is not None:
+        prompt = kw["prompt"] = positional
+    if prompt == "-":
+        prompt = sys.stdin.read().rstrip("\n")
+        if not prompt.strip():
+            raise UsageError("the prompt read from stdin (--prompt -) was empty")
+    return prompt
 
 
 @click.command("run", context_settings=CONTEXT_SETTINGS)
 @run_options
 def run_command(**kwargs: Any) -> int:
-    """Run an agent on a prompt (a new session, or a follow-up with --session)."""
+    """Run an agent on a prompt (a new session, or a follow-up with --session).
+
+    \b
+    EXAMPLES
+      aura run 'fix the failing test'
+      aura run -e claude -m opus 'add a --json flag to the list command'
+      git diff | aura run -p - --no-tui
+      aura run --repo . --review 'refactor the parser'
+      aura run --session 3f2a9c 'now add tests'
+      aura run --detach 'update the changelog'
+    """
     return _run(kwargs)
 
 
@@ -211,14 +240,12 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
     the terminal (a TTY on both ends, no --no-tui, no --json)."""
     from aura.service.run_options import RunOptions
 
-    prompt = kw["prompt"]
-    if prompt == "-":
-        prompt = sys.stdin.read().rstrip("\n")
+    prompt = take_prompt(kw) or ""
     if tui is None:
         tui = not kw["no_tui"] and not kw["as_json"] and sys.stdin.isatty() and \
             sys.stdout.isatty()
     if not prompt and (not tui or kw.get("on") or kw.get("detach")):
-        raise UsageError("--prompt is required (the task for the agent)")
+        raise UsageError("a prompt is required: `aura run 'the task'` or --prompt TEXT")
     if kw["executor_path"] and (kw.get("detach") or not kw.get("on")):
         remember_executor_paths(kw["executor_path"])
     if kw.get("detach"):  # in the background: the paths are remembered, not sent
@@ -369,3 +396,9 @@ def remember_executor_paths(paths: dict[str, str]) -> None:
     for name, path in paths.items():
         stored[registry.canonical(name)] = path
     config.save(data)
+    from aura.paths import config_path
+
+    for name, path in paths.items():
+        click.echo(f"[aura] remembered {registry.canonical(name)} = {path} in "
+                   f"{config_path()} (`aura config unset executor_paths."
+                   f"{registry.canonical(name)}` forgets it)", err=True)

@@ -18,7 +18,16 @@ SQLITE_MAX_INT = 2**63 - 1
 
 @click.group(cls=AuraGroup, context_settings=CONTEXT_SETTINGS)
 def session() -> None:
-    """List, show and replay sessions."""
+    """List, show and replay sessions.
+
+    \b
+    EXAMPLES
+      aura session list
+      aura session show 3f2a9c
+      aura session show 3f2a9c -f
+      aura session latest --json
+      aura session cancel 3f2a9c
+    """
 
 
 @session.command("list", context_settings=CONTEXT_SETTINGS)

@@ -13,7 +13,7 @@ import click
 
 from aura.cli.completion import complete_session
 from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
-from aura.cli.run import run_options
+from aura.cli.run import run_options, take_prompt
 from aura.errors import AuraError, UsageError
 
 
@@ -33,17 +33,13 @@ _NOT_FOR_TASKS = (("session_id", "--session"), ("resume_latest", "--resume-lates
 @click.option("--title", metavar="TEXT", help="The card's title (default: the prompt).")
 def task_add(after: tuple[str, ...], title: str | None, **kw: Any) -> None:
     """Put a task in the queue without running it; prints its id."""
-    import sys
-
     from aura.service import tasks
     from aura.service.run_options import RunOptions
 
     for key, flag in _NOT_FOR_TASKS:
         if kw.get(key):
             raise UsageError(f"{flag} does not go with `aura task add`")
-    prompt = kw["prompt"]
-    if prompt == "-":
-        prompt = sys.stdin.read().rstrip("\n")
+    prompt = take_prompt(kw)
     if kw["executor_path"]:
         from aura.cli.run import remember_executor_paths
 

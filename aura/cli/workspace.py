@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import click
 
-from aura.cli.output import CONTEXT_SETTINGS, open_user_store
+from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
 
 
-@click.group("workspace", context_settings=CONTEXT_SETTINGS)
+@click.group("workspace", cls=AuraGroup, context_settings=CONTEXT_SETTINGS)
 def workspace_command() -> None:
-    """Workspaces (git worktrees) of sessions run with --repo."""
+    """Workspaces (git worktrees) of sessions run with --repo.
+
+    \b
+    EXAMPLES
+      aura workspace list
+      aura workspace diff 3f2a9c
+      aura workspace save 3f2a9c
+      aura workspace remove 3f2a9c
+    """
 
 
 @workspace_command.command("list", context_settings=CONTEXT_SETTINGS)

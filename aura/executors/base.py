@@ -279,6 +279,23 @@ class Executor(ABC):
                 else ([self.program] if how == "PATH" and self.program else argv)
         raise ExecutorNotFound(self.not_found_message(request.program))
 
+    def announce_npx(self, request: RunRequest, output: Output) -> None:
+        """At the start of a run through ``npx``, a system entry saying so."""
+        notice = self.npx_notice(request)
+        if notice:
+            output.emit([{"kind": EntryKind.SYSTEM.value, "text": notice}])
+
+    def npx_notice(self, request: RunRequest) -> str | None:
+        """One line when the agent runs through ``npx`` because its binary is missing:
+        that first run downloads the package (and may wait on the network)."""
+        if request.base_command is not None or not self.program:
+            return None
+        found = self.locate(request.program)
+        if found is None or found[1] != "npx":
+            return None
+        return (f"{self.program} not found on PATH; running it through "
+                f"`{' '.join(found[0])}`, which downloads the package")
+
     def not_found_message(self, program: str | None) -> str:
         """One line: what was looked for, where, and how to point aura at it."""
         binary = self.program or self.name

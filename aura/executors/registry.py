@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aura.errors import UsageError
 
@@ -34,6 +34,33 @@ ALIASES: dict[str, str] = {
 }
 
 DEFAULT_EXECUTOR = "codex"
+
+
+def default_executor(config: dict[str, Any] | None = None) -> str:
+    """The executor a run without --executor (and without a session) uses:
+    ``AURA_EXECUTOR``, else the config's ``executor``, else codex. ``config``: the loaded
+    config (read here when None). An unknown name is a UsageError naming where it came
+    from."""
+    import os
+
+    from_env = os.environ.get("AURA_EXECUTOR", "").strip()
+    if from_env:
+        return _named(from_env, "AURA_EXECUTOR")
+    if config is None:
+        from aura import config as config_module
+
+        config = config_module.load()
+    configured = config.get("executor")
+    if isinstance(configured, str) and configured:
+        return _named(configured, "the config's executor")
+    return DEFAULT_EXECUTOR
+
+
+def _named(name: str, source: str) -> str:
+    try:
+        return canonical(name)
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from None
 
 
 def names() -> list[str]:

@@ -96,6 +96,7 @@ class LocalHost:
 
     async def run_agent(self, executor: Executor, request: RunRequest, output: Output
                         ) -> Outcome:
+        executor.announce_npx(request, output)
         return await executor.run(request, output)
 
     async def changes(self, ws: Workspace) -> list[dict[str, Any]]:

@@ -208,7 +208,7 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
     host = _approving(host, store, options, config, notifier)
     ws_request, subdir = _workspace_of(options, session, cwd_hint)
     name = registry.canonical(options.executor or (session.executor if session else
-                                                   registry.DEFAULT_EXECUTOR))
+                                                   registry.default_executor(config)))
     cwd = cwd_hint or (session.cwd if session else _resolve_cwd(None))
     if not Path(cwd).is_dir():
         raise UsageError(f"the session's directory {cwd} no longer exists; pass --cwd")
@@ -343,7 +343,8 @@ def _request(options: RunOptions, store: Store, session: Session | None, session
     return RunRequest(
         prompt=options.prompt + options.append_prompt, cwd=cwd, session_id=session_id,
         execution_id="", native_session_id=session.native_session_id if session else None,
-        model=options.model or (session.model if session else None),
+        model=options.model or (session.model if session else
+                                config_module.default_model(config, name)),
         base_command=settings["base_command"], params=tuple(settings["params"]),
         env=_agent_env(options, settings), approvals=options.approvals,
         settings=config_module.executor_settings(config, name), program=paths.get(name),

@@ -41,7 +41,7 @@ def add(store: Store, options: RunOptions, *, after: tuple[str, ...] = (),
     if target is not None and (not target.strip() or target == "label:"):
         raise UsageError("--on needs a worker name or label:NAME")
     deps = tuple(dict.fromkeys(store.get_session(dep).id for dep in after))
-    name = registry.canonical(options.executor or registry.DEFAULT_EXECUTOR)
+    name = registry.canonical(options.executor or registry.default_executor())
     cwd = os.path.realpath(os.path.expanduser(options.cwd or os.getcwd()))
     if target is None and not os.path.isdir(cwd):
         raise UsageError(f"--cwd {options.cwd!r} is not a directory")
