@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aura.contracts import State
+from aura.errors import StoreError
+
 if TYPE_CHECKING:  # the store module is read on every start; sqlite3 is not needed there
     import sqlite3
 
@@ -150,4 +153,9 @@ class TaskTables:
             ") AND id NOT IN (SELECT session FROM tasks WHERE target IS NOT NULL)", WORKING)]
 
     def state_counts(self) -> dict[str, int]:
-        return dict(self._read("SELECT state, COUNT(*) FROM sessions GROUP BY state"))
+        counts = dict(self._read("SELECT state, COUNT(*) FROM sessions GROUP BY state"))
+        unknown = sorted(set(counts) - {s.value for s in State})
+        if unknown:  # a newer aura's row, or one edited by hand: one line, no traceback
+            raise StoreError(f"a session has a state this aura does not know "
+                             f"({unknown[0]!r}); is the database from a newer aura?")
+        return counts
