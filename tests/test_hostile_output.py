@@ -184,7 +184,8 @@ def test_agent_executors_keep_every_hostile_line(tmp_path: Path, executor: str,
                                                  lines: list[str]) -> None:
     agent = replayer(tmp_path, lines)
     proc = run_aura("run", "--executor", executor, "--prompt", "go", "--executor-path",
-                    f"{executor}={agent}", "--cwd", str(tmp_path), "--json")
+                    f"{executor}={agent}", "--cwd", str(tmp_path), "--json",
+                    "--no-ask")  # the agents' plain headless modes, as recorded
     assert "Traceback" not in proc.stderr, proc.stderr
     records = [strict(line) for line in proc.stdout.split("\n") if line]
     assert records[-1]["kind"] == "summary" and records[-1]["state"] == "done", records[-1]

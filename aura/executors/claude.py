@@ -58,7 +58,8 @@ class ClaudeExecutor(CommandExecutor):
     def asks(request: RunRequest) -> bool:
         """Whether this turn needs the control protocol: someone answers approvals and
         no flag already allows everything."""
-        return request.approver is not None and not request.approvals.yolo
+        return request.approver is not None and not request.approvals.yolo and \
+            not request.read_only  # a read-only review runs plain `-p` in plan mode
 
     def session_args(self, request: RunRequest) -> tuple[list[str], str | None]:
         """--resume the stored native id, or --session-id an id aura picks now."""

@@ -261,7 +261,8 @@ class CodexExecutor(CommandExecutor):
     @staticmethod
     def uses_app_server(request: RunRequest) -> bool:
         """Someone answers approvals and nothing bypasses them: codex app-server."""
-        return request.approver is not None and not request.approvals.yolo
+        return request.approver is not None and not request.approvals.yolo and \
+            not request.read_only  # a read-only review runs exec's read-only sandbox
 
     async def run(self, request: RunRequest, output: Output) -> Outcome:
         if not self.uses_app_server(request):

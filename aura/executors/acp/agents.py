@@ -28,7 +28,7 @@ from aura.executors.base import RunRequest
 def asks_person(request: RunRequest) -> bool:
     """Whether a turn needs the agent's approval protocol."""
     approvals = request.approvals
-    return request.approver is not None and not (
+    return request.approver is not None and not request.read_only and not (
         approvals.yolo or approvals.allow_all_tools or approvals.force)
 
 

@@ -203,8 +203,8 @@ class _Turn:
             choice = _pick(options, ("allow_once", "allow_always"))
             if choice is not None:
                 return {"outcome": {"outcome": "selected", "optionId": choice}}
-        if self.request.approver is not None:
-            return self._ask(params, call)
+        if self.request.approver is not None and not self.request.read_only:
+            return self._ask(params, call)  # a read-only review asks nobody: it is refused
         what = str(call.get("title") or kind)
         hint = "the review is read-only" if self.request.read_only else \
             self.executor.allow_hint(kind)
