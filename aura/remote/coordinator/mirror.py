@@ -44,6 +44,10 @@ def trusted_options(given: dict[str, Any], stored: dict[str, Any],
     settings.update(vars=merged_vars, params=list(settings["params"] or []),
                     cleanup=list(settings["cleanup"] or []),
                     review=bool(settings["review"]))
+    # Secrets: their names only, never a value (the client sends values to the worker).
+    names = list(given.get("secret_vars") or stored.get("secret_vars") or [])
+    if names:
+        settings["secret_vars"] = sorted(str(n) for n in names)
     return {**worker_part, **settings}
 
 
