@@ -7,7 +7,9 @@ run. Prints one JSON line per figure. Build the pyz first: python3 build_zipapp.
                              [--against OTHER.pyz]
 
 ``--against`` times a second pyz (e.g. one built from an earlier commit) in the same run,
-its runs alternating with the first's (A B A B …), so both figures see the same machine.
+its runs alternating with the first's (A B A B …), so both figures see the same machine;
+``--against-root`` is the checkout that pyz was built from, whose own code fills its
+sessions (a database of a newer schema is refused by an older aura).
 """
 
 from __future__ import annotations
@@ -44,14 +46,16 @@ def fill(home: Path, count: int) -> None:
     store.close()
 
 
-def medians_ms(argvs: list[list[str]], runs: int, env: dict[str, str]) -> list[float]:
-    """The median wall time of each command, their runs alternating."""
+def medians_ms(argvs: list[list[str]], runs: int, env: dict[str, str],
+               envs: list[dict[str, str]] | None = None) -> list[float]:
+    """The median wall time of each command (``envs``: each its own environment), their
+    runs alternating."""
     times: list[list[float]] = [[] for _ in argvs]
     for _ in range(runs):
-        for argv, taken in zip(argvs, times, strict=True):
+        for argv, taken, own in zip(argvs, times, envs or [env] * len(argvs), strict=True):
             start = time.perf_counter()
             subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env=env, check=True)
+                           env=own, check=True)
             taken.append(time.perf_counter() - start)
     return [statistics.median(taken) * 1000 for taken in times]
 
@@ -63,6 +67,8 @@ def main() -> None:
     parser.add_argument("--pyz", type=Path, default=ROOT / "dist" / "aura.pyz")
     parser.add_argument("--against", type=Path, metavar="PYZ",
                         help="a second pyz to time in the same run (alternating)")
+    parser.add_argument("--against-root", type=Path, metavar="DIR",
+                        help="the checkout --against was built from (fills its database)")
     args = parser.parse_args()
     pyzs = [args.pyz, *([args.against] if args.against else [])]
     for pyz in pyzs:
@@ -72,11 +78,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="aura-bench-") as tmp:
         env = dict(os.environ, AURA_HOME=tmp)
         fill(Path(tmp), args.sessions)
+        envs = [env]
+        if args.against:
+            other = Path(tmp) / "against"
+            other.mkdir()
+            root = str(args.against_root or ROOT)
+            subprocess.run([py, "-c", f"import sys; sys.path[:0] = [{root!r}, {root + '/bench'!r}]"
+                            f"; from pathlib import Path; import startup; "
+                            f"startup.fill(Path({str(other)!r}), {args.sessions})"], check=True)
+            envs.append(dict(os.environ, AURA_HOME=str(other)))
         [base] = medians_ms([[py, "-c", "pass"]], args.runs, env)
         print(json.dumps({"figure": "python_c_pass_ms", "value": round(base, 1)}))
         for name, extra in (("version", ["--version"]), ("session_latest",
                                                           ["session", "latest"])):
-            found = medians_ms([[py, str(pyz), *extra] for pyz in pyzs], args.runs, env)
+            found = medians_ms([[py, str(pyz), *extra] for pyz in pyzs], args.runs, env, envs)
             for pyz, ms in zip(pyzs, found, strict=True):
                 figure = {"figure": f"pyz_{name}_ms", "pyz": str(pyz), "value": round(ms, 1),
                           "vs_python_c_pass": round(ms / base, 2)}
