@@ -113,6 +113,17 @@ def test_no_models_is_an_error_saying_what_to_do(server: FakeOpenAI) -> None:
     assert latest()["state"] == "failed"
 
 
+def assert_refused(result: subprocess.CompletedProcess, *needles: str) -> None:
+    """One error line before anything ran: no session was recorded (issue: a server that
+    does not even take a connection is checked before a session exists)."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("aura: error")]
+    assert len(errors) == 1, result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    assert run_aura("session", "latest").returncode == 1
+
+
 def assert_failed(result: subprocess.CompletedProcess, *needles: str) -> dict[str, Any]:
     assert result.returncode == 1, (result.stdout, result.stderr)
     errors = [line for line in result.stderr.splitlines() if line.startswith("aura: error")]
@@ -161,7 +172,7 @@ def test_connection_refused() -> None:
     result = run_aura("run", "--executor", "custom", "--openai-endpoint",
                       f"http://127.0.0.1:{port}/v1", "--model", "m", "--prompt", "hi",
                       "--no-tui")
-    assert_failed(result, "connection refused", f"127.0.0.1:{port}")
+    assert_refused(result, "connection refused", f"127.0.0.1:{port}")
 
 
 def test_server_without_stream_options_is_asked_again(server: FakeOpenAI) -> None:
@@ -202,7 +213,7 @@ def test_unreachable_ollama_says_how_to_start_it() -> None:
         port = probe.getsockname()[1]
     result = run_aura("run", "--executor", "ollama", "--prompt", "hi", "--no-tui",
                       env={"OLLAMA_HOST": f"127.0.0.1:{port}"})
-    assert_failed(result, "ollama serve", "https://ollama.com/download")
+    assert_refused(result, "ollama serve", "https://ollama.com/download")
 
 
 def test_custom_without_endpoint_or_terminal_is_a_usage_error() -> None:
@@ -289,3 +300,17 @@ def test_https_endpoint_verifies_the_certificate(tmp_path: Path) -> None:
         trusted = custom(fake, "--model", "m", env={"SSL_CERT_FILE": str(cert)})
         assert trusted.returncode == 0, trusted.stderr
         assert "You said: hello there friend" in trusted.stdout
+
+
+def test_an_unreachable_endpoint_is_one_line_and_records_no_session() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    for executor in ("lms", "custom"):
+        result = run_aura("run", "--executor", executor, "--openai-endpoint",
+                          f"http://127.0.0.1:{port}/v1", "--model", "m", "--prompt", "hi",
+                          "--no-tui")
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.count("aura: error:") == 1 and "cannot reach" in result.stderr
+        assert "follow up" not in result.stderr
+    assert run_aura("session", "latest").returncode == 1  # no session was created

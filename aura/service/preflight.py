@@ -70,3 +70,30 @@ def check_budget(store: Store, config: Mapping[str, Any], executor: str) -> None
     from aura.service.usage import check_daily_budget
 
     check_daily_budget(store, config, executor)
+
+
+REACH_TIMEOUT = 3.0  # seconds for the TCP connect to a model server
+
+
+def check_endpoint(executor: Any, request: RunRequest) -> None:
+    """A model server (ollama, lms, an OpenAI-compatible endpoint) that does not even take a
+    TCP connection is said now, in one line, rather than after a session was recorded."""
+    import socket
+    from urllib.parse import urlsplit
+
+    base_url = getattr(executor, "base_url", None)
+    unreachable = getattr(executor, "unreachable", None)
+    if base_url is None or unreachable is None:
+        return  # not an endpoint executor
+    try:
+        base = base_url(request)
+    except UsageError:
+        return  # no endpoint yet: the person is asked for it (validate() refused otherwise)
+    parts = urlsplit(base)
+    if parts.hostname is None:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=REACH_TIMEOUT).close()
+    except OSError as exc:
+        raise unreachable(base, exc) from None

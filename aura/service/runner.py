@@ -223,6 +223,7 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
                                              **options.executor_paths})
     preflight.check_workspace(ws_request)
     preflight.check_budget(store, config, name)
+    preflight.check_endpoint(executor, request)
     session, stage = _record(store, session, session_id, name, cwd, request, settings)
     if claim is None:  # a new session: nobody else knows it yet, but keep the rule
         claim = await take_session(store, host, session.id, wait=False, from_states=None)
