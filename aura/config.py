@@ -61,9 +61,15 @@ def check(data: dict[str, Any], path: Path) -> None:
                 isinstance(value, value_type) for value in table.values()):
             raise ConfigError(f"config {path}: [{name}] must be a table like "
                               f"`[{name}]` / `{example}`")
-    for name in ("coordinator", "executor", "notify_command"):
+    for name in ("coordinator", "executor"):
         if data.get(name) is not None and not isinstance(data[name], str):
             raise ConfigError(f"config {path}: {name} must be a string")
+    command = data.get("notify_command")
+    if command is not None and not isinstance(command, str) and not (
+            isinstance(command, list) and all(isinstance(a, str) for a in command)):
+        # a string runs through sh -c; a list runs as it is (aura.service.notify)
+        raise ConfigError(f"config {path}: notify_command must be a string or a list of "
+                          "strings")
     limit = data.get("max_parallel")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or
                               limit < 1):

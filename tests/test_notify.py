@@ -53,13 +53,19 @@ def test_notify_command_receives_the_run_end_as_json(tmp_path: Path, aura_home: 
 
 def test_a_failing_notify_command_is_logged_once_and_never_fails_the_run(
         tmp_path: Path, aura_home: Path) -> None:
-    for command in ("exit 7", ["/nonexistent/notifier"], {"not": "a command"}):
+    for command in ("exit 7", ["/nonexistent/notifier"]):
         _config(aura_home, command)
         result = run_aura("run", "-e", "custom", "--base-command", "echo hi",
                           "--prompt", "x", "--no-tui")
         assert result.returncode == 0, (command, result.stderr)
         if not isinstance(command, str):  # an exit status may come after aura exited
             assert result.stderr.count("notify_command") == 1, result.stderr
+    # A notify_command of the wrong shape is a broken config: one line before anything runs.
+    _config(aura_home, {"not": "a command"})
+    result = run_aura("run", "-e", "custom", "--base-command", "echo hi", "--prompt", "x",
+                      "--no-tui")
+    assert result.returncode == 1 and result.stderr.count("notify_command must be") == 1
+    assert result.stderr.count("\n") == 1, result.stderr
 
 
 def _on_pty(args: list[str]) -> tuple[int, str]:
