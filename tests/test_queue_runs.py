@@ -231,6 +231,7 @@ def test_a_detached_aura_killed_with_sigkill_is_orphaned_and_its_agent_killed(tm
                   if t["session"] == sid)["child_pid"]
     os.kill(runner, signal.SIGKILL)
     agent_pid = next(e["pid"] for e in events(log) if e["name"] == "long")
+    deadline = time.monotonic() + 30 * TIMEOUT_FACTOR  # its own wait, not what is left
     while True:  # the agent dies with its aura (PDEATHSIG) or by the next aura's sweep
         shown = json.loads(run_aura("session", "show", sid, "--json").stdout)
         try:

@@ -8,6 +8,8 @@ slow to import and `aura --help` must not pay for them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from aura.errors import AuraError
@@ -16,13 +18,31 @@ from aura.executors.openai.models import DEFAULT_CUSTOM_ENDPOINT
 
 
 class TerminalAsker:
-    """Asks the person at this terminal (see ``aura.executors.base.Asker``)."""
+    """Asks the person at this terminal (see ``aura.executors.base.Asker``). ``ticker``:
+    the plain view's progress line, cleared and paused while a question owns the screen."""
+
+    def __init__(self) -> None:
+        self.ticker: Any = None
 
     async def choose(self, title: str, options: list[str]) -> str:
-        return await pick_model(options, title=title, interactive=True)
+        with self._screen():
+            return await pick_model(options, title=title, interactive=True)
 
     async def endpoint(self) -> str:
-        return await ask_endpoint()
+        with self._screen():
+            return await ask_endpoint()
+
+    @contextlib.contextmanager
+    def _screen(self) -> Iterator[None]:
+        ticker = self.ticker
+        if ticker is not None:
+            ticker.clear()
+            ticker.paused = True
+        try:
+            yield
+        finally:
+            if ticker is not None:
+                ticker.paused = False
 
 
 async def pick_model(models: list[str], *, title: str, interactive: bool,

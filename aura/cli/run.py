@@ -293,6 +293,8 @@ def run_plain(options: Any, *, as_json: bool = False) -> int:
     store = open_store()
     ticker = None if as_json or not sys.stderr.isatty() else Ticker(sys.stderr)
     watcher = JsonPrinter() if as_json else StreamPrinter(ticker=ticker)
+    if ticker is not None and getattr(options.asker, "ticker", False) is None:
+        options.asker.ticker = ticker  # a picker clears and pauses the progress line
     if options.notify is None:
         options = _with_bell(options, ticker)
     signals: list[str] = []
