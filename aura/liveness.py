@@ -58,9 +58,14 @@ def is_alive(pid: int | None, started: str | None) -> bool:
         return False
     except PermissionError:
         pass
+    stat = _stat_fields(pid)
+    if stat is not None and stat[0] in ("Z", "X"):
+        # A zombie ran and ended; nobody reaped it yet (its parent may be an aura that
+        # became a subreaper): it is not running.
+        return False
     if started is None:
         return True
-    current = process_start_time(pid)
+    current = stat[19] if stat is not None and len(stat) > 19 else None
     return current is None or current == started
 
 

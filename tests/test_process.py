@@ -179,3 +179,26 @@ def test_a_holder_that_escaped_the_group_does_not_hang_the_wait(tmp_path: Path) 
     assert rc == 0 and sink.lines["stdout"] == ["leader done"]
     # The escaped sleep left aura's reach on purpose; clean it up here.
     subprocess.run(["pkill", "-f", "^sleep 30$"], check=False)
+
+
+def test_a_zombie_is_not_alive() -> None:
+    import os as _os
+    import time as _time
+
+    from aura.liveness import is_alive, process_start_time
+
+    pid = _os.fork()
+    if pid == 0:
+        _os._exit(0)
+    started = None
+    for _ in range(200):  # until the child has exited (a zombie: not reaped yet)
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            break
+        started = process_start_time(pid) or started
+        _time.sleep(0.01)
+    try:
+        assert not is_alive(pid, started)
+    finally:
+        _os.waitpid(pid, 0)
