@@ -113,12 +113,13 @@ def complete_command(ctx: click.Context, _param: click.Parameter, incomplete: st
     """Command names for `aura help …`, one level deeper per word already given."""
     group: click.Command | None = ctx.find_root().command
     for name in ctx.params.get("command") or ():
-        group = group.commands.get(name) if isinstance(group, click.Group) else None
+        group = group.get_command(ctx, name) if isinstance(group, click.Group) else None
     if not isinstance(group, click.Group):
         return []
+    found = ((name, group.get_command(ctx, name)) for name in group.list_commands(ctx)
+             if name.startswith(incomplete))
     return [CompletionItem(name, help=command.get_short_help_str())
-            for name, command in sorted(group.commands.items())
-            if name.startswith(incomplete) and not command.hidden]
+            for name, command in found if command is not None and not command.hidden]
 
 
 def complete_model(ctx: click.Context, _param: click.Parameter, incomplete: str
