@@ -14,6 +14,7 @@ import click
 from aura import __version__
 from aura.cli.approvals import approvals_command, approve_command, deny_command
 from aura.cli.board import board_command
+from aura.cli.compare import compare_command
 from aura.cli.completion import complete_command, completion_command
 from aura.cli.config_cmd import config_command
 from aura.cli.doctor import doctor_command
@@ -35,7 +36,8 @@ class RootGroup(AuraGroup):
 
     sections: ClassVar[dict[str, tuple[str, ...]]] = {
         "Core commands": ("run", "tui", "session", "task", "queue"),
-        "Review commands": ("board", "workspace", "approvals", "approve", "deny", "usage"),
+        "Review commands": ("board", "workspace", "compare", "approvals", "approve", "deny",
+                            "usage"),
         "Remote commands": ("serve", "worker", "workers"),
         "Setup commands": ("executors", "models", "config", "doctor", "completion",
                            "help", "version"),
@@ -60,7 +62,7 @@ for _command in (run_command, tui_command, session, executors_command, models_co
                  completion_command, doctor_command, serve_command, worker_command,
                  workers_command, workspace_command, board_command, approvals_command,
                  approve_command, deny_command, task_command, queue_command, usage_command,
-                 config_command):
+                 config_command, compare_command):
     cli.add_command(_command)
 
 

@@ -131,6 +131,8 @@ def complete_model(ctx: click.Context, _param: click.Parameter, incomplete: str
     from aura.paths import cache_dir
 
     executor = ctx.params.get("executor")
+    if isinstance(executor, (tuple, list)):  # --executor is repeatable: the last one given
+        executor = executor[-1] if executor else None
     if executor:
         from aura.executors import registry
 
