@@ -39,6 +39,8 @@ _KEEP = frozenset({
     "GIT_CONFIG_COUNT", "GIT_HTTP_PROXY_AUTHMETHOD", "GIT_ALLOW_PROTOCOL", "GIT_ASKPASS",
     # Where config is read from (not which repository is used).
     "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM",
+    # Who the user is, for the commits `aura workspace land` makes in their name.
+    "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
 })
 
 
@@ -382,6 +384,12 @@ def merge_tree(repo: str | Path, ours: str, theirs: str) -> tuple[str | None, li
     message = (proc.stderr.strip() or f"exit {proc.returncode}").splitlines()[-1]
     raise GitError(f"cannot test the merge in {repo} (git merge-tree --write-tree needs "
                    f"git 2.38 or newer): {message}")
+
+
+def has_identity(repo: str | Path) -> bool:
+    """Whether git knows who commits here (user.name/user.email, or the environment)."""
+    return all(run_git(["var", name], repo, check=False).returncode == 0
+               for name in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"))
 
 
 def is_ancestor(repo: str | Path, ancestor: str, commit: str) -> bool:

@@ -31,7 +31,7 @@ def plan(executors: tuple[str, ...], attempts: int | None, default: str) -> list
     """The executor of each attempt, in the order they are numbered."""
     from aura.executors import registry
 
-    names = [registry.canonical(e) for e in dict.fromkeys(executors)] or \
+    names = [registry.canonical(e) for e in executors] or \
         [registry.canonical(default)]
     count = attempts or 1
     if len(names) * count > MAX_ATTEMPTS:

@@ -100,9 +100,16 @@ def _check_checkout(repo: RepoWorkspace) -> str:
                           f"`git switch {base}` there first")
     if git.is_dirty(repo.repo):
         raise LandRefused(f"{repo.repo} has uncommitted changes: commit or stash them first")
+    _check_identity(repo)
     head = git.rev(repo.repo, f"refs/heads/{base}")
     assert head is not None
     return head
+
+
+def _check_identity(repo: RepoWorkspace) -> None:
+    if not git.has_identity(repo.repo):
+        raise LandRefused(f"git does not know who you are in {repo.repo}: set user.name and "
+                          "user.email (`git config --global user.email you@example.com`)")
 
 
 def _test_merge(repo: RepoWorkspace, base_head: str, tip: str) -> str:
@@ -154,6 +161,7 @@ def _open_pr(store: Store, sid: str, repo: RepoWorkspace, message: str) -> Lande
     if remote is None:
         raise LandRefused(f"{repo.repo} has {'no remote' if not remotes else 'several remotes'}"
                           " and no origin: push the branch by hand")
+    _check_identity(repo)
     tip, dirty = _candidate(repo, message)
     committed = git.commit_all(repo.path, message) if dirty else None
     git.push_branch(repo.repo, remote, repo.branch)
