@@ -112,14 +112,15 @@ def find_group(store: Store, ref: str) -> Group:
 def find_attempt(store: Store, group: Group, ref: str) -> Attempt:
     """An attempt of ``group`` by number (1..N) or by session id prefix."""
     attempts = store.attempts(group.id)
-    if ref.isdigit() and len(ref) <= 3:
+    if ref.isdigit():  # a number first; a session id may start with digits too
         for attempt in attempts:
             if attempt.number == int(ref):
                 return attempt
-        raise NotFound(f"group {group.id[:8]} has attempts 1..{len(attempts)}, not {ref}")
     found = [a for a in attempts if a.session.startswith(ref)] if ref else []
     if len(found) == 1:
         return found[0]
+    if ref.isdigit() and not found:
+        raise NotFound(f"group {group.id[:8]} has attempts 1..{len(attempts)}, not {ref}")
     what = "is ambiguous" if found else "names no attempt"
     raise NotFound(f"{ref!r} {what} of group {group.id[:8]} (use 1..{len(attempts)} or a "
                    "session id prefix)")
