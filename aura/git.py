@@ -433,3 +433,13 @@ def gh_pr_create(gh: str, repo: str | Path, head: str, base: str, title: str, bo
     return subprocess.run([gh, "pr", "create", "--head", head, "--base", base, "--title",
                            title, "--body", body], cwd=repo, capture_output=True, text=True,
                           env=clean_env(), stdin=subprocess.DEVNULL)
+
+
+def ignored_among(repo: str | Path, paths: list[str]) -> list[str]:
+    """Those of ``paths`` that are ignored files in the work tree now (git would overwrite
+    them without a word when a merge brings tracked files there)."""
+    if not paths:
+        return []
+    out = run_git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--",
+                   *(f":(literal){p}" for p in paths)], repo).stdout
+    return [p for p in out.split("\0") if p]

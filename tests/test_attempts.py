@@ -98,5 +98,5 @@ def test_groups_are_stored_and_one_attempt_is_chosen(tmp_path: Path, kind: str) 
     assert attempts.find_attempt(store, group, "2").session == "222-session"
     assert attempts.find_attempt(store, group, "11").session == "111-session"  # a prefix
     assert attempts.find_attempt(store, group, "333-").session == "333-session"
-    with pytest.raises(NotFound, match="attempts 1..3, not 4"):
+    with pytest.raises(NotFound, match=r"attempts 1\.\.3, not 4"):
         attempts.find_attempt(store, group, "4")

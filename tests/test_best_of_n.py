@@ -180,3 +180,24 @@ def test_bad_group_and_attempt_references_are_one_line(tmp_path: Path) -> None:
     both = run_aura("compare", group, "--diff", "1", "2", cwd=repo)
     assert both.returncode == 0 and both.stdout.count("=== #") == 2
     assert "+2" in both.stdout and "+1" in both.stdout
+
+
+def test_land_refuses_to_overwrite_an_ignored_file_of_the_checkout(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    agent = agent_command("attempt_agent.py", str(tmp_path / "counter"))
+    result = run_aura("run", "-e", "custom", "--base-command", agent, "--no-tui", "go",
+                      cwd=repo)
+    assert result.returncode == 0, result.stderr
+    session = run_aura("session", "latest", "--json").stdout
+    session_id = json.loads(session)["id"]
+    (repo / ".gitignore").write_text("solution.txt\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore solutions")
+    (repo / "solution.txt").write_text("precious, and ignored\n")
+    before = snapshot(repo)
+    landed = run_aura("workspace", "land", session_id[:8], cwd=repo)
+    assert landed.returncode == 1
+    assert "would overwrite ignored files" in landed.stderr and "solution.txt" in \
+        landed.stderr
+    assert snapshot(repo) == before
+    assert (repo / "solution.txt").read_text() == "precious, and ignored\n"

@@ -112,13 +112,22 @@ def _check_identity(repo: RepoWorkspace) -> None:
                           "user.email (`git config --global user.email you@example.com`)")
 
 
+def _shown(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+
+
 def _test_merge(repo: RepoWorkspace, base_head: str, tip: str) -> str:
+    """The merged tree; refused on a conflict, or when the merge would write over files
+    the checkout ignores (a merge replaces those silently)."""
     tree, conflicts = git.merge_tree(repo.repo, base_head, tip)
     if tree is None:
-        shown = ", ".join(conflicts[:5]) + (f" and {len(conflicts) - 5} more"
-                                            if len(conflicts) > 5 else "")
-        raise LandRefused(f"{repo.branch} conflicts with {repo.base_name} in {shown or '?'}; "
-                          "nothing was changed")
+        raise LandRefused(f"{repo.branch} conflicts with {repo.base_name} in "
+                          f"{_shown(conflicts) or '?'}; nothing was changed")
+    paths = [str(f["path"]) for f in git.tree_changes(repo.repo, base_head, tree)]
+    ignored = git.ignored_among(repo.repo, paths)
+    if ignored:
+        raise LandRefused(f"landing {repo.branch} would overwrite ignored files in "
+                          f"{repo.repo}: {_shown(ignored)}; move them away first")
     return tree
 
 
