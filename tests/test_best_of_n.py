@@ -65,6 +65,8 @@ def test_best_of_three_ranks_the_passing_attempt_first_and_lands_exactly_it(
     assert [r["rank"] for r in rows] == [1, 2, 3]
     assert (worktree_of(best, aura_home) / "solution.txt").read_text() == "2\n"
     assert all(r["files"] == 1 and r["insertions"] == 1 for r in rows)
+    assert best["cost_usd"] == 0.02 and best["output_tokens"] == 20  # from its usage entry
+    assert [r["cost_usd"] for r in rows[1:]] == [0.01, 0.03]  # failing: cheaper first
     others = {r["branch"]: git(repo, "rev-parse", r["branch"]) for r in rows[1:]}
     base = git(repo, "rev-parse", "main")
 
@@ -177,6 +179,8 @@ def test_bad_group_and_attempt_references_are_one_line(tmp_path: Path) -> None:
         result = run_aura(*args, cwd=repo)
         assert result.returncode != 0 and text in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+    newest = run_aura("compare", cwd=repo)
+    assert newest.returncode == 0 and newest.stdout.startswith(f"group {group[:8]}")
     both = run_aura("compare", group, "--diff", "1", "2", cwd=repo)
     assert both.returncode == 0 and both.stdout.count("=== #") == 2
     assert "+2" in both.stdout and "+1" in both.stdout

@@ -37,7 +37,7 @@ def _rows(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
         out.append((str(d["rank"]), str(d["number"]), d["session"][:8], d["executor"],
                     d.get("model") or "-", d["state"],
                     "-" if secs is None else f"{secs:.1f}s", _tokens(d),
-                    _money(d.get("cost_usd")),
+                    _money(d.get("cost_usd")) if d.get("usage_entries") else "-",
                     "-" if d.get("files") is None else str(d["files"]),
                     "-" if d.get("files") is None else f"+{d['insertions']} -{d['deletions']}",
                     summary(d["checks"]), d.get("review") or "-", _chosen(d.get("chosen"))))
@@ -57,13 +57,14 @@ def side_by_side(left: str, right: str, width: int, titles: tuple[str, str]) -> 
 
 
 @click.command("compare", context_settings=CONTEXT_SETTINGS)
-@click.argument("group_id", metavar="GROUP")
+@click.argument("group_id", metavar="[GROUP]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of the ranked attempts.")
 @click.option("--diff", "diff_pair", nargs=2, metavar="A B",
               help="Show two attempts' diffs (attempt numbers 1..N or session id prefixes).")
-def compare_command(group_id: str, as_json: bool, diff_pair: tuple[str, str] | None) -> None:
+def compare_command(group_id: str | None, as_json: bool, diff_pair: tuple[str, str] | None) -> None:
     """Compare the attempts of a group (made by `aura run -e A -e B` or --attempts N):
-    ranked by checks passing, fewer failures, the review verdict, then cost.
+    ranked by checks passing, fewer failures, the review verdict, then cost (without
+    GROUP: the newest group).
 
     \b
     EXAMPLES
@@ -75,7 +76,8 @@ def compare_command(group_id: str, as_json: bool, diff_pair: tuple[str, str] | N
     from aura.service import attempts, compare
 
     store = open_user_store()
-    group = attempts.find_group(store, group_id)
+    group = attempts.find_group(store, group_id) if group_id is not None else \
+        attempts.newest_group(store)
     if diff_pair:
         chosen = [attempts.find_attempt(store, group, ref) for ref in diff_pair]
         texts = [compare.diff(store, a) or "(no changes)\n" for a in chosen]

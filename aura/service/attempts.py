@@ -109,6 +109,13 @@ def find_group(store: Store, ref: str) -> Group:
                    "`--attempts N`")
 
 
+def newest_group(store: Store) -> Group:
+    groups = store.groups()
+    if not groups:
+        raise NotFound("no groups yet; `aura run -e A -e B` or `--attempts N` makes one")
+    return groups[0]
+
+
 def find_attempt(store: Store, group: Group, ref: str) -> Attempt:
     """An attempt of ``group`` by number (1..N) or by session id prefix."""
     attempts = store.attempts(group.id)

@@ -91,6 +91,7 @@ def row(store: Store, attempt: Attempt, prices: Mapping[str, Any]) -> dict[str, 
         "input_tokens": total["input_tokens"] if total else 0,
         "output_tokens": total["output_tokens"] if total else 0,
         "cost_usd": total["cost_usd"] if total else 0.0,
+        "usage_entries": total["entries"] if total else 0,
         **_changes(session), "branch": branch,
         "checks": [{"command": c.get("command"), "exit_code": c.get("exit_code")}
                    for c in checks if isinstance(c, dict)],

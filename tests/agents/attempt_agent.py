@@ -1,10 +1,12 @@
 """A fake agent for best-of-N runs: takes the next number from a shared counter file
-(under a lock, as attempts run at once) and writes it to solution.txt, uncommitted.
+(under a lock, as attempts run at once), writes it to solution.txt, uncommitted, and
+reports usage that grows with it.
 
     attempt_agent.py COUNTER_FILE
 """
 
 import fcntl
+import json
 import sys
 
 with open(sys.argv[1], "a+") as fh:
@@ -15,3 +17,7 @@ with open(sys.argv[1], "a+") as fh:
 with open("solution.txt", "w") as out:
     out.write(f"{number}\n")
 print(f"wrote solution {number}", flush=True)
+# What it cost: a cent per number, and 100 tokens in, 10 * number out.
+print(json.dumps({"kind": "usage", "usage": {"input_tokens": 100,
+                                             "output_tokens": 10 * number,
+                                             "cost_usd": number / 100}}), flush=True)
