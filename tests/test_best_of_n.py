@@ -205,3 +205,32 @@ def test_land_refuses_to_overwrite_an_ignored_file_of_the_checkout(tmp_path: Pat
         landed.stderr
     assert snapshot(repo) == before
     assert (repo / "solution.txt").read_text() == "precious, and ignored\n"
+
+
+def test_detached_attempts_run_in_the_background_one_slot_at_a_time(tmp_path: Path) -> None:
+    import time
+
+    from .conftest import TIMEOUT_FACTOR
+
+    repo = make_repo(tmp_path / "repo")
+    assert run_aura("config", "set", "max_parallel", "1").returncode == 0
+    agent = agent_command("attempt_agent.py", str(tmp_path / "counter"))
+    started = run_aura("run", "-d", "-e", "custom", "-e", "custom", "--base-command", agent,
+                       "--check", CHECK, "in the background", cwd=repo)
+    assert started.returncode == 0, started.stderr
+    group = started.stdout.strip()
+    deadline = time.monotonic() + 60 * TIMEOUT_FACTOR
+    rows: list[dict] = []
+    while time.monotonic() < deadline:
+        rows = json.loads(run_aura("compare", group, "--json").stdout)["attempts"]
+        if all(r["state"] in ("done", "failed") for r in rows):
+            break
+        time.sleep(0.3)
+    assert sorted(r["state"] for r in rows) == ["done", "done"], rows
+    spans = []
+    for r in rows:
+        shown = json.loads(run_aura("session", "show", r["session"], "--json").stdout)
+        coding = [e for e in shown["executions"] if e["stage"] == "coding_initial"]
+        spans.append((coding[0]["started_at"], coding[0]["ended_at"]))
+    spans.sort()
+    assert spans[0][1] <= spans[1][0]  # max_parallel 1: the second began after the first
