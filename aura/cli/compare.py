@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from aura.cli.completion import complete_group
 from aura.cli.output import CONTEXT_SETTINGS, open_user_store
 
 WIDE = 160  # columns from which two diffs are shown side by side
@@ -57,7 +58,7 @@ def side_by_side(left: str, right: str, width: int, titles: tuple[str, str]) -> 
 
 
 @click.command("compare", context_settings=CONTEXT_SETTINGS)
-@click.argument("group_id", metavar="[GROUP]", required=False)
+@click.argument("group_id", metavar="[GROUP]", required=False, shell_complete=complete_group)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of the ranked attempts.")
 @click.option("--diff", "diff_pair", nargs=2, metavar="A B",
               help="Show two attempts' diffs (attempt numbers 1..N or session id prefixes).")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import click
 
+from aura.cli.completion import complete_session
 from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
 
 
@@ -105,7 +106,7 @@ def workspace_remove(session_id: str, force: bool) -> None:
 
 
 @workspace_command.command("land", context_settings=CONTEXT_SETTINGS)
-@click.argument("session_id", metavar="ID")
+@click.argument("session_id", metavar="ID", shell_complete=complete_session)
 @click.option("--squash", is_flag=True, help="One new commit on the base branch instead "
                                              "of merging the branch's commits.")
 @click.option("--pr", is_flag=True, help="Push the branch and open a pull request with "
