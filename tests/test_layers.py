@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "aura.rpc_codec", "aura.liveness", "aura.config", "aura.project")),
     ("store", ("aura.store", "aura.store_sqlite", "aura.store_schema", "aura.store_writer",
                "aura.store_approvals", "aura.store_tasks", "aura.store_workers",
-               "aura.recorder")),
+               "aura.store_attempts", "aura.recorder")),
     ("locations", ("aura.paths",)),
     ("core", ("aura.contracts", "aura.errors", "aura.engine", "aura.board", "aura.prompts",
               "aura.approvals", "aura")),

@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "queue": "aura.cli.queue:queue_command",
     "board": "aura.cli.board:board_command",
     "workspace": "aura.cli.workspace:workspace_command",
+    "compare": "aura.cli.compare:compare_command",
     "approvals": "aura.cli.approvals:approvals_command",
     "approve": "aura.cli.approvals:approve_command",
     "deny": "aura.cli.approvals:deny_command",
@@ -46,7 +47,8 @@ class RootGroup(AuraGroup):
 
     sections: ClassVar[dict[str, tuple[str, ...]]] = {
         "Core commands": ("run", "tui", "session", "task", "queue"),
-        "Review commands": ("board", "workspace", "approvals", "approve", "deny", "usage"),
+        "Review commands": ("board", "workspace", "compare", "approvals", "approve", "deny",
+                            "usage"),
         "Remote commands": ("serve", "worker", "workers"),
         "Setup commands": ("executors", "models", "config", "doctor", "completion",
                            "help", "version"),
