@@ -1,24 +1,33 @@
-"""The TUI's slash commands as a table: name → handler, argument and help line. `/help`,
-the footer and the dispatch are all read from ``COMMANDS``, so a command added here shows
-up everywhere at once.
+"""The TUI's slash commands as a table: name → handler, argument and help line. The help
+overlay (`?`, `/help`), the footer, the prompt's completion and the dispatch are all read
+from ``COMMANDS``, so a command added here shows up everywhere at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
 
 from aura.errors import AuraError, UsageError
 from aura.tui.state import TuiState
 
 KEYS_HELP = """\
 keys: Enter send · Alt-Enter newline · Esc/Ctrl-C cancel the run · Ctrl-C twice quit
-      Tab/Shift-Tab next/previous pane · PgUp/PgDn/Home/End scroll logs (End follows)
-      Queue pane: ↑/↓ and Enter open a session
+      Tab/Shift-Tab next/previous pane · PgUp/PgDn scroll logs · Home/End: in the prompt
+      the start/end of the line, elsewhere the top/bottom of the logs (End follows)
+      ? this help (on an empty prompt or in a pane; Esc closes) · F2 side panes (narrow
+      terminals) · F3 diff of the session's workspace · F9 mouse capture on/off
+      typing in the Logs, Queue or Model pane goes to the prompt
+      Queue pane: ↑/↓ and Enter open a session (one running elsewhere is followed live)
       Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
       an approval waits: y allow once · a allow for this session · n deny (then a message
-      for the agent and Enter; Esc goes back)"""
+      for the agent and Enter; Esc goes back)
+prompt: /… is a command (Tab completes it); //… sends a prompt that starts with /; an
+      unknown /word is said, and Enter again sends it as a prompt"""
 
 
 class CommandTarget(Protocol):
@@ -40,6 +49,12 @@ class CommandTarget(Protocol):
     def open_session(self, session_id: str) -> None: ...
 
     def discover_models(self) -> None: ...
+
+    def show_help(self) -> None: ...
+
+    def show_diff(self) -> None: ...
+
+    def toggle_mouse(self) -> None: ...
 
 
 Handler = Callable[[CommandTarget, str], None]
@@ -95,7 +110,7 @@ def _cancel(target: CommandTarget, arg: str) -> None:
 
 
 def _help(target: CommandTarget, arg: str) -> None:
-    target.note(help_text())
+    target.show_help()
 
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
@@ -110,7 +125,11 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("cancel", "", "cancel the running execution", _cancel),
     Command("quit", "", "leave (the running execution is cancelled first)",
             lambda target, arg: target.quit()),
-    Command("help", "", "this text", _help),
+    Command("diff", "", "show the diff of the session's workspace (F3)",
+            lambda target, arg: target.show_diff()),
+    Command("mouse", "", "mouse capture on/off: wheel scrolling, or text selection (F9)",
+            lambda target, arg: target.toggle_mouse()),
+    Command("help", "", "this text (also ?)", _help),
 )}
 
 
@@ -124,6 +143,26 @@ def footer_items() -> list[tuple[str, str]]:
     """(``/name``, argument) for the footer; optional arguments are left out."""
     return [(f"/{c.name}", "" if c.arg.startswith("[") else c.arg)
             for c in COMMANDS.values()]
+
+
+def is_command(text: str) -> bool:
+    """``text`` is ``/name …`` with a name of the table."""
+    return text.startswith("/") and text[1:].split(" ", 1)[0].strip() in COMMANDS
+
+
+class CommandCompleter(Completer):
+    """The prompt's completion: the slash commands, while the first word is typed."""
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent
+                        ) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if not text.startswith("/") or text.startswith("//") or " " in text \
+                or "\n" in text:
+            return
+        for command in COMMANDS.values():
+            if command.name.startswith(text[1:]):
+                yield Completion(f"/{command.name}", start_position=-len(text),
+                                 display=command.usage, display_meta=command.help)
 
 
 def run_command(target: CommandTarget, text: str) -> None:
