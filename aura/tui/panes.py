@@ -119,7 +119,7 @@ def footer_text(state: TuiState, running: bool, following: bool,
         out += [("class:footer.key", f" {name}"), ("class:footer", f" {arg}" if arg else "")]
     out.append(("class:footer", "\n"))
     where = f"session {state.session_id[:8]}" if state.session_id else "new session"
-    follow = "" if following else "  (scrolled: End follows)"
+    follow = "" if following else "  scrolled (End follows)"
     turn = ""
     if running and state.turn_started is not None:
         import time
@@ -128,6 +128,6 @@ def footer_text(state: TuiState, running: bool, following: bool,
         spent = f"  {usage.tokens()} {usage.cost()}" if usage.entries else ""
         turn = f" {elapsed(time.monotonic() - state.turn_started)}{spent}"
     out.append(("class:footer.status",
-                f" {'● running' + turn if running else '○ idle'}  {where}  "
-                f"{state.status}{follow}"))
+                f" {'● running' + turn if running else '○ idle'}{follow}  {where}  "
+                f"{state.status}"))
     return out
