@@ -281,6 +281,11 @@ def test_narrow_terminal_wraps_wide_text_and_keeps_every_keystroke(
         screen = term.wait_for("done (exit 0)")
         assert screen.count("漢") == 150 and "END" in screen  # wrapped, nothing cut
         assert "Queue" not in screen and "▶ Prompt ◀" in screen and "F2 side panes" in screen
+        styled = term._tmux("capture-pane", "-e", "-p").stdout.splitlines()
+        top = next(ln for ln in styled if "Prompt" in ln)
+        logs = next(ln for ln in styled if "Logs" in ln)
+        # The focused pane's border corner in the focused (bold) style, the other's not.
+        assert "\x1b[1m" in top.split("┌")[0] and "\x1b[1m" not in logs.split("┌")[0]
         term.send("F2")
         screen = term.wait_for("sessions (newest first)")
         assert "rich answer" in screen and "$0.0123" in screen and "▶ Queue ◀" in screen
