@@ -269,8 +269,8 @@ def test_without_a_terminal_run_streams_plain_text(tmp_path: Path) -> None:
     assert remote.returncode == 2 and "aura run --on" in remote.stderr
 
 
-def test_narrow_terminal_wraps_wide_text_and_keeps_every_keystroke(
-        tmp_path: Path, git_env: dict[str, str]) -> None:
+@pytest.mark.usefixtures("git_env")
+def test_narrow_terminal_wraps_wide_text_and_keeps_every_keystroke(tmp_path: Path) -> None:
     # 80 columns: full-width Logs (F2 swaps in the side panes), CJK wrapped by display width,
     # code blocks, the help and diff overlays, the focus drawn, Home/End and // in the
     # prompt, the log following a new turn, typing in the Logs pane, completion.
