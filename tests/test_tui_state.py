@@ -194,7 +194,8 @@ def test_slash_commands_on_a_real_tui(store: SQLiteStore) -> None:
     asyncio.run(drive())
 
 
-def test_queue_rows_count_cost_and_say_why_a_task_waits(store: SQLiteStore) -> None:
+def test_queue_rows_count_cost_and_say_why_a_task_waits(
+        store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
     from aura.service import tasks
     from aura.tui.tally import Tally, age, elapsed
 
@@ -213,9 +214,18 @@ def test_queue_rows_count_cost_and_say_why_a_task_waits(store: SQLiteStore) -> N
     assert state.queue.tally(second.id).cost() == "-"
     assert "dependency" in state.queue.waiting[second.id]
     store.append_entries(first.id, [usage(2, input_tokens=1)])
+    state.queue.refresh(store, None)
+    assert state.queue.tally(first.id).input_tokens == 1500  # a running one: not yet again
+    monkeypatch.setattr("aura.tui.state.TALLY_EVERY", 0.0)
     state.queue.refresh(store, None)  # read on from the last entry counted
     tally = state.queue.tally(first.id)
     assert (tally.input_tokens, tally.tokens()) == (1501, "in 1.5k out 20")
+    # A turn of this TUI streams seq 3: counted once, whether streamed or read back.
+    streamed = {"seq": 3, "kind": "usage", "usage": {"input_tokens": 4}}
+    state.queue.streamed(first.id, 3, [(3, streamed)], None)
+    store.append_entries(first.id, [usage(3, input_tokens=4)])
+    state.queue.refresh(store, None)
+    assert state.queue.tally(first.id).input_tokens == 1505
     assert Tally().cost() == "-" and age("not a time") == "?" and elapsed(3725) == "1:02:05"
     state.count_usage({"kind": "usage", "usage": {"output_tokens": 7}})
     assert state.turn_usage.cost() == "$?" and state.turn_usage.output_tokens == 7

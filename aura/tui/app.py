@@ -186,7 +186,8 @@ class Tui:
         entries = self.store.entries(session.id, after_seq=after)
         self.logs.set_history([(int(e.get("seq", 0)), e) for e in entries], after == 0)
         if attach.runs_elsewhere(self.store, session.id):
-            self.state.status = f"session {session.id[:8]} runs elsewhere: following it live"
+            where = "is queued" if session.state == "queued" else "runs elsewhere"
+            self.state.status = f"session {session.id[:8]} {where}: following it live"
             self.attach_task = asyncio.ensure_future(attach.follow(
                 self.store, session.id, last, self._attached_entries, poll=ATTACH_POLL))
             self.attach_task.add_done_callback(self._attach_done)
@@ -228,13 +229,20 @@ class Tui:
         if records:
             self.state.learn_session(records[0][2])
         add = self.logs.add
-        count = self.state.count_usage
+        used: list[tuple[int, Entry]] = []
         for seq, entry, _text in records:
             add(seq, entry)
-            count(entry)
+            if "usage" in entry:
+                used.append((seq, entry))
             if entry.get("kind") == "state":
                 self.state.status = f"{entry.get('to')}"
                 self.queue_due = True
+        for _seq, entry in used:
+            self.state.count_usage(entry)
+        if records and self.state.session_id:
+            # The Queue's count of this session reads on from here, not from the store.
+            self.state.queue.streamed(self.state.session_id, records[-1][0], used,
+                                      self.state.model)
         self.dirty = True
 
     def refresh_queue(self) -> None:

@@ -84,6 +84,8 @@ def _entry_lines(entry: Entry, seq: int) -> list[Line]:
 def assistant_lines(text: str) -> list[StyleAndTextTuples]:
     """An assistant message line by line; the lines of a fenced code block (between two
     ``` lines) and the fences themselves in the code style."""
+    if "```" not in text:
+        return [[("class:assistant", part[:LINE_CHARS])] for part in text.split("\n")]
     out: list[StyleAndTextTuples] = []
     in_code = False
     for part in text.split("\n"):

@@ -7,6 +7,7 @@ binds keys around this state, and tests drive it directly.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 QUEUE_SESSIONS = 10  # sessions listed in the Queue pane
 QUEUE_EXECUTIONS = 8  # executions of the current session listed under them
+TALLY_EVERY = 3.0  # seconds between two counts of a running session's usage
 QUIT_WINDOW = 5.0  # a second Ctrl-C within this many seconds quits
 NO_MODEL_LIST = "no model list (/model NAME sets one)"
 
@@ -47,8 +49,9 @@ class Queue:
     executions: list[Execution] = field(default_factory=list)
     error: str = ""  # why the store could not be read, if it could not
     cursor: int = 0
-    # Per session: its usage so far and the last entry counted (read on from there).
-    tallies: dict[str, tuple[int, Tally]] = field(default_factory=dict)
+    # Per session: its usage so far, the last entry counted (read on from there) and when
+    # (with the session's updated_at) it was counted.
+    tallies: dict[str, tuple[int, Tally, str, float]] = field(default_factory=dict)
     waiting: dict[str, str] = field(default_factory=dict)  # queued task → why it waits
 
     def refresh(self, store: Store, session_id: str | None) -> None:
@@ -66,13 +69,34 @@ class Queue:
         self.cursor = min(self.cursor, max(0, len(self.sessions) - 1))
 
     def _tally(self, store: Store, session: Session) -> None:
-        seq, tally = self.tallies.get(session.id) or (0, Tally())
+        seq, tally, updated, at = self.tallies.get(session.id) or (0, Tally(), "", 0.0)
+        now = time.monotonic()
+        # A session at rest is read again only when it changed; a running one every few
+        # seconds (not every refresh: a flood's entries would be parsed twice).
+        if seq and (updated == session.updated_at if session.state.is_final
+                    else now - at < TALLY_EVERY):
+            return
         fresh = store.entries(session.id, after_seq=seq)
+        fresh = [e for e in fresh if int(e.get("seq", 0)) > seq]
         for entry in fresh:
             tally.add(entry, session.model)
         if fresh:
             seq = int(fresh[-1].get("seq", seq))
-        self.tallies[session.id] = (seq, tally)
+        self.tallies[session.id] = (seq, tally, session.updated_at, now)
+
+    def streamed(self, session_id: str, last: int, used: list[tuple[int, Entry]],
+                 model: str | None) -> None:
+        """Entries a turn of this TUI streamed, up to seq ``last`` (``used``: those with
+        usage): counted here, so the store is not read for them again. Whichever sees an
+        entry first (this or ``refresh``) counts it; the other skips it by its seq."""
+        found = self.tallies.get(session_id)
+        if found is None or last <= found[0]:
+            return
+        seq, tally, updated, at = found
+        for at_seq, entry in used:
+            if at_seq > seq:
+                tally.add(entry, model)
+        self.tallies[session_id] = (last, tally, updated, at)
 
     def tally(self, session_id: str) -> Tally:
         found = self.tallies.get(session_id)
