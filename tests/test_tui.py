@@ -143,9 +143,9 @@ def test_slash_commands_and_sessions(tmux: terminal.Tmux, tmp_path: Path) -> Non
     tmux.wait_for("○ idle")
     tmux.type("/help")
     tmux.send("Enter")
-    tmux.wait_for(lambda s: "Help (Esc closes)" in s and "/session ID" in s)
+    tmux.wait_for(lambda s: "Help (Esc closes" in s and "/session ID" in s)
     tmux.send("Escape")
-    tmux.wait_for(lambda s: "Help (Esc closes)" not in s)
+    tmux.wait_for(lambda s: "Help (Esc closes" not in s)
     for command, expected in (("/executor nope", "unknown executor 'nope'"),
                               ("/review", "review   on")):
         tmux.type(command)
@@ -293,10 +293,12 @@ def test_narrow_terminal_wraps_wide_text_and_keeps_every_keystroke(tmp_path: Pat
         term.send("F2")
         term.wait_for(lambda s: "Logs" in s and "▶ Prompt ◀" in s)
         term.type("?")
-        screen = term.wait_for("Help (Esc closes)")
-        assert "/diff" in screen and "F2 side panes" in screen
+        screen = term.wait_for("Help (Esc closes")
+        assert "F2 the side panes" in screen and "mouse capture on/off:" not in screen
+        term.send("End")  # scrolls the help to its end: the commands of the table
+        term.wait_for(lambda s: "mouse capture on/off:" in s and "show the diff" in s)
         term.send("Escape")
-        term.wait_for(lambda s: "Help (Esc closes)" not in s)
+        term.wait_for(lambda s: "Help (Esc closes" not in s)
         term.send("F3")
         screen = term.wait_for("+from the agent")
         assert "notes.txt" in screen

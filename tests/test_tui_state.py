@@ -25,28 +25,35 @@ from aura.tui.state import NO_MODEL_LIST, QUIT_WINDOW, TuiState
 
 # The help overlay's text: the keys, then every command of the table, aligned.
 HELP = """\
-keys: Enter send · Alt-Enter newline · Esc/Ctrl-C cancel the run · Ctrl-C twice quit
-      Tab/Shift-Tab next/previous pane · PgUp/PgDn scroll logs · Home/End: in the prompt
-      the start/end of the line, elsewhere the top/bottom of the logs (End follows)
-      ? this help (on an empty prompt or in a pane; Esc closes) · F2 side panes (narrow
-      terminals) · F3 diff of the session's workspace · F9 mouse capture on/off
-      typing in the Logs, Queue or Model pane goes to the prompt
-      Queue pane: ↑/↓ and Enter open a session (one running elsewhere is followed live)
-      Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
-      an approval waits: y allow once · a allow for this session · n deny (then a message
-      for the agent and Enter; Esc goes back)
-prompt: /… is a command (Tab completes it); //… sends a prompt that starts with /; an
-      unknown /word is said, and Enter again sends it as a prompt
-/executor NAME   run the next new session with this executor
-/model NAME      use this model from the next turn on
-/session ID      open a session (a unique id prefix is enough); sends follow it up
-/new             the next send starts a new session
-/review [on|off] run the review stage after each turn (toggles without an argument)
-/cancel          cancel the running execution
-/quit            leave (the running execution is cancelled first)
-/diff            show the diff of the session's workspace (F3)
-/mouse           mouse capture on/off: wheel scrolling, or text selection (F9)
-/help            this text (also ?)"""
+keys
+  Enter send · Alt-Enter newline · Esc or Ctrl-C cancel the run
+  Ctrl-C twice quit · Ctrl-D on an empty prompt quit
+  Tab/Shift-Tab next/previous pane (in the prompt, Tab completes a /command)
+  PgUp/PgDn scroll the logs; Home/End: in the prompt the start/end of the
+    line, elsewhere the top/bottom of the logs (End follows the tail)
+  ? this help (on an empty prompt, or in another pane) · Esc closes it
+  F2 the side panes instead of the logs (terminals under 100 columns)
+  F3 the diff of the session's workspace · F9 mouse capture on/off
+  keys typed in the Logs, Queue or Model pane go to the prompt
+  Queue pane: ↑/↓ and Enter open a session (one that runs elsewhere is
+    followed live)
+  Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
+  an approval waits: y allow once · a allow for this session · n deny
+    (then a message for the agent and Enter; Esc goes back)
+prompt
+  /name runs a command (below) · //text sends /text as a prompt
+  an unknown /word is said; Enter again sends it as a prompt
+commands
+  /executor NAME   run the next new session with this executor
+  /model NAME      use this model from the next turn on
+  /session ID      open a session (a unique id prefix is enough); sends follow it up
+  /new             the next send starts a new session
+  /review [on|off] run the review stage after each turn (toggles without an argument)
+  /cancel          cancel the running execution
+  /quit            leave (the running execution is cancelled first)
+  /diff            show the diff of the session's workspace (F3)
+  /mouse           mouse capture on/off: wheel scrolling, or text selection (F9)
+  /help            this text (also ?)"""
 
 
 def session(sid: str, executor: str = "codex", model: str | None = None) -> Session:

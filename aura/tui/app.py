@@ -405,7 +405,7 @@ class Tui:
         self.dirty = True
 
     def show_help(self) -> None:
-        self.overlay.show("Help (Esc closes)",
+        self.overlay.show("Help (Esc closes, ↑/↓ scroll)",
                           [[("", line)] for line in help_text().splitlines()])
         self.dirty = True
 

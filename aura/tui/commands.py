@@ -16,18 +16,25 @@ from aura.errors import AuraError, UsageError
 from aura.tui.state import TuiState
 
 KEYS_HELP = """\
-keys: Enter send · Alt-Enter newline · Esc/Ctrl-C cancel the run · Ctrl-C twice quit
-      Tab/Shift-Tab next/previous pane · PgUp/PgDn scroll logs · Home/End: in the prompt
-      the start/end of the line, elsewhere the top/bottom of the logs (End follows)
-      ? this help (on an empty prompt or in a pane; Esc closes) · F2 side panes (narrow
-      terminals) · F3 diff of the session's workspace · F9 mouse capture on/off
-      typing in the Logs, Queue or Model pane goes to the prompt
-      Queue pane: ↑/↓ and Enter open a session (one running elsewhere is followed live)
-      Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
-      an approval waits: y allow once · a allow for this session · n deny (then a message
-      for the agent and Enter; Esc goes back)
-prompt: /… is a command (Tab completes it); //… sends a prompt that starts with /; an
-      unknown /word is said, and Enter again sends it as a prompt"""
+keys
+  Enter send · Alt-Enter newline · Esc or Ctrl-C cancel the run
+  Ctrl-C twice quit · Ctrl-D on an empty prompt quit
+  Tab/Shift-Tab next/previous pane (in the prompt, Tab completes a /command)
+  PgUp/PgDn scroll the logs; Home/End: in the prompt the start/end of the
+    line, elsewhere the top/bottom of the logs (End follows the tail)
+  ? this help (on an empty prompt, or in another pane) · Esc closes it
+  F2 the side panes instead of the logs (terminals under 100 columns)
+  F3 the diff of the session's workspace · F9 mouse capture on/off
+  keys typed in the Logs, Queue or Model pane go to the prompt
+  Queue pane: ↑/↓ and Enter open a session (one that runs elsewhere is
+    followed live)
+  Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
+  an approval waits: y allow once · a allow for this session · n deny
+    (then a message for the agent and Enter; Esc goes back)
+prompt
+  /name runs a command (below) · //text sends /text as a prompt
+  an unknown /word is said; Enter again sends it as a prompt
+commands"""
 
 
 class CommandTarget(Protocol):
@@ -135,7 +142,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
 
 def help_text() -> str:
     width = max(len(c.usage) for c in COMMANDS.values())
-    lines = [f"{c.usage:<{width}} {c.help}" for c in COMMANDS.values()]
+    lines = [f"  {c.usage:<{width}} {c.help}" for c in COMMANDS.values()]
     return "\n".join([KEYS_HELP, *lines])
 
 
