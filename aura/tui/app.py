@@ -126,7 +126,7 @@ class Tui:
 
     def _root(self) -> FloatContainer:
         side = HSplit([self._frame(self.queue_window, "Queue"),
-                       self._frame(self.model_window, "Model", height=Dimension(max=14))],
+                       self._frame(self.model_window, "Model", height=Dimension(min=6, max=14))],
                       width=lambda: Dimension(weight=1) if self.narrow else
                       Dimension(min=24, preferred=34, max=48, weight=1))
         body = VSplit([
