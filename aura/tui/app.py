@@ -206,7 +206,11 @@ class Tui:
     def _attach_done(self, task: asyncio.Task[Any]) -> None:
         if task is self.attach_task and not task.cancelled():
             self.attach_task = None
-            if task.exception() is None and self.state.session_id:
+            exc = task.exception()
+            if exc is not None:
+                self.logs.add_note(f"aura: stopped following the session: "
+                                   f"{type(exc).__name__}: {exc}", "class:error")
+            elif self.state.session_id:
                 self.state.status = f"session {self.state.session_id[:8]} rests " \
                     "(no longer followed)"
             self.dirty = True

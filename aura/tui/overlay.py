@@ -26,6 +26,7 @@ class Overlay(UIControl):
         self.top = 0  # first visible row
         self.height = 10
         self.rows_count = 0
+        self._rows: tuple[int, list[StyleAndTextTuples]] | None = None  # (width, rows)
 
     def show(self, title: str, lines: list[StyleAndTextTuples]) -> None:
         self.title = title
@@ -33,6 +34,7 @@ class Overlay(UIControl):
                       for line in lines]
         self.top = 0
         self.visible = True
+        self._rows = None
 
     def close(self) -> None:
         self.visible = False
@@ -47,9 +49,12 @@ class Overlay(UIControl):
         self.top = max(0, self.rows_count - self.height)
 
     def create_content(self, width: int, height: int) -> UIContent:
-        rows: list[StyleAndTextTuples] = []
-        for line in self.lines:
-            rows.extend(wrap(line, width))
+        if self._rows is None or self._rows[0] != width:  # wrapped once per width
+            wrapped: list[StyleAndTextTuples] = []
+            for line in self.lines:
+                wrapped.extend(wrap(line, width))
+            self._rows = (width, wrapped)
+        rows = self._rows[1]
         self.height, self.rows_count = height, len(rows)
         self.top = max(0, min(self.top, len(rows) - height))
         shown = rows[self.top:self.top + height]
