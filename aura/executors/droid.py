@@ -94,7 +94,7 @@ class DroidExecutor(CommandExecutor):
     description = ("Factory droid (exec, stream-json; autonomy and reasoning effort; "
                    "exec --output-format acp when a person answers approvals)")
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals", "interrupt"})
 
     def autonomy(self, request: RunRequest) -> str | None:
         configured = request.settings.get("autonomy")
@@ -168,5 +168,5 @@ class DroidExecutor(CommandExecutor):
         if asks_person(request) and protocol == "stream-jsonrpc":
             return await self.run_jsonrpc(request, output)
         if asks_person(request) and protocol == "acp":
-            return await DroidAcpExecutor().run(request, output)
+            return await self.run_through(DroidAcpExecutor(), request, output)
         return await super().run(request, output)
