@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import AGENTS, FIXTURES, TIMEOUT_FACTOR, agent_command, aura_argv, run_aura
 
 PY = sys.executable
@@ -268,3 +270,40 @@ def test_an_approval_waiting_reaches_notify_command(tmp_path: Path, aura_home: P
     assert len(waiting) == 1, events
     assert waiting[0]["session"] == session and waiting[0]["kind"] == "command"
     assert waiting[0]["title"] == "Run make" and waiting[0]["approval"]
+
+
+@pytest.mark.parametrize("name", ["gemini-acp-cancel", "opencode-acp-cancel",
+                                  "droid-jsonrpc-interrupt"])
+def test_protocol_agents_interrupt_a_live_turn_without_a_cancel(tmp_path: Path, name: str
+                                                                ) -> None:
+    """`aura session interrupt`'s executor side, on the recorded exchanges: the turn
+    ends the agent's way and ``run`` returns (nothing is cancelled)."""
+    import asyncio
+
+    from aura.executors.droid import DroidExecutor
+    from aura.executors.gemini import GeminiExecutor
+    from aura.executors.opencode import OpencodeExecutor
+    from tests.test_approval_channels import Approver, Collect, jsonrpc_request, request_for
+    from tests.test_approval_channels import sent as sent_of
+
+    executor = {"gemini": GeminiExecutor, "opencode": OpencodeExecutor,
+                "droid": DroidExecutor}[name.split("-")[0]]()
+    approver = Approver(None)
+    request = jsonrpc_request(tmp_path, name, approver) if "jsonrpc" in name else \
+        request_for(tmp_path, name, approver)
+
+    async def scenario() -> Any:
+        assert executor.live_controls() == frozenset()
+        task = asyncio.create_task(executor.run(request, Collect()))
+        await asyncio.wait_for(approver.waiting.wait(), 30)
+        assert executor.live_controls() == {"interrupt"}
+        await executor.interrupt_turn()
+        outcome = await asyncio.wait_for(task, 30)
+        assert executor.live_controls() == frozenset()
+        return outcome
+
+    outcome = asyncio.run(scenario())
+    assert outcome.native_session_id  # the agent session is kept for a follow-up
+    methods = [m.get("method") for m in sent_of(tmp_path)]
+    assert ("droid.interrupt_session" if "jsonrpc" in name else "session/cancel") in methods
+    assert not (tmp_path / "hello.txt").exists()
