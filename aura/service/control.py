@@ -114,7 +114,9 @@ def steer(store: Store, session_id: str, text: str, *, by: str | None = None,
     """Send ``text`` to the running session: into its running turn where the agent takes
     it (the control comes back ``delivered``), else ``queued`` as the next follow-up;
     ``refused`` (with a ``note``) when the run went away first. AuraError when the
-    session is not running here."""
+    session is not running here. It blocks while it waits (up to ``wait`` seconds): a
+    caller with an event loop, above all one that runs the session itself (the TUI),
+    calls it in a thread (``asyncio.to_thread``) so that the run can pick it up."""
     if not text.strip():
         raise UsageError("the text to steer with is empty")
     return _send(store, session_id, "steer", text, by or sender("aura session steer"), wait)

@@ -172,14 +172,15 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
               host: Host | None = None) -> RunResult:
     """Run one turn (see ``run_turn``), then each follow-up queued meanwhile by
     `aura session steer` (aura.service.steering), in the same session, one after the
-    other, unless the run was cancelled (an `aura session interrupt` is no cancel: its
-    follow-ups run). What is left pending or queued at the end is refused."""
+    other, unless the run was cancelled or timed out (an `aura session interrupt` is no
+    cancel: its follow-ups run; see ``steering.goes_on``). What is left pending or queued at the end
+    is refused."""
     from aura.service import steering
 
     result = None
     try:
         result = await run_turn(options, store, watcher, host)
-        while result.state != State.CANCELLED.value or result.interrupted:
+        while steering.goes_on(result):
             follow = steering.take_follow_up(store, result.session.id)
             if follow is None:
                 break
@@ -188,10 +189,9 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
     finally:
         if result is not None:
             steering.close_controls(store, result.session.id,
-                                    "the run was cancelled before it"
-                                    if result.state == State.CANCELLED.value and
-                                    not result.interrupted else
-                                    "the run ended before it was handled")
+                                    "the run ended before it was handled"
+                                    if steering.goes_on(result) else
+                                    f"the run ended ({result.state}) before it")
     return result
 
 

@@ -20,17 +20,22 @@ import asyncio
 import contextlib
 import uuid
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aura.contracts import EntryKind
 from aura.errors import AuraError, TurnInterrupted
 from aura.executors.base import Executor, Output, RunRequest
 from aura.recorder import utc_now
+from aura.service.pipeline import EXIT_TIMED_OUT
 from aura.service.run_options import RunOptions
 from aura.store import Store
 from aura.store_controls import Control
 
+if TYPE_CHECKING:
+    from aura.service.runner import RunResult
+
 POLL_INTERVAL = 0.2  # seconds between reads of the session's pending controls
+DELIVERY_TIMEOUT = 10.0  # seconds an agent may take to accept a steer or an interrupt
 
 
 class Steering:
@@ -68,9 +73,10 @@ class Steering:
                           request.execution_id):
             return
         try:
-            await executor.steer_turn(control.text)
-        except AuraError as exc:
-            self._queue(control, "delivered", f"the running turn did not take it ({exc})")
+            await asyncio.wait_for(executor.steer_turn(control.text), DELIVERY_TIMEOUT)
+        except (AuraError, TimeoutError) as exc:
+            self._queue(control, "delivered", "the running turn did not take it "
+                        f"({exc or 'no answer in time'})")
             return
         self._say(f"steer from {control.by} went into the running turn", control,
                   "delivered")
@@ -100,10 +106,11 @@ class Steering:
             return
         self.interrupted[request.execution_id] = control.by
         try:
-            await executor.interrupt_turn()
-        except AuraError as exc:
+            await asyncio.wait_for(executor.interrupt_turn(), DELIVERY_TIMEOUT)
+        except (AuraError, TimeoutError) as exc:
             self.interrupted.pop(request.execution_id, None)
-            self._move(control, "delivered", "refused", str(exc), None)
+            self._move(control, "delivered", "refused",
+                       str(exc) or f"{executor.name} did not take it in time", None)
             return
         self._say(f"interrupted by {control.by}", control, "delivered")
         if control.text:
@@ -153,6 +160,15 @@ class SteeringHost:
 
 
 # between turns ------------------------------------------------------------------------------
+
+def goes_on(result: RunResult) -> bool:
+    """Whether queued follow-ups run after this turn: not after a
+    cancel (Ctrl-C, `aura session cancel`, --max-cost) or a --timeout, but after an
+    `aura session interrupt`, and after a turn that was done, failed or rests in review."""
+    if result.interrupted:
+        return True
+    return result.state != "cancelled" and result.exit_code != EXIT_TIMED_OUT
+
 
 def take_follow_up(store: Store, session_id: str) -> Control | None:
     """The oldest queued follow-up of the session, now marked as started."""
