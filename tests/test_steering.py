@@ -116,8 +116,9 @@ def test_steer_without_live_steering_is_queued_and_runs_after_the_turn(tmp_path:
     with_stdin = subprocess.run(aura_argv("session", "steer", sid, "-p", "-"), text=True,
                                 input="then the second\n", capture_output=True, timeout=30)
     assert with_stdin.returncode == 0, with_stdin.stderr
-    assert with_stdin.stdout.startswith(f"queued for {sid[:8]}: it runs as the next "
-                                        "follow-up when the current turn ends")
+    assert with_stdin.stdout == (f"queued for {sid[:8]}: it runs as the next follow-up "
+                                 "when the current turn ends (custom takes no text "
+                                 "mid-turn in the mode it runs in)\n")
     queued = show(sid)
     assert controls(queued) == [("steer", "queued")]  # shown before it runs
     release.touch()
@@ -307,3 +308,28 @@ def test_protocol_agents_interrupt_a_live_turn_without_a_cancel(tmp_path: Path, 
     methods = [m.get("method") for m in sent_of(tmp_path)]
     assert ("droid.interrupt_session" if "jsonrpc" in name else "session/cancel") in methods
     assert not (tmp_path / "hello.txt").exists()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_control_moves_once_whoever_moves_it(tmp_path: Path, kind: str) -> None:
+    from aura.errors import StoreError
+    from aura.store import MemoryStore
+    from aura.store_controls import Control
+    from aura.store_sqlite import SQLiteStore
+
+    store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "a.db")
+    store.create_control(Control("c1", "s1", "steer", "2026-01-01T00:00:00.000Z", "me",
+                                 "text"))
+    store.create_control(Control("c2", "s1", "interrupt", "2026-01-01T00:00:01.000Z", "me"))
+    assert [c.id for c in store.list_controls("s1", "pending")] == ["c1", "c2"]
+    assert store.move_control("c1", "pending", "queued", at="t", note="why", execution="e")
+    assert not store.move_control("c1", "pending", "refused", at="t2")  # the run was first
+    moved = store.get_control("c1")
+    assert (moved.state, moved.note, moved.execution, moved.handled_at) == \
+        ("queued", "why", "e", "t")
+    assert [c.id for c in store.list_controls("s1", "pending")] == ["c2"]
+    assert store.list_controls("other") == []
+    with pytest.raises(StoreError):
+        store.get_control("nope")
+    with pytest.raises(StoreError):
+        Control("c3", "s1", "shout", "t", "me")

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aura.contracts import EntryKind
 from aura.errors import AuraError, TurnInterrupted
@@ -30,9 +30,6 @@ from aura.service.pipeline import EXIT_TIMED_OUT
 from aura.service.run_options import RunOptions
 from aura.store import Store
 from aura.store_controls import Control
-
-if TYPE_CHECKING:
-    from aura.service.runner import RunResult
 
 POLL_INTERVAL = 0.2  # seconds between reads of the session's pending controls
 DELIVERY_TIMEOUT = 10.0  # seconds an agent may take to accept a steer or an interrupt
@@ -84,8 +81,8 @@ class Steering:
     def _queue(self, control: Control, from_state: str, why: str | None) -> None:
         live = self.live
         if why is None:
-            why = ("the running turn cannot take text" if live is not None
-                   else "no agent turn is running") + "; it runs as the next follow-up"
+            why = f"{live[0].name} takes no text mid-turn in the mode it runs in" \
+                if live is not None else "no agent turn is running now"
         if self._move(control, from_state, "queued", why,
                       live[1].execution_id if live is not None else None):
             self._say(f"queued by {control.by} as the next follow-up ({why}): "
@@ -161,7 +158,18 @@ class SteeringHost:
 
 # between turns ------------------------------------------------------------------------------
 
-def goes_on(result: RunResult) -> bool:
+class Ended(Protocol):
+    """How a turn ended (``runner.RunResult``)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def exit_code(self) -> int: ...
+    @property
+    def interrupted(self) -> bool: ...
+
+
+def goes_on(result: Ended) -> bool:
     """Whether queued follow-ups run after this turn: not after a
     cancel (Ctrl-C, `aura session cancel`, --max-cost) or a --timeout, but after an
     `aura session interrupt`, and after a turn that was done, failed or rests in review."""
