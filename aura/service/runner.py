@@ -173,8 +173,8 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
     """Run one turn (see ``run_turn``), then each follow-up queued meanwhile by
     `aura session steer` (aura.service.steering), in the same session, one after the
     other, unless the run was cancelled or timed out (an `aura session interrupt` is no
-    cancel: its follow-ups run; see ``steering.goes_on``). What is left pending or queued at the end
-    is refused."""
+    cancel: its follow-ups run; see ``steering.goes_on``). What is left pending or
+    queued at the end is refused."""
     from aura.service import steering
 
     result = None
