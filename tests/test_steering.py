@@ -333,3 +333,24 @@ def test_a_control_moves_once_whoever_moves_it(tmp_path: Path, kind: str) -> Non
         store.get_control("nope")
     with pytest.raises(StoreError):
         Control("c3", "s1", "shout", "t", "me")
+
+
+def test_a_cancel_drops_the_queued_follow_up_and_says_so(tmp_path: Path) -> None:
+    proc = start("-e", "custom", "--base-command", "sh -c 'echo up; sleep 60'", "-p", "x")
+    wait_line(proc, '"up"')
+    sid = latest_id()
+    queued = run_aura("session", "steer", sid, "later")
+    assert queued.returncode == 0 and queued.stdout.startswith("queued for"), queued.stderr
+    assert run_aura("session", "cancel", sid).returncode == 0
+    code, summary = finish(proc)
+    assert code == 130 and summary["state"] == "cancelled"
+    from aura.paths import db_path
+    from aura.store_sqlite import SQLiteStore
+
+    store = SQLiteStore(db_path())
+    try:
+        [control] = store.list_controls(sid)
+    finally:
+        store.close()
+    assert (control.state, control.note) == ("refused", "the run ended (cancelled) before it ran")
+    assert len(show(sid)["executions"]) == 1  # it never ran

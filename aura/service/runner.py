@@ -191,7 +191,7 @@ async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
             steering.close_controls(store, result.session.id,
                                     "the run ended before it was handled"
                                     if steering.goes_on(result) else
-                                    f"the run ended ({result.state}) before it")
+                                    f"the run ended ({result.state}) before it ran")
     return result
 
 
