@@ -90,6 +90,11 @@ class GitError(AuraError):
     """A git command failed; the message carries git's own stderr."""
 
 
+class TurnInterrupted(AuraError):
+    """The agent's turn was ended by `aura session interrupt` (the message says by whom);
+    the run ends cancelled, the agent's session kept for a follow-up."""
+
+
 class StageFailed(AuraError):
     """A stage of the pipeline failed with the exit code it should end the run with."""
 

@@ -20,6 +20,7 @@ from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transitio
 from aura.errors import InvalidTransition, NotFound, StoreError
 from aura.store_approvals import Approval, MemoryApprovals
 from aura.store_attempts import Attempt, Group, MemoryAttempts
+from aura.store_controls import Control, MemoryControls
 from aura.store_tasks import WORKING, Task, task_not_found
 
 EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
@@ -155,6 +156,16 @@ class Store(Protocol):
         """Move a pending request to ``state``; ApprovalClosed when it is no longer
         pending (the first answer wins)."""
         ...
+    # controls of running sessions (aura.store_controls) --------------------------------
+    def create_control(self, control: Control) -> None: ...
+    def get_control(self, control_id: str) -> Control: ...
+    def list_controls(self, session_id: str, state: str | None = None) -> list[Control]:
+        """Oldest first."""
+        ...
+    def move_control(self, control_id: str, from_state: str, state: str, *, at: str,
+                     note: str | None = None, execution: str | None = None) -> bool:
+        """Move a control out of ``from_state``; False when it was no longer in it."""
+        ...
     def worker_identity(self, name: str) -> dict[str, Any] | None:
         """An enrolled worker ({name, key_hash, enrolled_at, revoked_at, re_enroll})."""
         ...
@@ -253,12 +264,13 @@ def session_not_found(session_id: str) -> NotFound:
     )
 
 
-class MemoryStore(MemoryApprovals, MemoryAttempts):
+class MemoryStore(MemoryApprovals, MemoryAttempts, MemoryControls):
     """A Store in dicts: for tests and for callers that need no persistence."""
 
     def __init__(self) -> None:
         MemoryAttempts.__init__(self)
         self._approvals: dict[str, Approval] = {}
+        self._controls: dict[str, Control] = {}
         self._sessions: dict[str, Session] = {}
         self._executions: dict[str, Execution] = {}
         self._transitions: list[Transition] = []

@@ -112,8 +112,17 @@ def _migration_5(db: sqlite3.Connection) -> None:
     )
 
 
-# Append new migrations; never edit a released one.
+def _migration_9(db: sqlite3.Connection) -> None:
+    """Controls of running sessions (aura.store_controls, read only when a database is
+    made or upgraded)."""
+    from aura.store_controls import migration_9
+
+    migration_9(db)
+
+
+# Append new migrations; never edit a released one. Number 9 is the controls table
+# (7 and 8 are other tables; they come before it in this list).
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2,
                                                           _migration_3, _migration_4,
                                                           _migration_5, migration_6,
-                                                          migration_7]
+                                                          migration_7, _migration_9]

@@ -33,6 +33,7 @@ from aura.store import (
 )
 from aura.store_approvals import SQLiteApprovals
 from aura.store_attempts import AttemptTables
+from aura.store_controls import SQLiteControls
 from aura.store_schema import MIGRATIONS
 from aura.store_tasks import TaskTables
 from aura.store_workers import SQLiteWorkers
@@ -85,7 +86,8 @@ def _unknown_state(what: str, ident: str, value: str) -> StoreError:
                       "is the database from a newer aura?")
 
 
-class SQLiteStore(SQLiteApprovals, TaskTables, SQLiteWorkers, AttemptTables):
+class SQLiteStore(SQLiteApprovals, SQLiteControls, TaskTables, SQLiteWorkers,
+                  AttemptTables):
     # The task methods (create_task, tasks, claim_task, …) are in store_tasks.py.
 
     def __init__(self, path: Path | str) -> None:

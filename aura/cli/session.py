@@ -1,5 +1,6 @@
-"""`aura session list | show ID [-f] | latest | cancel ID`: sessions from the store or a
-coordinator; following a run and stopping it from another terminal."""
+"""`aura session list | show ID [-f] | latest | cancel ID | steer ID TEXT | interrupt ID`:
+sessions from the store or a coordinator; following, steering, interrupting and stopping
+a run from another terminal."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import click
 
 from aura.cli.completion import complete_executor, complete_session
 from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
-from aura.errors import AuraError
+from aura.errors import AuraError, UsageError
 
 # SQLite's LIMIT takes a signed 64-bit integer; a larger -n is a usage error, not a crash.
 SQLITE_MAX_INT = 2**63 - 1
@@ -27,6 +28,8 @@ def session() -> None:
       aura session show 3f2a9c -f
       aura session latest --json
       aura session cancel 3f2a9c
+      aura session steer 3f2a9c "use the existing helper instead"
+      aura session interrupt 3f2a9c "stop; only fix the test"
     """
 
 
@@ -213,6 +216,80 @@ def session_cancel(session_id: str, timeout: float) -> None:
     store = open_user_store()
     state = cancel(store, session_id, wait=timeout)
     click.echo(f"session {store.get_session(session_id).id[:8]} {state}")
+
+
+def _text(text: str | None, prompt: str | None, required: bool) -> str:
+    """TEXT or -p TEXT (not both); ``-`` reads stdin."""
+    if text is not None and prompt is not None:
+        raise UsageError("give the text once: as the argument or with -p, not both")
+    given = text if text is not None else prompt
+    if given == "-":
+        given = sys.stdin.read().rstrip("\n")
+    if given is None or not given.strip():
+        if required or given is not None:
+            raise UsageError("the text is empty" + (" (read from stdin)"
+                                                   if (prompt or text) == "-" else ""))
+        return ""
+    return given
+
+
+@session.command("steer", context_settings=CONTEXT_SETTINGS)
+@click.argument("session_id", metavar="ID", shell_complete=complete_session)
+@click.argument("text", metavar="[TEXT]", required=False)
+@click.option("--prompt", "-p", metavar="TEXT", help="The text ('-' reads it from stdin).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for the run to take it.")
+def session_steer(session_id: str, text: str | None, prompt: str | None,
+                  timeout: float) -> None:
+    """Tell a running session something: into its running turn where the agent takes
+    text mid-turn (claude with approvals, codex app-server), else queued as the next
+    follow-up, run in the same agent session once the current turn ends."""
+    from aura.service.control import steer
+
+    message = _text(text, prompt, required=True)
+    store = open_user_store()
+    control = steer(store, session_id, message, wait=timeout)
+    short = control.session[:8]
+    if control.state == "delivered":
+        click.echo(f"steered {short}: the text went into the running turn")
+    elif control.state == "queued":
+        click.echo(f"queued for {short}: it runs as the next follow-up when the current "
+                   f"turn ends ({control.note})")
+    else:
+        raise AuraError(f"steering {short} refused: {control.note}")
+
+
+@session.command("interrupt", context_settings=CONTEXT_SETTINGS)
+@click.argument("session_id", metavar="ID", shell_complete=complete_session)
+@click.argument("text", metavar="[TEXT]", required=False)
+@click.option("--prompt", "-p", metavar="TEXT",
+              help="A follow-up to run after the interrupted turn ('-' reads stdin).")
+@click.option("--cancel", "fallback", is_flag=True,
+              help="Where the agent cannot be interrupted, cancel the run instead.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for the run to take it.")
+def session_interrupt(session_id: str, text: str | None, prompt: str | None,
+                      fallback: bool, timeout: float) -> None:
+    """End the running turn the agent's own way (claude's interrupt, codex
+    turn/interrupt, ACP session/cancel), keeping its session for a follow-up; TEXT runs
+    as that follow-up at once. Agents without one are refused (exit 1) unless --cancel."""
+    from aura.service.control import cancel, interrupt
+
+    follow = _text(text, prompt, required=False)
+    store = open_user_store()
+    control = interrupt(store, session_id, text=follow, wait=timeout)
+    short = control.session[:8]
+    if control.state == "delivered":
+        click.echo(f"interrupted {short}" + ("; the follow-up runs next" if follow else
+                                             f"; continue with `aura run --session {short}"
+                                             " TEXT`"))
+        return
+    if fallback:
+        click.echo(f"cannot interrupt {short} ({control.note}); cancelling it", err=True)
+        click.echo(f"session {short} {cancel(store, control.session, wait=30.0)}")
+        return
+    raise AuraError(f"interrupting {short} refused: {control.note}; "
+                    f"`aura session cancel {short}` stops the run (or pass --cancel)")
 
 
 @session.command("latest", context_settings=CONTEXT_SETTINGS)

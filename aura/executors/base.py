@@ -198,11 +198,44 @@ class Executor(ABC):
     version_args: ClassVar[tuple[str, ...]] = ("--version",)
     description: ClassVar[str] = ""
     # What it supports, for `aura executors` and for refusing meaningless flags:
-    # "resume", "models", and the approval flags it understands ("--yolo", …).
+    # "resume", "models", "steer" and "interrupt" (in some mode: see live_controls),
+    # and the approval flags it understands ("--yolo", …).
     features: ClassVar[frozenset[str]] = frozenset()
     # How the agent is kept from writing when ``request.read_only`` (None: it cannot be;
     # aura then only detects and saves apart what it wrote).
     read_only_mode: ClassVar[str | None] = None
+
+    _through: Executor | None = None  # the executor this one runs its turn through now
+
+    async def run_through(self, inner: Executor, request: RunRequest, output: Output
+                          ) -> Outcome:
+        """Run the turn with another executor (a protocol mode of the same agent), so
+        that steering and interrupts reach it."""
+        self._through = inner
+        try:
+            return await inner.run(request, output)
+        finally:
+            self._through = None
+
+    def live_controls(self) -> frozenset[str]:
+        """What the turn running now takes from another terminal (`aura session steer`,
+        `aura session interrupt`): "steer" (text into the running turn) and "interrupt"
+        (end the turn the agent's own way, its session kept). Empty when no turn runs
+        or the agent has no way to: a steer then waits for the next turn."""
+        return self._through.live_controls() if self._through is not None else frozenset()
+
+    async def steer_turn(self, text: str) -> None:
+        """Send ``text`` into the running turn (only when ``live_controls`` says so)."""
+        if self._through is None:
+            raise UsageError(f"{self.name} cannot take text into a running turn")
+        await self._through.steer_turn(text)
+
+    async def interrupt_turn(self) -> None:
+        """Ask the agent to end the running turn; ``run`` then returns as the agent
+        ends it (only when ``live_controls`` says so)."""
+        if self._through is None:
+            raise UsageError(f"{self.name} cannot interrupt a running turn")
+        await self._through.interrupt_turn()
 
     def validate(self, request: RunRequest) -> None:
         """Refuse flags that mean nothing for this executor (UsageError)."""

@@ -11,7 +11,9 @@
 - Output: stream-json (see streamjson.py).
 - Approvals: with an approver on the request (and no ``--yolo``) the turn runs in the
   control-protocol mode of aura.executors.claude_control instead, where each tool call
-  claude would ask about goes to a person; the session flags are the same.
+  claude would ask about goes to a person; the session flags are the same. Only that
+  mode can be steered (another ``user`` line, folded into the running turn) and
+  interrupted (``control_request interrupt``) from another terminal.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from aura.contracts import EntryKind
 from aura.executors.base import (
     Attempt,
     CommandExecutor,
@@ -32,6 +35,9 @@ from aura.executors.base import (
     _Watch,
 )
 from aura.executors.streamjson import StreamJsonParser
+
+if TYPE_CHECKING:
+    from aura.executors.claude_control import ControlTurn
 
 # Longer prompts go on stdin: one argv string is capped at 128 KiB on Linux.
 ARGV_PROMPT_LIMIT = 100_000
@@ -51,8 +57,9 @@ class ClaudeExecutor(CommandExecutor):
     program = "claude"
     description = "Claude Code (stream-json; asks approvals over its control protocol)"
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals", "steer", "interrupt"})
     read_only_mode = "--permission-mode plan"
+    _live: ControlTurn | None = None  # the control-protocol turn running now
 
     @staticmethod
     def asks(request: RunRequest) -> bool:
@@ -93,10 +100,39 @@ class ClaudeExecutor(CommandExecutor):
         watch = _Watch(output)
         turn = ControlTurn(request, watch, request.approver)
         started = time.monotonic()
-        code, error = await turn.run(argv, request.child_env())
+        self._live = turn
+        try:
+            code, error = await turn.run(argv, request.child_env())
+        finally:
+            self._live = None
         native = turn.parser.native_session_id or assigned or request.native_session_id
         return Outcome(code, native, error), Attempt(
             watch.produced, watch.said, time.monotonic() - started)
+
+    def live_controls(self) -> frozenset[str]:
+        """Steer and interrupt in the control-protocol mode only (plain ``-p`` reads
+        nothing once started), while the turn has not given its result."""
+        turn = self._live
+        if turn is None or not turn.running():
+            return frozenset()
+        return frozenset({"steer", "interrupt"})
+
+    async def steer_turn(self, text: str) -> None:
+        turn = self._live
+        if turn is None or not turn.running():
+            await super().steer_turn(text)
+            return
+        # claude folds it into the running turn and echoes nothing: record it here.
+        turn.output.emit([{"kind": EntryKind.USER_MESSAGE.value, "text": text,
+                           "data": {"steer": True}}])
+        turn.steer(text)
+
+    async def interrupt_turn(self) -> None:
+        turn = self._live
+        if turn is None or not turn.running():
+            await super().interrupt_turn()
+            return
+        turn.control("interrupt")  # claude ends the turn with error_during_execution
 
     def build_command(self, request: RunRequest) -> Invocation:
         argv = self.base_argv(request)

@@ -133,6 +133,7 @@ class ControlTurn:
         self._writes: set[asyncio.Task[None]] = set()
         self._ids = 0
         self._reported: str | None = None
+        self._started = False  # the prompt was sent
 
     # -- what claude sends -----------------------------------------------------------
 
@@ -227,6 +228,11 @@ class ControlTurn:
                    "request": {"subtype": subtype, **fields}})
         return waiter
 
+    def running(self) -> bool:
+        """The turn has started and not given its result; claude still reads stdin."""
+        return self.child is not None and self.child.returncode is None and \
+            self._started and not self.result.is_set()
+
     def steer(self, text: str) -> None:
         """A user message: the prompt, or (while a turn runs) folded into that turn."""
         self.send({"type": "user", "message": {"role": "user", "content": text},
@@ -259,6 +265,7 @@ class ControlTurn:
                 init.cancel()
                 return await self._gone(exited, "claude did not answer initialize")
             self.steer(self.request.prompt)
+            self._started = True
             ended = asyncio.create_task(self.result.wait())
             await asyncio.wait({ended, exited}, return_when=asyncio.FIRST_COMPLETED)
             ended.cancel()

@@ -214,7 +214,7 @@ class CodexExecutor(CommandExecutor):
     npx_package = "@openai/codex"
     description = "OpenAI Codex CLI (codex exec --json)"
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals", "steer", "interrupt"})
 
     def validate(self, request: RunRequest) -> None:
         super().validate(request)
@@ -275,6 +275,21 @@ class CodexExecutor(CommandExecutor):
             return await self._live.run()
         finally:
             self._live = None
+
+    def live_controls(self) -> frozenset[str]:
+        """Steer and interrupt in app-server mode, while its turn runs (``codex exec``
+        reads nothing once started)."""
+        live = self._live
+        return frozenset({"steer", "interrupt"}) if live is not None and live.running() \
+            else frozenset()
+
+    async def steer_turn(self, text: str) -> None:
+        await self.steer(text)
+
+    async def interrupt_turn(self) -> None:
+        if self._live is None:
+            raise AuraError("codex can interrupt a running turn only in app-server mode")
+        await self._live.interrupt_turn()
 
     async def steer(self, text: str) -> None:
         """Send ``text`` into the running turn (app-server mode only)."""

@@ -20,7 +20,8 @@ turn (codex resolves a request pending at an interrupt only after the next turn/
 
 Ctrl-C (the task cancelled): ``turn/interrupt {threadId, turnId}``, a short wait for
 ``turn/completed`` (status interrupted), then the process ladder; the thread can be
-followed up. ``steer(text)`` sends ``turn/steer`` into the running turn.
+followed up. ``steer(text)`` sends ``turn/steer`` into the running turn;
+``interrupt_turn()`` sends ``turn/interrupt`` without cancelling (`aura session interrupt`).
 """
 
 from __future__ import annotations
@@ -287,6 +288,20 @@ class AppServerRun:
         await self.channel.request("turn/steer", {
             "threadId": self.thread_id, "expectedTurnId": self.turn_id,
             "input": [{"type": "text", "text": text}]})
+
+    def running(self) -> bool:
+        """A turn has started and not completed, and codex is still there."""
+        return self.thread_id is not None and bool(self.turn_id) and \
+            self.turn_id not in self.completed and self.child is not None and \
+            self.child.returncode is None
+
+    async def interrupt_turn(self) -> None:
+        """``turn/interrupt`` from another terminal: codex ends the turn (status
+        interrupted) and ``run`` returns; the thread can be followed up."""
+        if not self.running():
+            raise AuraError("codex has no running turn to interrupt")
+        await self.channel.request("turn/interrupt", {"threadId": self.thread_id,
+                                                      "turnId": self.turn_id})
 
     async def _interrupt(self) -> None:
         """Ctrl-C: interrupt the turn, wait a little for codex to end it, then stop."""

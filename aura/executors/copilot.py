@@ -315,7 +315,7 @@ class CopilotExecutor(CommandExecutor):
                    "when a person answers approvals)")
     features: ClassVar[frozenset[str]] = frozenset(
         {"resume", "models", "--yolo", "--allow-all-tools", "--allow-tool", "--deny-tool",
-         "approvals"})
+         "approvals", "interrupt"})
 
     def build_command(self, request: RunRequest) -> Invocation:
         argv = self.base_argv(request)
@@ -346,7 +346,7 @@ class CopilotExecutor(CommandExecutor):
         from aura.executors.acp.agents import CopilotAcpExecutor, asks_person
 
         if asks_person(request):
-            return await CopilotAcpExecutor().run(request, output)
+            return await self.run_through(CopilotAcpExecutor(), request, output)
         return await super().run(request, output)
 
     async def interrupt(self, child: Child) -> None:

@@ -142,7 +142,7 @@ class CursorAgentExecutor(CommandExecutor):
     description = ("Cursor's agent CLI (stream-json; needs --force or --trust, or a person "
                    "answering approvals over ACP: unverified)")
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--force", "--trust", "approvals"})
+        {"resume", "models", "--yolo", "--force", "--trust", "approvals", "interrupt"})
 
     def validate(self, request: RunRequest) -> None:
         super().validate(request)
@@ -179,5 +179,5 @@ class CursorAgentExecutor(CommandExecutor):
         from aura.executors.acp.agents import CursorAcpExecutor, asks_person
 
         if asks_person(request) and request.settings.get("protocol") == "acp":
-            return await CursorAcpExecutor().run(request, output)
+            return await self.run_through(CursorAcpExecutor(), request, output)
         return await super().run(request, output)

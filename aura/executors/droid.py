@@ -22,13 +22,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from aura.contracts import Entry, Usage
 from aura.errors import ConfigError
 from aura.executors.base import CommandExecutor, Invocation, LineParser, Outcome, Output, RunRequest
 from aura.executors.claude import prompt_on_stdin
 from aura.executors.streamjson import StreamJsonParser, echo, normalize_usage, result_text
+
+if TYPE_CHECKING:
+    from aura.executors.droid_jsonrpc import JsonRpcTurn
 
 AUTONOMY_LEVELS = ("low", "medium", "high")
 
@@ -94,7 +97,7 @@ class DroidExecutor(CommandExecutor):
     description = ("Factory droid (exec, stream-json; autonomy and reasoning effort; "
                    "exec --output-format acp when a person answers approvals)")
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals", "interrupt"})
 
     def autonomy(self, request: RunRequest) -> str | None:
         configured = request.settings.get("autonomy")
@@ -154,8 +157,29 @@ class DroidExecutor(CommandExecutor):
         if request.model:
             argv += ["--model", request.model]
         turn = JsonRpcTurn(request, output, request.approver)
-        code, error = await turn.run(argv + list(request.params), request.child_env())
+        self._jsonrpc = turn
+        try:
+            code, error = await turn.run(argv + list(request.params), request.child_env())
+        finally:
+            self._jsonrpc = None
         return Outcome(code, turn.session_id, error)
+
+    _jsonrpc: JsonRpcTurn | None = None  # the stream-jsonrpc turn running now
+
+    def live_controls(self) -> frozenset[str]:
+        """Interrupt in droid's protocol modes (``droid.interrupt_session`` in
+        stream-jsonrpc, ``session/cancel`` in ACP); ``droid exec`` reads nothing."""
+        turn = self._jsonrpc
+        if turn is not None:
+            return frozenset({"interrupt"}) if turn.running() else frozenset()
+        return super().live_controls()
+
+    async def interrupt_turn(self) -> None:
+        turn = self._jsonrpc
+        if turn is None or not turn.running():
+            await super().interrupt_turn()
+            return
+        turn.call("droid.interrupt_session", {})
 
     async def run(self, request: RunRequest, output: Output) -> Outcome:
         """The ACP mode when a person answers approvals (see aura.executors.acp.agents),
@@ -168,5 +192,5 @@ class DroidExecutor(CommandExecutor):
         if asks_person(request) and protocol == "stream-jsonrpc":
             return await self.run_jsonrpc(request, output)
         if asks_person(request) and protocol == "acp":
-            return await DroidAcpExecutor().run(request, output)
+            return await self.run_through(DroidAcpExecutor(), request, output)
         return await super().run(request, output)

@@ -110,6 +110,11 @@ class JsonRpcTurn:
         self._writes: set[asyncio.Task[None]] = set()
         self._tools: dict[str, Entry] = {}
 
+    def running(self) -> bool:
+        """The prompt was sent, droid has not ended the turn and is still there."""
+        return self.session_id is not None and not self.done.is_set() and \
+            self.child is not None and self.child.returncode is None
+
     def send(self, message: dict[str, Any]) -> None:
         if self.child is not None:
             data = json.dumps({**ENVELOPE, **message}).encode() + b"\n"

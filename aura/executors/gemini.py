@@ -35,7 +35,7 @@ class GeminiExecutor(AcpExecutor):
     acp_args: ClassVar[tuple[str, ...]] = ("--acp",)
     legacy_acp_args: ClassVar[tuple[str, ...] | None] = ("--experimental-acp",)
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve", "--trust", "approvals"})
+        {"resume", "models", "--yolo", "--auto-approve", "--trust", "approvals", "interrupt"})
     approval_modes: ClassVar[tuple[str, str]] = ("auto_edit", "default")
     login_hint: ClassVar[str] = ("set GEMINI_API_KEY (or pass it with --var), or run `gemini` "
                                  "once to log in")

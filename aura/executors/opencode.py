@@ -209,7 +209,7 @@ class OpencodeExecutor(CommandExecutor):
     description = ("opencode (opencode run --format json; opencode acp when a person "
                    "answers approvals)")
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals", "interrupt"})
 
     def validate(self, request: RunRequest) -> None:
         super().validate(request)
@@ -287,7 +287,8 @@ class OpencodeExecutor(CommandExecutor):
         from aura.executors.acp.agents import OpencodeAcpExecutor, asks_person
 
         if asks_person(request):
-            return await OpencodeAcpExecutor(self.acp_env(request)).run(request, output)
+            acp = OpencodeAcpExecutor(self.acp_env(request))
+            return await self.run_through(acp, request, output)
         return await super().run(request, output)
 
     async def interrupt(self, child: Child) -> None:

@@ -26,7 +26,7 @@ class QwenExecutor(GeminiExecutor):
     acp_args: ClassVar[tuple[str, ...]] = ("--acp",)
     legacy_acp_args: ClassVar[tuple[str, ...] | None] = None
     features: ClassVar[frozenset[str]] = frozenset(
-        {"resume", "models", "--yolo", "--auto-approve", "approvals"})
+        {"resume", "models", "--yolo", "--auto-approve", "approvals", "interrupt"})
     approval_modes: ClassVar[tuple[str, str]] = ("auto-edit", "default")
     login_hint: ClassVar[str] = ("configure qwen's authentication (`qwen auth`), or use an "
                                  "OpenAI-compatible key: OPENAI_API_KEY with "

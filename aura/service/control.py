@@ -1,6 +1,9 @@
-"""Watching and stopping a run from another terminal: `aura session show ID -f` follows
-what the store receives, `aura session cancel ID` sends the run's aura process SIGINT
-(so Ctrl-C's rules apply: the agent's process group is stopped, entries and work saved).
+"""Watching, steering and stopping a run from another terminal: `aura session show ID -f`
+follows what the store receives, `aura session cancel ID` sends the run's aura process
+SIGINT (so Ctrl-C's rules apply: the agent's process group is stopped, entries and work
+saved), and ``steer``/``interrupt`` (`aura session steer|interrupt`, the TUI) leave a
+control in the store that the running process picks up (aura.service.steering) and wait
+for what it did with it: delivered, queued as the next follow-up, or refused.
 
 The aura process is found from the session's running execution (or, while a run is
 starting, its claim): pid + start time, checked again right before the signal, so a
@@ -15,11 +18,13 @@ import time
 from collections.abc import Callable
 
 from aura.contracts import Entry, State
-from aura.errors import AuraError
+from aura.errors import AuraError, UsageError
 from aura.liveness import is_alive, sweep_orphans
 from aura.store import Store
+from aura.store_controls import Control
 
 FOLLOW_POLL = 0.2
+CONTROL_WAIT = 10.0  # seconds the asker waits for the run to pick a control up
 
 
 def resting(store: Store, session_id: str) -> bool:
@@ -100,3 +105,66 @@ def cancel(store: Store, session_id: str, *, wait: float = 30.0) -> State:
             return current
         time.sleep(0.05)
     raise AuraError(f"session {session.id[:8]} did not stop within {wait:.0f} s")
+
+
+# steering --------------------------------------------------------------------------------
+
+def steer(store: Store, session_id: str, text: str, *, by: str | None = None,
+          wait: float = CONTROL_WAIT) -> Control:
+    """Send ``text`` to the running session: into its running turn where the agent takes
+    it (the control comes back ``delivered``), else ``queued`` as the next follow-up;
+    ``refused`` (with a ``note``) when the run went away first. AuraError when the
+    session is not running here. It blocks while it waits (up to ``wait`` seconds): a
+    caller with an event loop, above all one that runs the session itself (the TUI),
+    calls it in a thread (``asyncio.to_thread``) so that the run can pick it up."""
+    if not text.strip():
+        raise UsageError("the text to steer with is empty")
+    return _send(store, session_id, "steer", text, by or sender("aura session steer"), wait)
+
+
+def interrupt(store: Store, session_id: str, *, text: str = "", by: str | None = None,
+              wait: float = CONTROL_WAIT) -> Control:
+    """Interrupt the running turn the agent's own way (the run then ends cancelled, the
+    agent session kept); ``text`` is queued as the follow-up to run after it. The
+    control comes back ``delivered`` or ``refused`` (the agent cannot be interrupted in
+    the mode it runs in: ``note`` says so)."""
+    return _send(store, session_id, "interrupt", text,
+                 by or sender("aura session interrupt"), wait)
+
+
+def sender(surface: str) -> str:
+    """"alice@box (aura session steer)": who sends from this process."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "?"
+    return f"{user}@{socket.gethostname()} ({surface})"
+
+
+def _send(store: Store, session_id: str, kind: str, text: str, by: str, wait: float
+          ) -> Control:
+    import uuid
+
+    from aura.recorder import utc_now
+
+    session = store.get_session(session_id)
+    if run_process(store, session.id) is None:  # a remote run: AuraError naming the worker
+        raise AuraError(f"session {session.id[:8]} is not running ({session.state}); "
+                        f"continue it with `aura run --session {session.id[:8]} TEXT`")
+    control = Control(str(uuid.uuid4()), session.id, kind, utc_now(), by, text)
+    store.create_control(control)
+    deadline = time.monotonic() + wait
+    while True:
+        row = store.get_control(control.id)
+        if row.state != "pending":
+            return row
+        gone = run_process(store, session.id) is None
+        if gone or time.monotonic() > deadline:
+            why = "the run ended before it read this" if gone else \
+                f"the run did not pick it up within {wait:g} s"
+            store.move_control(control.id, "pending", "refused", at=utc_now(), note=why)
+            continue  # it was refused, or picked up at the last moment: read it again
+        time.sleep(0.05)

@@ -174,9 +174,12 @@ class Ledger:
         execution = self.main_execution or (self.execution.id if self.execution else "")
         return Finished(state, code, execution, dict(self.usage), error)
 
-    async def end_cancelled(self, cause: str | None = None) -> Finished:
-        """End a cancelled turn; ``cause`` is the cancellation's message (a signal name)."""
-        reason, code = STOPPED_BY.get(cause or "", STOPPED_BY_USER)
+    async def end_cancelled(self, cause: str | None = None, *, reason: str | None = None
+                            ) -> Finished:
+        """End a cancelled turn; ``cause`` is the cancellation's message (a signal name),
+        ``reason`` what to record instead of the cause's (an interrupt's sender)."""
+        said, code = STOPPED_BY.get(cause or "", STOPPED_BY_USER)
+        reason = reason or said
         if self.over_budget is not None:
             reason, code = self.over_budget, EXIT_BUDGET
         if self.recorder is None:

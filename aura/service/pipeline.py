@@ -25,7 +25,7 @@ from typing import Any
 
 from aura import prompts
 from aura.contracts import EntryKind, ExecutionStatus, Session, State
-from aura.errors import AuraError, StageFailed
+from aura.errors import AuraError, StageFailed, TurnInterrupted
 from aura.executors.base import Executor, Outcome, RunRequest
 from aura.recorder import Recorder, Watcher
 from aura.service.hosts import Host, PreparedThenCancelled
@@ -197,6 +197,8 @@ class Orchestrator:
             if self._overrun is not None:
                 return await self.ledger.end_failed(self._overrun, EXIT_TIMED_OUT)
             return await self.ledger.end_cancelled(str(exc.args[0]) if exc.args else None)
+        except TurnInterrupted as exc:  # `aura session interrupt`: the agent ended it
+            return await self.ledger.end_cancelled(reason=str(exc))
         except StageFailed as exc:
             return await self.ledger.end_failed(str(exc), exc.exit_code)
         except AuraError as exc:

@@ -4,6 +4,7 @@ the CLI passes a watcher for entries and renders what comes back.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from aura.service.pipeline import EXIT_INTERRUPTED, Plan, ReviewPlan, WorkspaceR
 from aura.service.run_options import RunOptions
 from aura.store import Claim, Store
 
-__all__ = ["EXIT_INTERRUPTED", "RunResult", "run"]
+__all__ = ["EXIT_INTERRUPTED", "RunResult", "run", "run_turn"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class RunResult:
     usage: dict[str, float]
     error: str | None = None
     aura_error: bool = False  # the failure is aura's own, not the agent's
+    interrupted: bool = False  # `aura session interrupt` ended the turn (not a cancel)
 
     def summary(self) -> RunSummary:
         """How the run ended (the last line of `aura run --json`)."""
@@ -169,6 +171,33 @@ def _workspace_request(options: RunOptions, cwd_given: str | None
 
 async def run(options: RunOptions, store: Store, watcher: Watcher | None = None,
               host: Host | None = None) -> RunResult:
+    """Run one turn (see ``run_turn``), then each follow-up queued meanwhile by
+    `aura session steer` (aura.service.steering), in the same session, one after the
+    other, unless the run was cancelled or timed out (an `aura session interrupt` is no
+    cancel: its follow-ups run; see ``steering.goes_on``). What is left pending or
+    queued at the end is refused."""
+    from aura.service import steering
+
+    result = None
+    try:
+        result = await run_turn(options, store, watcher, host)
+        while steering.goes_on(result):
+            follow = steering.take_follow_up(store, result.session.id)
+            if follow is None:
+                break
+            result = await run_turn(steering.follow_up_options(
+                options, result.session.id, follow.text), store, watcher, host)
+    finally:
+        if result is not None:
+            steering.close_controls(store, result.session.id,
+                                    "the run ended before it was handled"
+                                    if steering.goes_on(result) else
+                                    f"the run ended ({result.state}) before it ran")
+    return result
+
+
+async def run_turn(options: RunOptions, store: Store, watcher: Watcher | None = None,
+                   host: Host | None = None) -> RunResult:
     """Run one turn (a new session, or a follow-up of ``--session``/``--resume-latest``)
     through the pipeline: workspace, setup, the agent, cleanup, review.
 
@@ -228,6 +257,10 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
     session, stage = _record(store, session, session_id, name, cwd, request, settings)
     if claim is None:  # a new session: nobody else knows it yet, but keep the rule
         claim = await take_session(store, host, session.id, wait=False, from_states=None)
+    from aura.service.steering import Steering, SteeringHost
+
+    steering = Steering(store, session.id)
+    watching = asyncio.create_task(steering.watch())
     try:
         plan = Plan(prompt=request.prompt, stage=stage, executor=executor, request=request,
                     workspace_request=ws_request, subdir=subdir, setup=tuple(options.setup),
@@ -237,9 +270,11 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
         if settings["review"]:
             plan.review = _reviewer(settings, options, config, request, name)
         started = time.monotonic()
-        finished = await Orchestrator(store, host, session, watcher, timeout=options.timeout,
+        finished = await Orchestrator(store, SteeringHost(host, steering), session, watcher,
+                                      timeout=options.timeout,
                                       idle_timeout=options.idle_timeout).run(plan)
     finally:
+        watching.cancel()
         store.release_session(claim.session, claim.token)
     notifier(run_ended(session.id, finished.state.value, finished.exit_code,
                        duration=time.monotonic() - started, error=finished.error,
@@ -248,7 +283,8 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
     return RunResult(session=session, execution_id=finished.execution_id,
                      state=finished.state.value, exit_code=finished.exit_code,
                      native_session_id=session.native_session_id, usage=finished.usage,
-                     error=finished.error, aura_error=finished.aura_error)
+                     error=finished.error, aura_error=finished.aura_error,
+                     interrupted=bool(steering.interrupted))
 
 
 class SessionBusy(AuraError):
@@ -264,8 +300,6 @@ async def take_session(store: Store, host: Host, session_id: str, *, wait: bool,
                        from_states: frozenset[str] | None = FOLLOW_UP_FROM) -> Claim:
     """Claim the session for this run, or raise SessionBusy naming the run that has it
     (with ``wait``: try again until it is free; a holder that died is swept)."""
-    import asyncio
-
     fields = host.execution_fields()
     claim = Claim(session_id, new_id(), fields["host"], fields.get("pid"),
                   fields.get("pid_started"), utc_now())

@@ -372,7 +372,10 @@ class AcpExecutor(Executor):
     stop_grace: ClassVar[float] = 2.0
     cancel_grace: ClassVar[float] = 3.0
     login_hint: ClassVar[str] = "log in with the agent once, or set the API key it expects"
-    features: ClassVar[frozenset[str]] = frozenset({"resume", "models", "--yolo", "approvals"})
+    features: ClassVar[frozenset[str]] = frozenset(
+        {"resume", "models", "--yolo", "approvals", "interrupt"})
+    # The turn whose prompt runs now, for `aura session interrupt` (ACP has no steer).
+    _live: tuple[_Turn, asyncio.Task[Any]] | None = None
 
     read_only_mode = "permission requests for anything but reading are refused"
 
@@ -445,7 +448,11 @@ class AcpExecutor(Executor):
             prompt = await turn.open_session(init)
             await self.configure_session(turn)
             prompt_task = asyncio.create_task(turn.prompt(prompt))
-            result = await asyncio.shield(prompt_task)
+            self._live = (turn, prompt_task)
+            try:
+                result = await asyncio.shield(prompt_task)
+            finally:
+                self._live = None
         except asyncio.CancelledError:
             await asyncio.shield(self._interrupt(turn, prompt_task))
             raise
@@ -468,6 +475,25 @@ class AcpExecutor(Executor):
                                    "text": f"the agent stopped the turn: {stop}"}])
             return Outcome(0, turn.session_id)
         return Outcome(0, turn.session_id, f"{self.name} ended the turn: {stop}")
+
+    def live_controls(self) -> frozenset[str]:
+        live = self._live
+        if live is None or live[1].done() or live[0].child is None or \
+                live[0].child.returncode is not None:
+            return frozenset()
+        return frozenset({"interrupt"})
+
+    async def interrupt_turn(self) -> None:
+        """``session/cancel`` from another terminal: the prompt answers ``cancelled``
+        and ``run`` returns; the agent session takes new prompts."""
+        live = self._live
+        if live is None or live[1].done():
+            await super().interrupt_turn()
+            return
+        turn = live[0]
+        turn.conn.notify("session/cancel", {"sessionId": turn.session_id})
+        turn.cancel_asking()
+        await turn.conn.flush()
 
     async def _interrupt(self, turn: _Turn, prompt_task: asyncio.Task[Any] | None) -> None:
         try:
