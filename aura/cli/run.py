@@ -118,7 +118,7 @@ _AGENT_OPTIONS = [
     click.option("--refresh-model-cache", is_flag=True,
                  help="Discover models again instead of using the 24 h cache."),
     click.option("--yolo", is_flag=True, help="Approve everything the agent asks."),
-    click.option("--force", "-f", is_flag=True, help="cursor-agent: allow all commands."),
+    click.option("--force", is_flag=True, help="cursor-agent: allow all commands."),
     click.option("--trust", is_flag=True, help="cursor-agent: trust the workspace."),
     click.option("--auto-approve", metavar="true|false", callback=_parse_bool,
                  help="Set the agent's auto-approve level where it has one."),
