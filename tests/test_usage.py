@@ -125,7 +125,7 @@ def _spender(tmp_path: Path, text: str = SPENDER) -> str:
 
 # The same agent reporting tokens only: $0.10 a step at the config's prices below.
 TOKEN_SPENDER = SPENDER.replace('"m-priced"', '"m-tokens"').replace(
-    '"input_tokens": 1000, "output_tokens": 100,\n                                "cost_usd": 0.10}',
+    '"input_tokens": 1000, "output_tokens": 100,\n' + " " * 32 + '"cost_usd": 0.10}',
     '"input_tokens": 1000, "output_tokens": 1000}')
 TOKEN_PRICES = '[prices."m-tokens"]\ninput_per_mtok = 1.0\noutput_per_mtok = 99.0\n'
 
@@ -228,13 +228,14 @@ def test_daily_budget_refuses_a_run_in_one_line_and_records_nothing(
                        "true", "--no-tui", env=env)
     assert refused.returncode == 1
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
-    assert "budget: $2.00 spent today reached [budgets] daily_usd = 1.5" in refused.stderr
+    assert "budget exhausted: daily $2.00 of $1.50 ([budgets] daily_usd)" in refused.stderr
     listed = json.loads(run_aura("session", "list", "--json", env=env).stdout)
     assert len(listed) == 1  # only the first run: the refused one recorded nothing
     config.write_text("[budgets]\ndaily_usd = 10\n[budgets.executors]\ncustom = 2\n")
     refused = run_aura("run", "--executor", "custom", "--prompt", "y", "--base-command",
                        "true", "--no-tui", env=env)
-    assert "[budgets.executors] custom = 2" in refused.stderr
+    assert "budget exhausted: daily $2.00 of $2.00 for custom ([budgets.executors] custom)" \
+        in refused.stderr
     config.write_text("[budgets]\ndaily_usd = 10\n[budgets.executors]\ncodex = 1\n")
     allowed = run_aura("run", "--executor", "custom", "--prompt", "y", "--base-command",
                        "true", "--no-tui", env=env)
