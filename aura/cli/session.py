@@ -26,6 +26,7 @@ def session() -> None:
       aura session show 3f2a9c
       aura session show 3f2a9c -f
       aura session latest --json
+      aura session latest --coordinator wss://coord:8765
       aura session cancel 3f2a9c
     """
 
