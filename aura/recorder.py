@@ -77,7 +77,7 @@ class Recorder:
     def __init__(self, store: Store, session_id: str, execution_id: str, stage: str,
                  *, watcher: Watcher | None = None,
                  on_native_session_id: Callable[[str], None] | None = None,
-                 on_usage: Callable[[], None] | None = None,
+                 on_usage: Callable[[Mapping[str, object], object], None] | None = None,
                  batch_size: int = 2000, flush_interval: float = 0.25) -> None:
         self.store = store
         self.session_id = session_id
@@ -87,7 +87,8 @@ class Recorder:
         self.usage: dict[str, float] = {}
         self.native_session_id: str | None = None
         self._on_native = on_native_session_id
-        self._on_usage = on_usage  # told after each entry's usage is added (budgets)
+        # Told each entry's usage and model after it is added (budgets price it).
+        self._on_usage = on_usage
         self._pending: list[EntryRow] = []
         self._appender = store.appender(session_id)
         self._batch_size = batch_size
@@ -132,7 +133,7 @@ class Recorder:
             records.append((seq, entry, body))
             usage = entry.get("usage")
             if usage and isinstance(usage, dict):
-                self._add_usage(usage)
+                self._add_usage(usage, entry.get("model"))
         self.seq = seq
         if self.watcher is not None:
             try:
@@ -144,7 +145,7 @@ class Recorder:
         if due or len(rows) >= self._batch_size:
             self.hand_off()
 
-    def _add_usage(self, usage: Mapping[str, object]) -> None:
+    def _add_usage(self, usage: Mapping[str, object], model: object = None) -> None:
         for key, value in usage.items():
             # NaN fails the comparison; inf and 10**400 (which overflows a float sum) are
             # beyond the limit: none of them is a figure to add up.
@@ -152,7 +153,7 @@ class Recorder:
                     -USAGE_LIMIT <= value <= USAGE_LIMIT:
                 self.usage[key] = self.usage.get(key, 0) + value
         if self._on_usage is not None:
-            self._on_usage()
+            self._on_usage(usage, model)
 
     def set_native_session_id(self, native_id: str) -> None:
         if native_id != self.native_session_id:

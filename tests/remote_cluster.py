@@ -109,10 +109,11 @@ class Cluster:
 
     def start_worker(self, name: str, *extra: str, url: str | None = None,
                      allow_command: bool = True, wait: bool = True,
-                     env: dict[str, str] | None = None) -> Proc:
+                     env: dict[str, str] | None = None, flag: str = "--coordinator"
+                     ) -> Proc:
         home = self.root / f"{name}-home"
         home.mkdir(exist_ok=True)
-        args = ["worker", "--connect", url or self.url, "--name", name, *extra]
+        args = ["worker", flag, url or self.url, "--name", name, *extra]
         if allow_command:
             args.append("--allow-command")
         if self.cafile:

@@ -22,6 +22,9 @@ from aura.store_sqlite import SQLiteStore
 
 from . import terminal
 from .conftest import ROOT, TIMEOUT_FACTOR, run_aura
+from .gitrepo import git_env
+
+__all__ = ["git_env"]  # a fixture, used by name
 
 OLD_ID = "29e45b7a-8c5f-4fa7-9a2e-4d4f71797b0d"
 NEW_ID = "ebb0806e-8460-4300-ba54-7c4ca9bcdd50"
@@ -105,7 +108,8 @@ class Install:
         return "_" + re.sub(r"\W*", "", self.prog.replace("-", "_")) + "_completion"
 
     def shell(self, argv: list[str], **kw: object) -> subprocess.CompletedProcess:
-        return subprocess.run(argv, capture_output=True, text=True, env=self.env,
+        env = kw.pop("env", self.env)
+        return subprocess.run(argv, capture_output=True, text=True, env=env,  # type: ignore[arg-type]
                               timeout=60 * TIMEOUT_FACTOR, **kw)  # type: ignore[arg-type]
 
 
@@ -258,6 +262,22 @@ def test_zsh_completes_on_tab(interactive_install: Install, sessions: list[str],
     tmux.type(f"{inst.prog} run --executor cus")
     tmux.send("Tab")
     tmux.wait_for(f"{inst.prog} run --executor custom")
+    _fresh_line(tmux, "zsh>")
+
+    # Each executor says whether it is here: a `claude` on PATH is installed.
+    claude = inst.bin / "claude"
+    claude.write_text("#!/bin/sh\necho 1.0\n")
+    claude.chmod(0o755)
+    tmux.type(f"{inst.prog} run --executor ")
+    tmux.send("Tab")
+    screen = tmux.wait_for("built in")
+    # zsh puts the names that share a description on one line, before it.
+    described = {name: line.rsplit(" -- ", 1)[1].strip() for line in screen.splitlines()
+                 if " -- " in line for name in line.rsplit(" -- ", 1)[0].split()}
+    assert described["claude"] == "installed", screen
+    assert described["custom"] == described["ollama"] == "built in", screen
+    assert described["droid"] == "not installed", screen
+    assert described["cursor"] == "alias of cursor-agent", screen
 
 
 def test_elvish_completes_on_tab(interactive_install: Install, sessions: list[str],
@@ -283,6 +303,9 @@ def test_elvish_completes_on_tab(interactive_install: Install, sessions: list[st
     tmux.type(f"{inst.prog} ses")
     tmux.send("Tab")
     tmux.wait_for(f"{inst.prog} session")
+    tmux.type("sh")  # the completed word ends with a space: the next one is apart
+    tmux.wait_for(f"{inst.prog} session sh")
+    assert f"{inst.prog} sessionsh" not in tmux.screen()
     tmux.send("C-u")
 
     tmux.type(f"{inst.prog} run --executor cus")
@@ -313,7 +336,7 @@ def test_powershell_script_is_clicks_and_answers_in_its_protocol(sessions: list[
         lines = result.stdout.split("\n")
         return [tuple(lines[i:i + 3]) for i in range(0, len(lines) - 2, 3)]  # type: ignore[misc]
 
-    assert ("plain", "custom", "_") in ask("aura run --executor ", 3)
+    assert ("plain", "custom", "built in") in ask("aura run --executor ", 3)
     ids = [value for _type, value, _help in ask("aura run --session ", 3)]
     assert ids == sessions
     assert ("plain", "doctor") in {t[:2] for t in ask("aura d", 1)}
@@ -379,3 +402,86 @@ def test_model_completes_from_what_aura_models_discovered(tmp_path: Path,
     assert bash_complete(inst, ["aura", "run", "--executor", "lms", "--model", ""]) == models
     assert bash_complete(inst, ["aura", "run", "-m", "be"]) == ["beta-model"]
     assert bash_complete(inst, ["aura", "run", "--executor", "ollama", "--model", ""]) == []
+
+
+# repos, branches, workspaces, model servers, reviewers ----------------------------------
+
+def test_every_executor_program_is_known_without_importing_it() -> None:
+    from aura.executors import registry
+
+    for name in registry.names():
+        cls = registry.load(name)
+        assert registry.PROGRAMS[name] == (cls.program, cls.npx_package), name
+
+
+def _workspace_session(aura_home: Path, sid: str, branch: str, removed: bool = False) -> None:
+    at = "2026-11-25T12:00:00.000Z"
+    store = SQLiteStore(aura_home / "aura.db")
+    ws = {"session": sid, "root": str(aura_home), "removed": removed, "saved": {},
+          "repos": [{"repo": str(aura_home), "branch": branch}]}
+    store.create_session(Session(id=sid, executor="custom", state=State.DONE.value,
+                                 cwd=str(aura_home), created_at=at, updated_at=at,
+                                 prompt="make a workspace", options={"workspace": ws}))
+    store.close()
+
+
+@pytest.mark.usefixtures("git_env")
+def test_bash_completes_repos_branches_workspaces_and_model_servers(
+        tmp_path: Path, pyz_file: Path, sessions: list[str], aura_home: Path) -> None:
+    from .gitrepo import git, make_repo
+
+    need("bash")
+    inst = Install("pip", tmp_path, pyz_file)
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "branch", "feature/tab")
+    other = make_repo(tmp_path / "other")
+    git(other, "branch", "elsewhere")
+    (tmp_path / "repo-notes.txt").write_text("a file, not a directory")
+    # bash is told `dir` (its script then lets readline list directories, which only an
+    # interactive bash does); fish lists them itself, here for real.
+    asked = inst.shell(["aura"], cwd=tmp_path, env={
+        **inst.env, "_AURA_COMPLETE": "bash_complete", "COMP_WORDS": "aura run --repo re",
+        "COMP_CWORD": "3"})
+    assert asked.stdout.split() == ["dir,re"], asked.stderr
+    if shutil.which("fish"):
+        dirs = inst.shell(["fish", "--no-config", "-c",
+                           "aura completion fish | source; complete -C 'aura run --repo re'"],
+                          cwd=tmp_path)
+        assert [row.split("\t")[0] for row in dirs.stdout.splitlines()] == ["repo/"]
+
+    base = bash_complete(inst, ["aura", "run", "--repo", str(other), "--base", ""])
+    assert sorted(base) == ["elsewhere", _default_branch(other)]
+    script_cwd = ('eval "$(aura completion bash)"\n'
+                  "COMP_WORDS=(aura run --base fe); COMP_CWORD=3\n"
+                  "_aura_completion aura\n"
+                  'printf "%s\\n" "${COMPREPLY[@]}"\n')
+    in_repo = inst.shell(["bash", "--norc", "--noprofile", "-c", script_cwd], cwd=repo)
+    assert in_repo.stdout.split() == ["feature/tab"]  # the current directory's repo
+    assert bash_complete(inst, ["aura", "run", "--base", ""]) == []  # tmp_path: no repo
+
+    live, gone = "aa11" + NEW_ID[4:], "bb22" + NEW_ID[4:]
+    _workspace_session(aura_home, live, "aura/live")
+    _workspace_session(aura_home, gone, "aura/gone", removed=True)
+    for command in ("diff", "save", "remove"):
+        assert bash_complete(inst, ["aura", "workspace", command, ""]) == [live]
+
+    assert bash_complete(inst, ["aura", "models", "-e", ""]) == \
+        ["custom", "lms", "ollama", "lm-studio", "lmstudio"]
+    reviewers = bash_complete(inst, ["aura", "run", "--review-executor", "cl"])
+    assert reviewers == ["claude"]
+
+
+def _default_branch(repo: Path) -> str:
+    from .gitrepo import git
+
+    return git(repo, "rev-parse", "--abbrev-ref", "HEAD")
+
+
+def test_fish_shows_whether_executors_are_installed(tmp_path: Path, pyz_file: Path) -> None:
+    need("fish")
+    inst = Install("pip", tmp_path, pyz_file)
+    result = inst.shell(["fish", "--no-config", "-c",
+                         "aura completion fish | source; complete -C 'aura run --executor '"])
+    rows = dict(row.split("\t", 1) for row in result.stdout.splitlines() if "\t" in row)
+    assert rows["custom"] == "built in"
+    assert rows["droid"].startswith("not installed")

@@ -121,3 +121,45 @@ def test_a_missing_agent_is_a_warning_naming_the_fix(tmp_path: Path) -> None:
     assert code == 0  # a missing agent is not an error: not everyone uses every agent
     assert check["status"] == "warn"
     assert "--executor-path claude=/path/to/claude" in check["fix"]
+
+
+def test_model_servers_are_asked_reachable_and_down(aura_home: Path) -> None:
+    from .openai_server import FakeOpenAI
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    config = aura_home / "config.toml"
+    config.write_text(f'[executors.lms]\nendpoint = "http://127.0.0.1:{port}"\n')
+    with FakeOpenAI() as server:
+        code, data = report(("OLLAMA_HOST", server.root), ("AURA_CONFIG", str(config)))
+        asked = server.model_requests
+    checks = by_name(data)
+    assert code == 0  # a server that is down is a warning, not an error
+    assert checks["ollama"]["status"] == "ok"
+    assert checks["ollama"]["data"]["server"] == {"url": server.root, "reachable": True,
+                                                  "error": None}
+    assert asked >= 1  # the server was really asked, not assumed
+    assert checks["lms"]["status"] == "warn"
+    assert checks["lms"]["data"]["server"]["reachable"] is False
+    assert "down (connection refused)" in checks["lms"]["detail"]
+    assert "lms server start" in checks["lms"]["fix"]
+
+
+def test_doctor_in_a_fresh_home_creates_no_database(aura_home: Path) -> None:
+    result = run_aura("doctor")
+    assert result.returncode == 0, result.stderr
+    assert not (aura_home / "aura.db").exists()
+    assert "not created yet" in result.stdout
+
+
+def test_one_session_is_said_in_the_singular(aura_home: Path) -> None:
+    store = SQLiteStore(aura_home / "aura.db")
+    at = "2026-11-25T10:00:00.000Z"
+    store.create_session(Session(id="s1", executor="custom", state="queued", cwd="/",
+                                 created_at=at, updated_at=at))
+    store.close()
+    text = run_aura("doctor").stdout
+    assert ", 1 session, schema" in text
+    assert "1 sessions" not in text

@@ -230,3 +230,24 @@ def test_aura_version_works() -> None:
 
     assert run_aura("version").stdout == f"aura {__version__}\n"
     assert run_aura("--version").stdout == run_aura("version").stdout
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_aura_help_takes_a_help_flag_as_a_word(flag: str) -> None:
+    run_help = run_aura("run", "-h").stdout
+    assert run_aura("help", "run", flag).stdout == run_help
+    assert run_aura("help", flag, "run").stdout == run_help
+    own = run_aura("help", flag)
+    assert own.returncode == 0 and own.stdout.startswith("Usage: aura help")
+
+
+def test_run_has_no_dash_f_and_session_show_follows_with_it() -> None:
+    done = run_aura("run", "-e", "custom", "--base-command", "true", "-f", "x")
+    assert done.returncode == 2 and "No such option '-f'" in done.stderr
+    assert "--force" in run_aura("run", "-h").stdout  # cursor-agent's flag, long form only
+    ran = run_aura("run", "-e", "custom", "--base-command", "echo hi", "--no-tui", "x")
+    assert ran.returncode == 0, ran.stderr
+    sid = _latest()["id"]
+    followed = run_aura("session", "show", sid[:8], "-f")
+    assert followed.returncode == 0, followed.stderr
+    assert "hi" in followed.stdout

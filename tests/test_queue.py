@@ -58,6 +58,20 @@ def test_dependencies_wait_block_and_release() -> None:
     assert gone["c"] == (BLOCKED, "dependency nope no longer exists")
 
 
+def test_a_spent_budget_holds_the_tasks_of_its_executor_only() -> None:
+    tasks = [Task("a", "a", T0), Task("b", "b", T0), Task("c", "c", T0, after=("a",))]
+    sessions = [session("a"), session("b"), session("c")]
+    spent = "budget exhausted: daily $2.00 of $1.00 for claude"
+    got = decide(tasks, sessions, exhausted={"claude": spent},
+                 executors={"a": "claude", "b": "codex", "c": "codex"})
+    assert got["a"] == (WAITING, spent)
+    assert got["b"] == (START, "")
+    assert got["c"] == (BLOCKED, f"dependency a is stuck ({spent})")
+    overall = "budget exhausted: daily $3.00 of $2.00"
+    got = decide(tasks, sessions, exhausted={"": overall})
+    assert {reason for _status, reason in got.values()} == {overall}
+
+
 def test_slots_wip_limit_and_parking_each_name_their_reason() -> None:
     tasks = [Task(n, n, T0) for n in "abcd"]
     sessions = [session(n) for n in "abcd"]

@@ -283,3 +283,40 @@ def test_tasks_sent_to_a_label_run_on_that_worker(tmp_path: Path) -> None:
         assert remote["executions"][-1]["host"] == "w1" and remote["state"] == "done"
     finally:
         cluster.close()
+
+
+def test_a_spent_daily_budget_keeps_tasks_waiting_and_refuses_runs(
+        tmp_path: Path, aura_home: Path) -> None:
+    import shlex
+
+    config = aura_home / "config.toml"
+    paid = json.dumps({"kind": "usage", "usage": {"cost_usd": 2.0}})
+    spent = run_aura("run", "--executor", "custom", "--prompt", "spend", "--base-command",
+                     "sh", "--param", "-c", "--param", f"echo {shlex.quote(paid)}", "--no-tui")
+    assert spent.returncode == 0, spent.stderr
+    config.write_text("[budgets]\ndaily_usd = 1.5\n")
+    log = tmp_path / "agents.log"
+    a = add(log, "held", 0.1)
+    b = add(log, "after-held", 0.1, a)
+    reason = "budget exhausted: daily $2.00 of $1.50"
+    assert queue_run("--until-idle").returncode == 0  # returns: nothing can start today
+    assert intervals(log) == {}  # the scheduler started neither
+    listed = {t["session"]: t for t in json.loads(run_aura("task", "list", "--json").stdout)}
+    assert listed[a]["state"] == "queued" and listed[a]["status"] == "waiting"
+    assert listed[a]["reason"] == reason and listed[b]["reason"] == reason
+    assert reason in run_aura("task", "list").stdout
+    assert reason in run_aura("board").stdout
+    assert reason in run_aura("board", "--json").stdout
+    refused = run_aura("run", "--executor", "custom", "--base-command", "true", "--no-tui",
+                       "more")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert reason in refused.stderr
+    moved = run_aura("board", "move", a[:8], "In progress")
+    assert moved.returncode != 0 and reason in moved.stderr
+    # the overall budget raised, custom's own one still spent
+    config.write_text("[budgets]\ndaily_usd = 10\n[budgets.executors]\ncustom = 1\n")
+    listed = {t["session"]: t for t in json.loads(run_aura("task", "list", "--json").stdout)}
+    assert listed[a]["reason"] == "budget exhausted: daily $2.00 of $1.00 for custom"
+    config.write_text("[budgets]\ndaily_usd = 10\n[budgets.executors]\ncustom = 5\n")
+    assert queue_run("--until-idle").returncode == 0
+    assert sorted(intervals(log)) == ["after-held", "held"]

@@ -22,7 +22,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     c = Cluster(tmp_path)
     c.start_coordinator()
     c.start_worker("w1", "--labels", "gpu,linux")
-    c.start_worker("w2", "--labels", "cpu", "--capacity", "2")
+    c.start_worker("w2", "--labels", "cpu", "--capacity", "2", flag="--connect")  # old name
     try:
         yield c
     finally:
@@ -122,6 +122,29 @@ def test_follow_up_on_another_worker_continues_the_session(cluster: Cluster) -> 
     assert [e["host"] for e in stored["executions"]] == ["w1", "w2"]
     assert [e["stage"] for e in stored["executions"]] == ["coding_initial", "coding_follow_up"]
     assert stored["state"] == "done"
+
+
+def test_a_remote_run_says_the_follow_up_that_works_and_latest_finds_it(
+        cluster: Cluster) -> None:
+    first = cluster.aura("run", "--on", "label:gpu", "--coordinator", cluster.url,
+                         "--executor", "custom", "--base-command",
+                         agent_command("lines_agent.py", "2"), "--prompt", "one")
+    assert first.returncode == 0, first.stderr
+    [hint] = [line for line in first.stderr.splitlines() if "follow up:" in line]
+    command = hint.split("follow up: ")[1].removesuffix(" '…'")
+    # the worker the coordinator picked, not the label; the session through the coordinator
+    assert command.startswith(f"aura run --on w1 --coordinator {cluster.url} --session ")
+    short = command.rsplit(" ", 1)[1]
+    local = cluster.aura("session", "show", short)
+    assert local.returncode != 0  # no such session in this machine's store
+    latest = cluster.aura("session", "latest", "--coordinator", cluster.url, "--json")
+    assert latest.returncode == 0, latest.stderr
+    assert json.loads(latest.stdout)["id"].startswith(short)
+    again = cluster.aura(*command.split()[1:], "--prompt", "two", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json_lines(again.stdout)[-1]["session"].startswith(short)
+    assert [e["stage"] for e in cluster.stored(short)["executions"]] == \
+        ["coding_initial", "coding_follow_up"]
 
 
 def test_ctrl_c_interrupts_the_remote_agent(cluster: Cluster) -> None:

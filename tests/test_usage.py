@@ -117,10 +117,44 @@ print("finished all steps", flush=True)
 """
 
 
-def _spender(tmp_path: Path) -> str:
+def _spender(tmp_path: Path, text: str = SPENDER) -> str:
     path = tmp_path / "spender.py"
-    path.write_text(SPENDER)
+    path.write_text(text)
     return shlex.join([sys.executable, str(path)])
+
+
+# The same agent reporting tokens only: $0.10 a step at the config's prices below.
+TOKEN_SPENDER = SPENDER.replace('"m-priced"', '"m-tokens"').replace(
+    '"input_tokens": 1000, "output_tokens": 100,\n' + " " * 32 + '"cost_usd": 0.10}',
+    '"input_tokens": 1000, "output_tokens": 1000}')
+TOKEN_PRICES = '[prices."m-tokens"]\ninput_per_mtok = 1.0\noutput_per_mtok = 99.0\n'
+
+
+@pytest.mark.usefixtures("git_env")
+def test_max_cost_counts_tokens_priced_by_the_config(tmp_path: Path, aura_home: Path) -> None:
+    assert "cost_usd" not in TOKEN_SPENDER and "m-tokens" in TOKEN_SPENDER
+    config = aura_home / "config.toml"
+    config.write_text(TOKEN_PRICES)
+    repo = make_repo(tmp_path / "repo")
+    proc = run_aura("run", "--executor", "custom", "--prompt", "spend",
+                    "--base-command", _spender(tmp_path, TOKEN_SPENDER), "--repo", str(repo),
+                    "--max-cost", "0.25", "--no-tui", "--json",
+                    env={"AURA_CONFIG": str(config)})
+    assert proc.returncode == 1, proc.stderr
+    session = json.loads(proc.stdout.splitlines()[0])["session"]
+    entries = _entries(session)
+    usages = [e for e in entries if e["kind"] == "usage"]
+    # $0.10 each, priced from tokens: the 3rd passes 0.25; at most one more is read.
+    assert 3 <= len(usages) <= 4, len(usages)
+    assert not any(e.get("text") == "finished all steps" for e in entries)
+    states = [e for e in entries if e["kind"] == "state"]
+    assert states[-1]["to"] == "cancelled"
+    assert states[-1]["reason"].startswith("budget: cost $0.3")
+    saved = git(repo, "for-each-ref", "--format=%(refname)", "refs/aura/saved/")
+    assert saved and git(repo, "show", f"{saved.splitlines()[0]}:work.txt") == "half done"
+    # the limit and `aura usage` price the same entries the same way
+    total = json.loads(run_aura("usage", "--json", env={"AURA_CONFIG": str(config)}).stdout)
+    assert total[0]["cost_usd"] == pytest.approx(0.1 * len(usages))
 
 
 def _entries(session: str) -> list[dict]:
@@ -194,13 +228,14 @@ def test_daily_budget_refuses_a_run_in_one_line_and_records_nothing(
                        "true", "--no-tui", env=env)
     assert refused.returncode == 1
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
-    assert "budget: $2.00 spent today reached [budgets] daily_usd = 1.5" in refused.stderr
+    assert "budget exhausted: daily $2.00 of $1.50 ([budgets] daily_usd)" in refused.stderr
     listed = json.loads(run_aura("session", "list", "--json", env=env).stdout)
     assert len(listed) == 1  # only the first run: the refused one recorded nothing
     config.write_text("[budgets]\ndaily_usd = 10\n[budgets.executors]\ncustom = 2\n")
     refused = run_aura("run", "--executor", "custom", "--prompt", "y", "--base-command",
                        "true", "--no-tui", env=env)
-    assert "[budgets.executors] custom = 2" in refused.stderr
+    assert "budget exhausted: daily $2.00 of $2.00 for custom ([budgets.executors] custom)" \
+        in refused.stderr
     config.write_text("[budgets]\ndaily_usd = 10\n[budgets.executors]\ncodex = 1\n")
     allowed = run_aura("run", "--executor", "custom", "--prompt", "y", "--base-command",
                        "true", "--no-tui", env=env)

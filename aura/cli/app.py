@@ -82,12 +82,22 @@ def cli(debug: bool) -> None:
     """
 
 
-@cli.command("help", context_settings=CONTEXT_SETTINGS)
+HELP_WORDS = ("-h", "--help")
+
+
+# -h/--help are words here, not options: `aura help run -h` is the help of `run`.
+@cli.command("help", context_settings={**CONTEXT_SETTINGS, "help_option_names": [],
+                                       "ignore_unknown_options": True})
 @click.argument("command", nargs=-1, shell_complete=lambda ctx, param, incomplete:
                 _complete_command(ctx, param, incomplete))
 @click.pass_context
 def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
     """Show help for aura or for one command (`aura help run`)."""
+    asked_help = any(word in HELP_WORDS for word in command)
+    command = tuple(word for word in command if word not in HELP_WORDS)
+    if asked_help and not command:
+        click.echo(ctx.get_help())
+        return
     group: click.Command = cli
     # Chain the contexts so the usage line reads `aura session list`, not `aura list`.
     sub = click.Context(cli, info_name="aura", **cli.context_settings)

@@ -8,7 +8,8 @@ and each value source imports only what it reads (sessions come from one read-on
 query, not from the full store with its migrations).
 
 Hooks for other commands: pass ``shell_complete=complete_worker`` (or ``complete_column``,
-``complete_session``, ``complete_executor``) to a click option or argument.
+``complete_session``, ``complete_executor``, ``complete_workspace``, ``complete_branch``,
+``complete_directory``, ``complete_model_executor``) to a click option or argument.
 """
 
 from __future__ import annotations
@@ -98,14 +99,92 @@ def _for_shell(value: str) -> str:
     return value
 
 
-def complete_executor(_ctx: click.Context, _param: click.Parameter, incomplete: str
-                      ) -> list[CompletionItem]:
-    """Executor names, then aliases (with what they stand for)."""
+def executor_status(name: str, configured: dict[str, Any] | None = None) -> str:
+    """Whether executor ``name``'s program is here, as a TAB shows it: found the way
+    `aura run` finds it (the config's executor path, PATH, the npx fallback), without
+    importing the executor or running anything."""
+    import shutil
+
     from aura.executors import registry
 
-    values: list[tuple[str, str | None]] = [(name, None) for name in registry.names()]
+    program, npx_package = registry.PROGRAMS.get(name, (name, None))
+    path = (configured or {}).get(name)
+    if isinstance(path, str) and path:
+        found = os.access(path, os.X_OK) if os.sep in path else shutil.which(path)
+        return "installed" if found else "not installed (its executor path is gone)"
+    if program is None:
+        return "built in"
+    if shutil.which(program):
+        return "installed"
+    if npx_package and shutil.which("npx"):
+        return "not installed (runs through npx)"
+    return "not installed"
+
+
+def _executor_paths() -> dict[str, Any]:
+    from aura import config
+    from aura.errors import ConfigError
+
+    try:
+        paths = config.load().get("executor_paths", {})
+    except (ConfigError, OSError):
+        return {}  # a broken config: `aura run` says so; a TAB still offers the names
+    return paths if isinstance(paths, dict) else {}
+
+
+def complete_executor(_ctx: click.Context, _param: click.Parameter, incomplete: str
+                      ) -> list[CompletionItem]:
+    """Executor names (each saying whether it is installed), then aliases (with what
+    they stand for)."""
+    from aura.executors import registry
+
+    paths = _executor_paths()
+    values: list[tuple[str, str | None]] = [(name, executor_status(name, paths))
+                                            for name in registry.names()]
     values += [(alias, f"alias of {target}") for alias, target in sorted(registry.ALIASES.items())]
     return _items(values, incomplete)
+
+
+def complete_model_executor(_ctx: click.Context, _param: click.Parameter, incomplete: str
+                            ) -> list[CompletionItem]:
+    """The executors `aura models` lists models of, and their aliases."""
+    from aura.executors import registry
+
+    values: list[tuple[str, str | None]] = [(name, "model server") for name in
+                                            sorted(registry.MODEL_EXECUTORS)]
+    values += [(alias, f"alias of {target}") for alias, target in sorted(registry.ALIASES.items())
+               if target in registry.MODEL_EXECUTORS]
+    return _items(values, incomplete)
+
+
+def complete_directory(_ctx: click.Context, _param: click.Parameter, incomplete: str
+                       ) -> list[CompletionItem]:
+    """Directories: the shell's own completion (type ``dir``) does the listing."""
+    return [CompletionItem(incomplete, type="dir")]
+
+
+def branch_values(repo: str) -> list[tuple[str, str | None]]:
+    """(branch, "branch") of the repo at ``repo``; nothing when it is no repo."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "-C", repo, "for-each-ref", "--format=%(refname:short)",
+                               "refs/heads"], capture_output=True, text=True, timeout=3,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if done.returncode != 0:
+        return []
+    return [(line, "branch") for line in done.stdout.splitlines() if line]
+
+
+def complete_branch(ctx: click.Context, _param: click.Parameter, incomplete: str
+                    ) -> list[CompletionItem]:
+    """Branches for --base: of the first --repo already given, else of the current
+    directory's repo."""
+    repos = ctx.params.get("repos") or ()
+    repo = os.path.expanduser(str(repos[0])) if repos else os.getcwd()
+    return _items(branch_values(repo), incomplete)
 
 
 def complete_command(ctx: click.Context, _param: click.Parameter, incomplete: str
@@ -195,6 +274,25 @@ def complete_group(_ctx: click.Context, _param: click.Parameter, incomplete: str
                   "LIMIT ?", (SESSION_LIMIT,))
     return _items([(gid, f"{n} attempts {' '.join(str(p).split())[:40]}")
                    for gid, n, p in rows], incomplete)
+
+
+def workspace_values(limit: int = SESSION_LIMIT) -> list[tuple[str, str]]:
+    """(session id, branch and prompt) of the workspaces not removed, newest first."""
+    rows = _query("SELECT id, json_extract(options, '$.workspace.repos[0].branch'), prompt "
+                  "FROM sessions WHERE json_extract(options, '$.workspace') IS NOT NULL "
+                  "AND NOT coalesce(json_extract(options, '$.workspace.removed'), 0) "
+                  "ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
+    out = []
+    for session_id, branch, prompt in rows:
+        words = " ".join(str(prompt or "").split())
+        out.append((session_id, f"{branch or 'in place'} {words[:40]}".rstrip()))
+    return out
+
+
+def complete_workspace(_ctx: click.Context, _param: click.Parameter, incomplete: str
+                       ) -> list[CompletionItem]:
+    """Ids of the sessions that have a workspace (`aura workspace diff|save|remove`)."""
+    return _items(workspace_values(), incomplete)
 
 
 # Board columns live in the store. Workers live on the coordinator, too far for a TAB: the

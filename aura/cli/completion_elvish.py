@@ -6,7 +6,8 @@ Elvish protocol (same shape as click's shells): the script's arg-completer sends
 after the program name as a JSON array in ``_AURA_ELVISH_WORDS`` (elvish passes ``''`` for a
 fresh word, so the last word is always the incomplete one) and reads back one
 ``type<TAB>value<TAB>help`` line per candidate; ``file``/``dir`` types fall back to elvish's
-own filename completion.
+own filename completion. A completed word gets a space after it (``&code-suffix``), as in
+the other shells: the next word is typed apart, not glued on.
 
 Fish: click's script lets fish sort candidates alphabetically, which would scatter session
 ids; ``--keep-order`` keeps them newest first. The request/response protocol is click's.
@@ -36,9 +37,9 @@ set edit:completion:arg-completer[%(prog_name)s] = {|@words|
             edit:complete-filename $words[-1]
         } elif (eq $type plain) {
             if (eq $help _) {
-                edit:complex-candidate $value
+                edit:complex-candidate $value &code-suffix=' '
             } else {
-                edit:complex-candidate $value &display=$value' ('$help')'
+                edit:complex-candidate $value &code-suffix=' ' &display=$value' ('$help')'
             }
         }
     }

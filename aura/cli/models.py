@@ -16,17 +16,20 @@ from typing import TYPE_CHECKING
 
 import click
 
+from aura.cli.completion import complete_model_executor
 from aura.cli.output import CONTEXT_SETTINGS
 from aura.errors import AuraError, UsageError
+from aura.executors import registry
 
 if TYPE_CHECKING:
     from aura.service.models import ServerModels
 
-MODEL_EXECUTORS = ("ollama", "lms", "custom")
+MODEL_EXECUTORS = registry.MODEL_EXECUTORS
 
 
 @click.command("models", context_settings=CONTEXT_SETTINGS)
 @click.option("--executor", "-e", metavar="ollama|lms|custom",
+              shell_complete=complete_model_executor,
               help="Only this server (default: ollama and lms; custom with --openai-endpoint).")
 @click.option("--openai-endpoint", metavar="URL", help="The server to ask (custom, ollama, lms).")
 @click.option("--refresh-model-cache", is_flag=True,
@@ -40,8 +43,6 @@ def models_command(executor: str | None, openai_endpoint: str | None,
                    coordinator: str | None) -> None:
     """Models offered by ollama, LM Studio or an OpenAI-compatible endpoint."""
     import asyncio
-
-    from aura.executors import registry
 
     if executor is not None:
         name = registry.canonical(executor)

@@ -88,9 +88,10 @@ def took(seconds: float) -> str:
     return f"{int(seconds)} s" if seconds < 60 else format_duration(seconds)
 
 
-def print_outcome(summary: RunSummary, duration: float | None = None) -> None:
+def print_outcome(summary: RunSummary, duration: float | None = None,
+                  follow_up: str | None = None) -> None:
     """The last line of a plain run on stderr: state, how long it took (when known), exit
-    code, usage, how to follow up."""
+    code, usage, how to follow up (``follow_up``: the command, when not a local run's)."""
     from aura.cli.render import Painter, format_usage, use_color
 
     paint = Painter(use_color(sys.stderr))
@@ -100,7 +101,8 @@ def print_outcome(summary: RunSummary, duration: float | None = None) -> None:
     length = f" in {took(duration)}" if duration is not None else ""
     click.echo(paint(f"[aura] session {short} {summary.state}{length} "
                      f"(exit {summary.exit_code}){usage}", color) +
-               paint(f"  follow up: aura run --session {short} '…'", "dim"), err=True)
+               paint(f"  follow up: {follow_up or f'aura run --session {short}'} '…'", "dim"),
+               err=True)
 
 
 def open_user_store() -> Any:

@@ -142,8 +142,9 @@ def serve_command(listen: str, tls_cert: str | None, tls_key: str | None,
 # aura worker ----------------------------------------------------------------------------------
 
 @click.command("worker", context_settings=CONTEXT_SETTINGS)
-@click.option("--connect", "url", metavar="URL",
-              help="Coordinator address, ws:// or wss:// (default: AURA_COORDINATOR).")
+@click.option("--coordinator", "--connect", "url", metavar="URL",
+              help="Coordinator address, ws:// or wss:// (default: AURA_COORDINATOR, "
+                   "config); --connect is the older name.")
 @click.option("--name", metavar="NAME", help="This worker's name (default: the host name).")
 @click.option("--labels", default="", metavar="A,B", help="Labels for `--on label:X`.")
 @click.option("--capacity", type=click.IntRange(min=1), default=1, show_default=True,
@@ -163,7 +164,7 @@ def worker_command(url: str | None, name: str | None, labels: str, capacity: int
     """Run executions for a coordinator (dials out; no inbound port needed).
 
     \b
-    AURA_TOKEN=… aura worker --connect wss://coord:8765 --name gpu1 --labels gpu,linux
+    AURA_TOKEN=… aura worker --coordinator wss://coord:8765 --name gpu1 --labels gpu,linux
     """
     import asyncio
     import socket
@@ -263,7 +264,7 @@ def workers_command(ctx: click.Context, coordinator: str | None, token_file: str
         click.echo(json.dumps(workers, ensure_ascii=False, indent=2))
         return
     if not workers:
-        click.echo("no workers yet; start one with `aura worker --connect URL --name NAME`",
+        click.echo("no workers yet; start one with `aura worker --coordinator URL --name NAME`",
                    err=True)
         return
     rows = [("NAME", "IDENTITY", "STATE", "RUNNING", "LABELS", "LAST HEARTBEAT", "VERSION",
@@ -351,7 +352,18 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     else:
         from aura.cli.output import print_outcome
 
-        print_outcome(summary)
+        print_outcome(summary, follow_up=remote_follow_up(
+            remote.worker or str(kw["on"]), summary.session or remote.session or "",
+            kw.get("coordinator")))
         if summary.error and summary.exit_code == 1:
             click.echo(f"aura: error: {summary.error}", err=True)
     return summary.exit_code if summary.exit_code is not None else 1
+
+
+def remote_follow_up(worker: str, session: str, coordinator: str | None) -> str:
+    """The command that goes on with a session run on a worker: the session lives on the
+    coordinator (not in this machine's store), so the follow-up goes through it again."""
+    import shlex
+
+    via = f" --coordinator {shlex.quote(coordinator)}" if coordinator else ""
+    return f"aura run --on {shlex.quote(worker)}{via} --session {session[:8]}"

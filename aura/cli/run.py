@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from aura.cli.completion import (
+    complete_branch,
+    complete_directory,
     complete_executor,
     complete_model,
     complete_session,
@@ -120,7 +122,7 @@ _AGENT_OPTIONS = [
     click.option("--refresh-model-cache", is_flag=True,
                  help="Discover models again instead of using the 24 h cache."),
     click.option("--yolo", is_flag=True, help="Approve everything the agent asks."),
-    click.option("--force", "-f", is_flag=True, help="cursor-agent: allow all commands."),
+    click.option("--force", is_flag=True, help="cursor-agent: allow all commands."),
     click.option("--trust", is_flag=True, help="cursor-agent: trust the workspace."),
     click.option("--auto-approve", metavar="true|false", callback=_parse_bool,
                  help="Set the agent's auto-approve level where it has one."),
@@ -153,8 +155,9 @@ _RUN_OPTIONS = [
     click.option("--line-cap", type=click.IntRange(min=1024), metavar="BYTES",
                  help="Cut agent output lines longer than this (default 8 MiB)."),
     click.option("--repo", "repos", multiple=True, metavar="PATH",
+                 shell_complete=complete_directory,
                  help="Work on a new branch in a worktree of this repo (repeatable)."),
-    click.option("--base", metavar="BRANCH",
+    click.option("--base", metavar="BRANCH", shell_complete=complete_branch,
                  help="Start the new branches from this branch or commit (default HEAD)."),
     click.option("--in-place", is_flag=True,
                  help="Work in the checkout itself, not a worktree (refused when dirty)."),
@@ -172,7 +175,7 @@ _RUN_OPTIONS = [
                       "worktree, grouped (see `aura compare GROUP`)."),
     click.option("--review", is_flag=True, default=None,
                  help="Have an agent review the diff after the coding run."),
-    click.option("--review-executor", metavar="NAME",
+    click.option("--review-executor", metavar="NAME", shell_complete=complete_executor,
                  help="Executor of the review (default: the coding one)."),
     click.option("--json", "as_json", is_flag=True,
                  help="Print entries as JSON lines, then a summary line."),

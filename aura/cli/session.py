@@ -27,6 +27,7 @@ def session() -> None:
       aura session show 3f2a9c
       aura session show 3f2a9c -f
       aura session latest --json
+      aura session latest --coordinator wss://coord:8765
       aura session cancel 3f2a9c
       aura session steer 3f2a9c "use the existing helper instead"
       aura session interrupt 3f2a9c "stop; only fix the test"
@@ -87,7 +88,7 @@ def session_list(limit: int, executor: str | None, as_json: bool,
 def _history(session_id: str | None, coordinator: str | None) -> dict[str, Any]:
     """The session as `session show --json` prints it, from the store or a coordinator
     (None: the newest session here)."""
-    if coordinator is not None and session_id is not None:
+    if coordinator is not None:  # None: the coordinator's newest session
         from aura.remote.client import fetch_session
 
         return fetch_session(coordinator, session_id)
@@ -294,8 +295,10 @@ def session_interrupt(session_id: str, text: str | None, prompt: str | None,
 
 @session.command("latest", context_settings=CONTEXT_SETTINGS)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every entry.")
-def session_latest(as_json: bool) -> None:
+@click.option("--coordinator", metavar="URL",
+              help="The newest session of this coordinator (runs made with --on).")
+def session_latest(as_json: bool, coordinator: str | None) -> None:
     """The newest session (same output as `session show`)."""
-    _show(None, as_json)
+    _show(None, as_json, coordinator)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-from aura.cli.completion import complete_session
+from aura.cli.completion import complete_session, complete_workspace
 from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
 
 
@@ -57,7 +57,7 @@ def workspace_list(include_removed: bool, as_json: bool) -> None:
 
 
 @workspace_command.command("diff", context_settings=CONTEXT_SETTINGS)
-@click.argument("session_id", metavar="ID")
+@click.argument("session_id", metavar="ID", shell_complete=complete_workspace)
 def workspace_diff(session_id: str) -> None:
     """The patch of every repo from its base to the work tree (commits and uncommitted
     work, untracked files included)."""
@@ -71,7 +71,7 @@ def workspace_diff(session_id: str) -> None:
 
 
 @workspace_command.command("save", context_settings=CONTEXT_SETTINGS)
-@click.argument("session_id", metavar="ID")
+@click.argument("session_id", metavar="ID", shell_complete=complete_workspace)
 def workspace_save(session_id: str) -> None:
     """Save uncommitted work on refs/aura/saved/<session> (the work tree is untouched)."""
     from aura.service.workspaces import save
@@ -86,7 +86,7 @@ def workspace_save(session_id: str) -> None:
 
 
 @workspace_command.command("remove", context_settings=CONTEXT_SETTINGS)
-@click.argument("session_id", metavar="ID")
+@click.argument("session_id", metavar="ID", shell_complete=complete_workspace)
 @click.option("--force", is_flag=True,
               help="Remove even with unsaved work or nested repos (saved on refs/aura/saved "
                    "first) or big ignored files (deleted, and named).")

@@ -26,6 +26,27 @@ EXECUTORS: dict[str, tuple[str, str]] = {
     "qwen-code": ("aura.executors.qwen", "QwenExecutor"),
 }
 
+# name → (program it runs, npm package of its npx fallback), the classes' ``program`` and
+# ``npx_package`` (tests/test_completion.py checks they agree): what a TAB looks for on
+# PATH without importing every executor module.
+PROGRAMS: dict[str, tuple[str | None, str | None]] = {
+    "custom": (None, None),
+    "codex": ("codex", "@openai/codex"),
+    "opencode": ("opencode", "opencode-ai"),
+    "copilot": ("copilot", "@github/copilot"),
+    "claude": ("claude", None),
+    "cursor-agent": ("cursor-agent", None),
+    "amp": ("amp", "@ampcode/cli"),
+    "droid": ("droid", None),
+    "lms": (None, None),
+    "ollama": (None, None),
+    "gemini": ("gemini", "@google/gemini-cli"),
+    "qwen-code": ("qwen", "@qwen-code/qwen-code"),
+}
+
+# The executors whose server lists models (`aura models`).
+MODEL_EXECUTORS = ("ollama", "lms", "custom")
+
 ALIASES: dict[str, str] = {
     "cursor": "cursor-agent",
     "lmstudio": "lms",

@@ -171,8 +171,9 @@ def models_on(given_url: str | None, worker: str, params: dict[str, Any]
     return found
 
 
-def fetch_session(given_url: str | None, session_id: str) -> dict[str, Any]:
-    """`aura session show --json`'s object, read from the coordinator over the protocol."""
+def fetch_session(given_url: str | None, session_id: str | None) -> dict[str, Any]:
+    """`aura session show --json`'s object, read from the coordinator over the protocol
+    (``session_id`` None: its newest session)."""
     import asyncio
 
     url = coordinator_url(given_url)
@@ -181,7 +182,14 @@ def fetch_session(given_url: str | None, session_id: str) -> dict[str, Any]:
     async def main() -> dict[str, Any]:
         peer = await connect_client(url, token, ca_setting(None))
         try:
-            data: dict[str, Any] = await peer.request("session.get", {"session": session_id})
+            wanted = session_id
+            if wanted is None:
+                newest = await peer.request("session.list", {"limit": 1, "executor": None})
+                if not newest:
+                    raise AuraError("the coordinator has no sessions yet; start one with "
+                                    "`aura run --on WORKER --prompt …`")
+                wanted = str(newest[0]["id"])
+            data: dict[str, Any] = await peer.request("session.get", {"session": wanted})
             entries: list[Any] = []
             after = 0
             while True:
@@ -230,6 +238,7 @@ class RemoteRun:
         self.last = 0  # highest seq handed to on_records
         self.execution: str | None = None
         self.session: str | None = None
+        self.worker: str | None = None  # the worker the coordinator picked
         self.interrupts = 0
         self.summaries: dict[str, dict[str, Any]] = {}
         self.peer: Any = None
@@ -310,6 +319,8 @@ class RemoteRun:
         started = await self.peer.request("run.start", {"on": on, "options": options},
                                           timeout=150)
         self.execution, self.session = started["execution"], started["session"]
+        worker = started.get("worker")
+        self.worker = worker if isinstance(worker, str) else None
         return await self._until_finished()
 
     async def attach(self, session: str, execution: str, after: int = 0) -> RunSummary:

@@ -143,6 +143,15 @@ def _start_queued(store: Store, session: Any, target: Column, *, in_target: int,
     held = dependency_reason(task, states)
     if held is not None:
         raise MoveRefused("dependency", held[1])
+    from aura import config as config_module
+
+    config = config_module.load()
+    if "budgets" in config:
+        from aura.service.usage import budget_reason, exhausted_budgets
+
+        spent = budget_reason(exhausted_budgets(store, config), session.executor)
+        if spent:
+            raise MoveRefused("budget", f"{spent}; no new run until tomorrow (UTC)")
     engine.transition(State.QUEUED, State.CODING_INITIAL)
     return Move(State.QUEUED, State.CODING_INITIAL, target, False)
 

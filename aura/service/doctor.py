@@ -126,7 +126,8 @@ def check_database() -> Check:
                      f"{path}: schema {version} is newer than this aura ({len(MIGRATIONS)})",
                      "upgrade aura (pipx upgrade aura, or download the newest aura.pyz)", data)
     return Check("database", "database", OK,
-                 f"{path}  {_size(size)}, {sessions} sessions, schema {version}, integrity ok",
+                 f"{path}  {_size(size)}, {sessions} session{'' if sessions == 1 else 's'}, "
+                 f"schema {version}, integrity ok",
                  None, data)
 
 
@@ -144,7 +145,75 @@ def check_executors(config: dict[str, Any]) -> list[Check]:
     from aura.service.inventory import describe_all
 
     configured = config.get("executor_paths", {}) if isinstance(config, dict) else {}
-    return [executor_check(row) for row in describe_all(dict(configured))]
+    checks = [executor_check(row) for row in describe_all(dict(configured))]
+    servers = [i for i, c in enumerate(checks)
+               if c.name in MODEL_SERVERS and c.data.get("via") == "built-in"]
+    if servers:
+        # The model servers are asked at once: a host that drops packets costs one timeout.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+            probed = list(pool.map(lambda i: server_check(checks[i], config), servers))
+        for index, check in zip(servers, probed, strict=True):
+            checks[index] = check
+    return checks
+
+
+MODEL_SERVERS = ("ollama", "lms")  # built in: nothing to find, but a server to reach
+SERVER_TIMEOUT = 1.5  # seconds for one HTTP request to a model server
+
+
+def server_check(check: Check, config: dict[str, Any]) -> Check:
+    """``check`` (a built-in model-server executor) with whether its server answers now:
+    one ``GET …/v1/models`` to the endpoint a run would use (the config's, else
+    OLLAMA_HOST / the loopback default). Any HTTP answer is reachable; no answer is a
+    warning with the command that starts the server."""
+    from aura import config as config_module
+    from aura.errors import AuraError
+    from aura.executors import registry
+    from aura.executors.base import RunRequest
+
+    try:
+        executor = registry.load(check.name)()
+        request = RunRequest(prompt="", cwd=".", session_id="", execution_id="",
+                             settings=config_module.executor_settings(config, check.name))
+        base = executor.base_url(request)  # type: ignore[attr-defined]
+    except (AuraError, ValueError) as exc:
+        return Check("executor", check.name, ERROR, f"endpoint: {exc}",
+                     f"fix [executors.{check.name}] endpoint in the config", check.data)
+    where = executor.where(base)  # type: ignore[attr-defined]
+    problem = _http_problem(base + "/models")
+    data = {**check.data, "server": {"url": where, "reachable": problem is None,
+                                     "error": problem}}
+    if problem is None:
+        return Check("executor", check.name, OK, f"built in; server at {where} reachable",
+                     None, data)
+    return Check("executor", check.name, WARN,
+                 f"built in; server at {where} down ({problem})",
+                 executor.start_hint(base), data)  # type: ignore[attr-defined]
+
+
+def _http_problem(url: str) -> str | None:
+    """None when ``url`` gets an HTTP answer (any status), else why not, in a few words."""
+    import urllib.error
+    import urllib.request
+
+    # No proxy: a run talks to the server directly, so the check does too.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=SERVER_TIMEOUT):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered: the server is there
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+    except (OSError, ValueError) as exc:
+        reason = exc
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {SERVER_TIMEOUT:g} s"
+    return str(getattr(reason, "strerror", None) or reason)
 
 
 def executor_check(row: dict[str, Any]) -> Check:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aura import engine
 from aura.contracts import EntryKind, Execution, ExecutionStatus, Session, State, Transition
@@ -19,6 +19,9 @@ from aura.recorder import Recorder, Watcher, utc_now
 from aura.service.hosts import Host
 from aura.store import Store
 from aura.workspace import Workspace
+
+if TYPE_CHECKING:
+    from aura.service.usage import Price
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -68,6 +71,9 @@ class Ledger:
         self.usage: dict[str, float] = {}
         self.workspace = workspace_of(session)
         self.max_cost: float | None = None  # --max-cost: USD this turn may spend
+        # The config's price table: what prices usage the agent reports only tokens for.
+        self.prices: Mapping[str, Price] = {}
+        self.spent = 0.0  # USD this turn spent, priced as `aura usage` prices it
         self.over_budget: str | None = None  # why the turn was stopped, once it was
         self._task: asyncio.Task[Any] | None = None  # what a passed budget cancels
 
@@ -91,16 +97,21 @@ class Ledger:
         return self.recorder
 
     def cost(self) -> float:
-        """USD this turn recorded so far (the reported ``cost_usd`` of its entries)."""
-        current = self.recorder.usage.get("cost_usd", 0) if self.recorder else 0
-        return self.usage.get("cost_usd", 0) + current
+        """USD this turn spent so far: each entry's reported ``cost_usd``, else its tokens
+        priced by the config's table (the cost the ledger of `aura usage` computes)."""
+        return self.spent
 
-    def _check_budget(self) -> None:
+    def _check_budget(self, usage: Mapping[str, object], model: object) -> None:
         # Called from inside the recorder as each usage arrives: the agent is stopped by
         # cancelling the turn's task, which ends it as cancelled and saves the work.
         if self.max_cost is None or self.over_budget is not None:
             return
-        spent = self.cost()
+        from aura.service.usage import cost_of
+
+        name = model if isinstance(model, str) and model else \
+            self.session.model or "(unknown)"
+        self.spent += cost_of(usage, name, self.prices) or 0.0
+        spent = self.spent
         if spent > self.max_cost:
             self.over_budget = (f"budget: cost ${spent:.4f} passed --max-cost "
                                 f"${self.max_cost:g}")

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aura import prompts
 from aura.contracts import EntryKind, ExecutionStatus, Session, State
@@ -34,6 +34,9 @@ from aura.service.ledger import Finished, Ledger
 from aura.service.time_limits import TimeLimits
 from aura.store import Store
 from aura.workspace import Workspace, changes_text
+
+if TYPE_CHECKING:
+    from aura.service.usage import Price
 
 SCRIPT = "script"
 RESERVED_EXIT_CODES = frozenset({2, 129, 130, 143})  # aura's own: usage, signals
@@ -73,6 +76,7 @@ class Plan:
     templates: dict[str, str] = field(default_factory=dict)  # the user's [templates]
     vars: dict[str, str] = field(default_factory=dict)
     max_cost: float | None = None  # --max-cost: the turn is stopped once it spent more
+    prices: Mapping[str, Price] = field(default_factory=dict)  # prices tokens for max_cost
 
 
 def judge(outcome: Outcome) -> tuple[int, State, str | None]:
@@ -171,6 +175,7 @@ class Orchestrator:
 
     async def run(self, plan: Plan) -> Finished:
         self.ledger.max_cost = plan.max_cost
+        self.ledger.prices = plan.prices
         task = asyncio.current_task()
         watchdog = None
         if task is not None and (self.timeout or self.idle_timeout):

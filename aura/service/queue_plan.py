@@ -2,7 +2,8 @@
 snapshot of the store, so `aura queue run`, `aura task list` and `aura board` give the
 same reasons, and the rules are tested without processes.
 
-A task waits, in this order of reasons, while: it is parked by hand; a dependency failed
+A task waits, in this order of reasons, while: it is parked by hand; a daily budget of the
+config is spent ("budget exhausted: daily $X of $Y", until the next UTC day); a dependency failed
 or was cancelled (blocked, fail closed, until `aura task release`); a dependency is not
 done; its worker or label has no free online worker; the coding column is at its WIP
 limit; every local slot (``max_parallel``) is taken.
@@ -17,6 +18,7 @@ from typing import Any
 from aura import board
 from aura.board import Column
 from aura.contracts import FINAL_STATES, Session, State, WorkerInfo
+from aura.service.usage import BUDGET_EXHAUSTED
 from aura.store_tasks import Task
 
 START = "start"
@@ -43,6 +45,10 @@ class Snapshot:
     columns: Sequence[Column] = ()
     counts: Mapping[str, int] = field(default_factory=dict)  # sessions per state
     workers: Sequence[WorkerInfo] | None = None  # None: no coordinator to ask
+    # Daily budgets reached today ("" overall, or an executor) → the reason a task waits,
+    # and the executor of each queued task (usage.exhausted_budgets).
+    exhausted: Mapping[str, str] = field(default_factory=dict)
+    executors: Mapping[str, str] = field(default_factory=dict)
 
 
 def short(session_id: str) -> str:
@@ -118,7 +124,9 @@ def plan(snap: Snapshot) -> list[Decision]:
         if snap.states.get(task.session) != State.QUEUED or task.claimed_by is not None:
             continue
         why = _why_waiting(task, snap, coding, in_coding, started, taken, stuck)
-        if why is not None and (task.held or why[0] == BLOCKED):
+        if why is not None and (task.held or why[0] == BLOCKED or
+                                why[1].startswith(BUDGET_EXHAUSTED)):
+            # A spent budget frees itself only tomorrow: nothing starts it before then.
             stuck[task.session] = "parked" if task.held else why[1].partition(";")[0]
             out.append(Decision(task, *why, stuck=True))
             continue
@@ -139,6 +147,10 @@ def _why_waiting(task: Task, snap: Snapshot, coding: Column | None, in_coding: i
                  stuck: Mapping[str, str]) -> tuple[str, str] | None:
     if task.held:
         return WAITING, f"parked by hand; `aura task release {short(task.session)}` queues it"
+    if snap.exhausted:
+        spent = snap.exhausted.get("") or snap.exhausted.get(snap.executors.get(task.session, ""))
+        if spent:
+            return WAITING, spent
     deps = dependency_reason(task, snap.states, stuck)
     if deps is not None:
         return deps

@@ -231,6 +231,7 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
                     ) -> RunResult:
     from aura import config as config_module
     from aura.executors import registry
+    from aura.service import usage as usage_module
     from aura.service.pipeline import Orchestrator
 
     config = config_module.load()
@@ -253,6 +254,9 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
                                              **options.executor_paths})
     preflight.check_workspace(ws_request)
     preflight.check_budget(store, config, name)
+    # --max-cost counts tokens the agent does not price itself at the config's prices
+    # (a bad price table is said now, before a session is recorded).
+    prices = usage_module.prices(config) if options.max_cost is not None else {}
     preflight.check_endpoint(executor, request)
     session, stage = _record(store, session, session_id, name, cwd, request, settings)
     if claim is None:  # a new session: nobody else knows it yet, but keep the rule
@@ -266,7 +270,8 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
                     workspace_request=ws_request, subdir=subdir, setup=tuple(options.setup),
                     cleanup=tuple(settings["cleanup"]), checks=tuple(settings["check"]),
                     vars=dict(request.env),
-                    templates=dict(config.get("templates", {})), max_cost=options.max_cost)
+                    templates=dict(config.get("templates", {})), max_cost=options.max_cost,
+                    prices=prices)
         if settings["review"]:
             plan.review = _reviewer(settings, options, config, request, name)
         started = time.monotonic()

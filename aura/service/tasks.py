@@ -83,10 +83,29 @@ def snapshot(store: Store, *, limit: int | None = None, workers: Any = None,
 
     tasks = store.tasks(pending=pending)
     states = store.task_states()
+    config = config_module.load()
+    exhausted, executors = budgets_of(store, config, tasks, states)
     return Snapshot(tasks=tasks, states=states, busy=busy_slots(store, tasks, states),
-                    limit=limit or config_module.max_parallel(config_module.load()),
+                    limit=limit or config_module.max_parallel(config),
                     columns=[Column.from_json(c) for c in store.board_columns()],
-                    counts=store.state_counts(), workers=workers)
+                    counts=store.state_counts(), workers=workers,
+                    exhausted=exhausted, executors=executors)
+
+
+def budgets_of(store: Store, config: dict[str, Any], tasks: list[Task],
+               states: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The daily budgets today's cost reached (``usage.exhausted_budgets``) and the
+    executor of each queued task, read only when there are budgets and queued tasks (the
+    cost of today's usage is summed from the store on every scheduler pass)."""
+    queued = [t.session for t in tasks if states.get(t.session) == State.QUEUED]
+    if "budgets" not in config or not queued:
+        return {}, {}
+    from aura.service.usage import exhausted_budgets
+
+    exhausted = exhausted_budgets(store, config)
+    if not exhausted or "" in exhausted:
+        return exhausted, {}  # nothing held, or everything: no executor needed
+    return exhausted, {sid: store.get_session(sid).executor for sid in queued}
 
 
 def busy_slots(store: Store, tasks: list[Task], states: dict[str, str]) -> int:

@@ -212,30 +212,50 @@ def report(store: Store, config: Mapping[str, Any], *, since: str | None = None,
     return aggregate(items(store, parse_since(since)), by, prices(config))
 
 
+BUDGET_EXHAUSTED = "budget exhausted"  # how a reason the budgets give starts
+
+
+def exhausted_budgets(store: Store, config: Mapping[str, Any]) -> dict[str, str]:
+    """The daily budgets (``[budgets] daily_usd``, ``[budgets.executors] NAME``) that
+    today's (UTC) known cost reached, each with its reason: key ``""`` when the overall
+    one is, an executor's name when its own is. Empty without budgets (nothing read)."""
+    budgets = config.get("budgets")
+    if budgets is None:
+        return {}
+    limits = _budget_limits(budgets)
+    if not limits:
+        return {}
+    today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00.000Z")
+    table = prices(config)
+    spent: dict[str, float] = {"": 0.0}
+    for item in items(store, today):
+        cost = cost_of(item.usage, item.model, table) or 0.0
+        spent[""] += cost
+        spent[item.executor] = spent.get(item.executor, 0.0) + cost
+    out: dict[str, str] = {}
+    for key, limit in limits.items():
+        used = spent.get(key, 0.0)
+        if used >= limit:
+            out[key] = f"{BUDGET_EXHAUSTED}: daily ${used:.2f} of ${limit:.2f}" + \
+                (f" for {key}" if key else "")
+    return out
+
+
+def budget_reason(exhausted: Mapping[str, str], executor: str) -> str | None:
+    """Why a run of ``executor`` may not start today (``exhausted_budgets``), or None."""
+    return exhausted.get("") or exhausted.get(executor)
+
+
 def check_daily_budget(store: Store, config: Mapping[str, Any], executor: str) -> None:
     """Refuse a new run (one line, before any session is recorded) when today's (UTC)
     known cost reached ``[budgets] daily_usd`` or ``[budgets.executors] NAME``."""
-    budgets = config.get("budgets")
-    if budgets is None:
-        return
-    limits = _budget_limits(budgets)
-    overall, per = limits.get(""), limits.get(executor)
-    if overall is None and per is None:
-        return
-    today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00.000Z")
-    table = prices(config)
-    spent_all = spent_here = 0.0
-    for item in items(store, today):
-        cost = cost_of(item.usage, item.model, table) or 0.0
-        spent_all += cost
-        if item.executor == executor:
-            spent_here += cost
-    if overall is not None and spent_all >= overall:
-        raise AuraError(f"budget: ${spent_all:.2f} spent today reached [budgets] "
-                         f"daily_usd = {overall:g}; no new run until tomorrow (UTC)")
-    if per is not None and spent_here >= per:
-        raise AuraError(f"budget: ${spent_here:.2f} spent today on {executor} reached "
-                         f"[budgets.executors] {executor} = {per:g}")
+    exhausted = exhausted_budgets(store, config)
+    if "" in exhausted:
+        raise AuraError(f"{exhausted['']} ([budgets] daily_usd); no new run until "
+                        "tomorrow (UTC)")
+    if executor in exhausted:
+        raise AuraError(f"{exhausted[executor]} ([budgets.executors] {executor}); no new "
+                        f"{executor} run until tomorrow (UTC)")
 
 
 def _budget_limits(budgets: object) -> dict[str, float]:
