@@ -30,5 +30,5 @@ def test_json_text_is_indented_for_documents_and_one_line_for_records() -> None:
     pretty = json_text(value)
     assert pretty == '{\n  "name": "Grüße",\n  "items": [\n    1,\n    2\n  ]\n}'
     compact = json_text(value, compact=True)
-    assert compact == '{"name": "Grüße", "items": [1, 2]}'
+    assert compact == '{"name":"Grüße","items":[1,2]}'  # as the store writes entries
     assert json.loads(pretty) == json.loads(compact) == value

@@ -336,7 +336,8 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     ca = ca_setting(None)
     options = RunOptions.from_cli(kw, prompt=prompt).to_wire()
     as_json = bool(kw.get("as_json"))
-    remote = RemoteRun(url, token, ca, on_records=JsonPrinter() if as_json else StreamPrinter(),
+    printer = JsonPrinter() if as_json else StreamPrinter()
+    remote = RemoteRun(url, token, ca, on_records=printer,
                        on_notice=lambda line: click.echo(line, err=True), decode=not as_json)
     try:
         summary = asyncio.run(remote.run(kw["on"], options))
@@ -351,7 +352,8 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     else:
         from aura.cli.output import print_outcome
 
-        print_outcome(summary)
+        print_outcome(summary, verdict=printer.story.verdict
+                      if isinstance(printer, StreamPrinter) else None)
         if summary.error and summary.exit_code == 1:
             click.echo(f"aura: error: {summary.error}", err=True)
     return summary.exit_code if summary.exit_code is not None else 1
