@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 
@@ -40,6 +41,8 @@ def test_lists_then_says_cached_then_refreshes(server: FakeOpenAI) -> None:
     assert data == [{"executor": "lms", "endpoint": server.url, "models": ["delta-model"],
                      "cached": False, "fetched_at": data[0]["fetched_at"], "note": None,
                      "error": None}]
+    # aura's JSON says times in ISO-8601 UTC, never epoch seconds.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data[0]["fetched_at"])
     assert server.model_requests == 2
 
 

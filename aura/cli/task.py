@@ -77,16 +77,28 @@ def task_list(as_json: bool, show_all: bool) -> None:
     if not rows:
         click.echo("no tasks waiting; add one with `aura task add --prompt …`", err=True)
         return
-    from aura.cli.render import table
+    for line in _task_table(rows):
+        click.echo(line)
 
+
+def _task_table(rows: list[dict[str, Any]]) -> list[str]:
+    """`task list` fitted to the terminal: why a task waits is cut first, then the
+    dependencies and the status are left out."""
+    import sys
+
+    from aura.cli.render import Painter, table, terminal_text, terminal_width, use_color
+    from aura.cli.wording import STATE_STYLES
+
+    paint = Painter(use_color(sys.stdout))
     lines = [("ID", "STATE", "STATUS", "AFTER", "TITLE", "WHY")]
     for r in rows:
         after = ",".join(a[:8] for a in r["after"]) or "-"
-        title = r["title"][:39] + "…" if len(r["title"]) > 40 else r["title"]
-        lines.append((r["session"][:8], r["state"], r["status"], after, title,
-                      r["reason"] or "-"))
-    for line in table(lines):
-        click.echo(line)
+        title = " ".join(terminal_text(r["title"]).split())
+        lines.append((r["session"][:8], r["state"], r["status"], after,
+                      title[:39] + "…" if len(title) > 40 else title,
+                      terminal_text(r["reason"] or "-")))
+    return table(lines, terminal_width(), flexible=5, drop=(3, 2),
+                 styles={1: lambda cell: paint(cell, *STATE_STYLES.get(cell, ()))})
 
 
 def _one(action: str) -> Any:
