@@ -177,7 +177,7 @@ def format_tool_call(entry: Entry, paint: Painter, verbose: bool = False) -> str
         return head
     lines = output.splitlines()
     shown = lines if verbose else lines[-TAIL_LINES:]
-    cut = [] if len(shown) == len(lines) else [f"    … {len(lines) - len(shown)} more lines"]
+    cut = [] if len(shown) == len(lines) else [f"… {len(lines) - len(shown)} more lines"]
     return "\n".join([head, *(paint(f"    {part}", "dim")
                               for part in [*cut, *shown])])
 

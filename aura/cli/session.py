@@ -74,8 +74,19 @@ def session_list(limit: int, executor: str | None, as_json: bool,
         which = f"{executor} " if executor else ""
         click.echo(f"no {which}sessions yet; start one with `aura run --prompt …`", err=True)
         return
+    from aura.cli.render import use_color
+
+    # click drops colour codes off a terminal; FORCE_COLOR (use_color) keeps them.
+    colour = use_color(sys.stdout) or None
     for line in session_table(sessions, costs):
-        click.echo(line)
+        click.echo(line, color=colour)
+
+
+def money(cost: float | None) -> str:
+    """A session's cost in a table: "$0.12", "<$0.01", "-" when unknown."""
+    if cost is None:
+        return "-"
+    return "<$0.01" if 0 < cost < 0.005 else f"${cost:.2f}"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -90,7 +101,7 @@ def _cost_field(data: dict[str, Any]) -> float | None:
 
 def session_table(sessions: list[Any], costs: dict[str, float | None]) -> list[str]:
     """The rows of `session list`, fitted to the terminal: the prompt is cut first, then
-    duration, executor, cost, start and repo are left out, in that order."""
+    duration, executor, start, cost and repo are left out, in that order."""
     from aura.cli.render import Painter, table, terminal_text, terminal_width, use_color
     from aura.cli.wording import STATE_STYLES, ago, duration, parse_ts, repo_label
 
@@ -102,12 +113,12 @@ def session_table(sessions: list[Any], costs: dict[str, float | None]) -> list[s
         took = duration((updated - started).total_seconds()) if started and updated else "-"
         cost = costs.get(s.id)
         repo = terminal_text(repo_label(s.options, s.cwd))
-        rows.append((s.id[:8], s.executor, s.state, repo[:24] + "…" if len(repo) > 25
+        rows.append((s.id[:8], s.executor, s.state, repo[:17] + "…" if len(repo) > 18
                      else repo, ago(s.created_at), took,
-                     "-" if cost is None else f"${cost:.2f}",
+                     money(cost),
                      _clip(" ".join(terminal_text(s.prompt[:400]).split()),
                            PROMPT_CHARS if width is None else 120)))
-    return table(rows, width, flexible=7, drop=(5, 1, 6, 4, 3),
+    return table(rows, width, flexible=7, drop=(5, 1, 4, 6, 3),
                  styles={2: lambda cell: paint(cell, *STATE_STYLES.get(cell, ()))})
 
 

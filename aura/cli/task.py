@@ -7,6 +7,7 @@ also what the scheduler runs for each task, detached, with ``--claimed-by``.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -77,15 +78,17 @@ def task_list(as_json: bool, show_all: bool) -> None:
     if not rows:
         click.echo("no tasks waiting; add one with `aura task add --prompt …`", err=True)
         return
+    from aura.cli.render import use_color
+
+    # click drops colour codes off a terminal; FORCE_COLOR (use_color) keeps them.
+    colour = use_color(sys.stdout) or None
     for line in _task_table(rows):
-        click.echo(line)
+        click.echo(line, color=colour)
 
 
 def _task_table(rows: list[dict[str, Any]]) -> list[str]:
     """`task list` fitted to the terminal: why a task waits is cut first, then the
     dependencies and the status are left out."""
-    import sys
-
     from aura.cli.render import Painter, table, terminal_text, terminal_width, use_color
     from aura.cli.wording import STATE_STYLES
 

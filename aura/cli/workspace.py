@@ -9,6 +9,7 @@ worktree's HEAD or reflog reached.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -45,15 +46,18 @@ def workspace_list(include_removed: bool, as_json: bool) -> None:
     if not found:
         click.echo("no workspaces; `aura run --repo PATH --prompt …` makes one", err=True)
         return
+    from aura.cli.render import use_color
+
+    # click drops colour codes off a terminal; FORCE_COLOR (use_color) keeps them.
+    colour = use_color(sys.stdout) or None
     for line in _workspace_table(found):
-        click.echo(line)
+        click.echo(line, color=colour)
 
 
 def _workspace_table(found: list[dict[str, Any]]) -> list[str]:
     """`workspace list` fitted to the terminal: the path is cut first, then the branch
     is left out."""
     import os
-    import sys
 
     from aura.cli.render import Painter, short_path, table, terminal_width, use_color
     from aura.cli.wording import STATE_STYLES
