@@ -266,17 +266,18 @@ def workers_command(ctx: click.Context, coordinator: str | None, token_file: str
         click.echo("no workers yet; start one with `aura worker --connect URL --name NAME`",
                    err=True)
         return
+    from aura.cli.render import table, terminal_width
+    from aura.cli.wording import ago
+
     rows = [("NAME", "IDENTITY", "STATE", "RUNNING", "LABELS", "LAST HEARTBEAT", "VERSION",
              "MODEL SERVERS", "EXECUTORS")]
     for w in workers:
         rows.append((w["name"], w.get("identity") or "-", w["state"],
                      f"{w['running']}/{w['capacity']}",
-                     ",".join(w["labels"]) or "-", w["last_heartbeat"] or "-",
+                     ",".join(w["labels"]) or "-", ago(w["last_heartbeat"]),
                      w["version"] or "-", _model_servers(w.get("model_servers") or {}),
                      ",".join(sorted(w["executors"])) or "-"))
-    from aura.cli.render import table
-
-    for line in table(rows):
+    for line in table(rows, terminal_width(), flexible=8, drop=(7, 6, 1)):
         click.echo(line)
 
 

@@ -186,7 +186,7 @@ def review_prompt_line(text: str, session: str) -> str:
     """The review prompt (boilerplate and the whole diff) folded to one line."""
     lines = text.count("\n") + 1
     files = sum(1 for part in text.splitlines() if part.startswith("diff --git "))
-    which = session[:8] or "ID"
+    which = session[:8] if re.fullmatch(r"[0-9a-f-]{8,64}", session) else "ID"
     return (f"[review prompt ({lines:,} line{'s' * (lines != 1)}, diff of {files} "
             f"file{'s' * (files != 1)}) — `aura session show {which} --verbose` to see it]")
 

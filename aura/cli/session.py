@@ -151,7 +151,7 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None,
         terminal_text,
         use_color,
     )
-    from aura.cli.wording import STATE_STYLES, Story, ago
+    from aura.cli.wording import STATE_STYLES, Story, ago, duration, parse_ts
 
     if as_json:
         click.echo(json_text(data))
@@ -174,9 +174,11 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None,
     say(f"  created   {ago(data['created_at'])} ({data['created_at']})   "
         f"updated {ago(data['updated_at'])}")
     for e in data["executions"]:
-        say(f"  execution {e['id'][:8]} {e['stage']:<16} {e['state']:<10} "
+        began, ended = parse_ts(e["started_at"]), parse_ts(e["ended_at"])
+        took = duration((ended - began).total_seconds()) if began and ended else "running"
+        say(f"  execution {e['id'][:8]} {e['stage']:<17} {e['state']:<10} "
             f"exit {e['exit_code'] if e['exit_code'] is not None else '-':<4} "
-            f"{e['started_at']} → {e['ended_at'] or '…'}  on {e['host']}")
+            f"{took:<9} started {ago(e['started_at'])}  on {e['host']}")
     click.echo(paint("transitions", "bold"))
     moves = Story()
     for t in data["transitions"]:
