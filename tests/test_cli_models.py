@@ -35,6 +35,8 @@ def test_lists_then_says_cached_then_refreshes(server: FakeOpenAI) -> None:
     server.models = ["delta-model"]
     second = run_aura(*args)
     assert "cached just now" in second.stdout
+    narrow = run_aura(*args, env={"COLUMNS": "40"}).stdout.splitlines()
+    assert narrow[0].startswith("lms  ") and all(len(line) <= 40 for line in narrow), narrow
     assert "alpha-model" in second.stdout and server.model_requests == 1
     third = run_aura(*args, "--refresh-model-cache", "--json")
     data = json.loads(third.stdout)

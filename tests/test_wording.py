@@ -105,6 +105,11 @@ def test_a_failed_tool_call_shows_the_tail_of_its_output() -> None:
     assert _said(dict(call, status="ok")) == "→ command make test ok"
 
 
+def test_verbose_belongs_to_plain_runs() -> None:
+    refused = run_aura("tui", "--verbose", "-p", "x")
+    assert refused.returncode == 2 and "--verbose belongs to `aura run`" in refused.stderr
+
+
 def test_tables_fit_cutting_the_flexible_column_then_dropping_columns() -> None:
     rows = [("ID", "LOW", "STATE", "PROMPT"),
             ("ab12cd34", "x" * 30, "done", "a prompt " * 20)]
@@ -178,6 +183,13 @@ def test_session_list_fits_80_columns_with_repo_names_and_cost(tmp_path: Path) -
     # Narrow: low-value columns go rather than lines wrapping.
     narrow = run_aura("session", "list", env={"COLUMNS": "50"}).stdout.splitlines()
     assert all(len(line) <= 50 for line in narrow) and "DURATION" not in narrow[0]
+    usage = run_aura("usage", "--by", "session", env={"COLUMNS": "40"}).stdout.splitlines()
+    assert usage[0].startswith("SESSION") and all(len(line) <= 40 for line in usage), usage
+    added = run_aura("task", "add", "-e", "custom", "--base-command", "true", "-p",
+                     "a queued task whose title is long enough to be cut " * 3)
+    assert added.returncode == 0, added.stderr
+    tasks = run_aura("task", "list", env={"COLUMNS": "60"}).stdout.splitlines()
+    assert len(tasks) == 2 and all(len(line) <= 60 for line in tasks), tasks
 
 
 def _colour_env(**extra: str) -> dict[str, str]:
@@ -232,6 +244,8 @@ def test_a_review_run_folds_its_prompt_and_says_changes_were_requested(tmp_path:
     assert json.loads(run_aura("session", "list", "--json").stdout)[0]["cost_usd"] is None
     rows = run_aura("session", "list").stdout.splitlines()
     assert "parser" in rows[1] and "workspaces" not in rows[1]
+    spaces = run_aura("workspace", "list", env={"COLUMNS": "60"}).stdout.splitlines()
+    assert "parser" in spaces[1] and all(len(line) <= 60 for line in spaces), spaces
     # Followed as JSON lines: compact, like the store's.
     followed = run_aura("session", "show", sid, "-f", "--json").stdout.splitlines()
     assert followed and all(line == json_text(json.loads(line), compact=True)

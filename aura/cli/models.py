@@ -125,8 +125,9 @@ def _print(results: list[ServerModels]) -> None:
         result, hint = found.to_json(), found.hint
         endpoint = fit(f"{result['executor']}  {result['endpoint']}")[len(result['executor']):]
         head = f"{paint(result['executor'], 'bold')}{endpoint}"
+        room = None if width is None else width - len(result["executor"]) - len(endpoint) - 2
         if result["error"]:
-            click.echo(f"{head}  {paint('unavailable', 'red')}")
+            click.echo(_after(head, paint("unavailable", "red"), "unavailable", room))
             if len(results) > 1:  # a single failure is the command's error line
                 click.echo(f"aura: {result['executor']}: {result['error']}", err=True)
             continue
@@ -135,7 +136,7 @@ def _print(results: list[ServerModels]) -> None:
         if result["cached"]:
             age = ago(iso_utc(result["fetched_at"]))
             status += f", cached {age} (--refresh-model-cache to ask again)"
-        click.echo(f"{head}  {paint(status, 'dim')}")
+        click.echo(_after(head, paint(_cut(status, room), "dim"), _cut(status, room), room))
         if result["note"]:
             click.echo(f"aura: {result['executor']}: {result['note']}; showing the cached "
                        "list", err=True)
@@ -143,3 +144,14 @@ def _print(results: list[ServerModels]) -> None:
             click.echo(fit(f"  {model}"))
         if hint:
             click.echo(f"aura: {result['executor']}: {hint}", err=True)
+
+
+def _cut(text: str, room: int | None) -> str:
+    """What follows a server's endpoint, cut to the room left (left out without any)."""
+    if room is None or len(text) <= room:
+        return text
+    return text[:room - 1] + "…" if room > 8 else ""
+
+
+def _after(head: str, painted: str, plain: str, room: int | None) -> str:
+    return f"{head}  {painted}" if plain and (room is None or len(plain) <= room) else head

@@ -337,7 +337,7 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     ca = ca_setting(None)
     options = RunOptions.from_cli(kw, prompt=prompt).to_wire()
     as_json = bool(kw.get("as_json"))
-    printer = JsonPrinter() if as_json else StreamPrinter()
+    printer = JsonPrinter() if as_json else StreamPrinter(verbose=bool(kw.get("verbose")))
     remote = RemoteRun(url, token, ca, on_records=printer,
                        on_notice=lambda line: click.echo(line, err=True), decode=not as_json)
     try:

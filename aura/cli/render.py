@@ -443,44 +443,64 @@ def terminal_width(stream: IO[str] = sys.stdout) -> int | None:
 MIN_FLEXIBLE = 20  # a shrinking column (a prompt, a title) keeps this much before others go
 
 
-def _fit(rows: list[list[str]], width: int, flexible: int | None,
+def _fit(rows: list[list[str]], width: int, flexible: Sequence[int],
          drop: Sequence[int]) -> list[int]:
-    """The columns kept so that lines fit ``width``: the ``flexible`` one is cut first
-    (down to MIN_FLEXIBLE), then columns of ``drop`` go in that order; the flexible
-    cells are cut in place."""
+    """The columns kept so that lines fit ``width``: the first ``flexible`` one is cut
+    first (down to MIN_FLEXIBLE), then columns of ``drop`` go in that order; with none
+    left to drop, the other flexible ones are cut too. Flexible cells are cut in place."""
     keep = list(range(len(rows[0])))
     pending = list(drop)
     while True:
         widths = {i: max(len(row[i]) for row in rows) for i in keep}
-        need = sum(widths.values()) + 2 * (len(keep) - 1)
-        if need <= width:
+        excess = sum(widths.values()) + 2 * (len(keep) - 1) - width
+        if excess <= 0:
             return keep
-        room = width - (need - widths[flexible]) if flexible in keep else 0
-        if flexible in keep and (room >= MIN_FLEXIBLE or not pending):
-            for row in rows:
-                row[flexible] = _clip(row[flexible], max(room, 4))
+        cuttable = [i for i in flexible if i in keep]
+        if not cuttable:
+            if not pending:
+                return keep
+            keep.remove(pending.pop(0))
+            continue
+        first = cuttable[0]
+        if widths[first] - excess >= MIN_FLEXIBLE:
+            _cut_column(rows, first, widths[first] - excess)
             return keep
-        if not pending:
-            return keep
-        keep.remove(pending.pop(0))
+        if pending:
+            keep.remove(pending.pop(0))
+            continue
+        # Nothing left to drop: the others give what they have beyond MIN_FLEXIBLE, the
+        # first takes the rest.
+        for i in reversed(cuttable[1:]):
+            spare = min(excess, max(0, widths[i] - MIN_FLEXIBLE))
+            _cut_column(rows, i, widths[i] - spare)
+            excess -= spare
+        _cut_column(rows, first, max(widths[first] - excess, 4))
+        return keep
+
+
+def _cut_column(rows: list[list[str]], column: int, width: int) -> None:
+    for row in rows:
+        row[column] = _clip(row[column], width)
 
 
 def table(rows: Sequence[Sequence[str]], width: int | None = None, *,
-          flexible: int | None = None, drop: Sequence[int] = (),
+          flexible: int | Sequence[int] = (), drop: Sequence[int] = (),
           styles: dict[int, Any] | None = None) -> list[str]:
     """``rows`` (the header first, when there is one) as lines of aligned columns two
     spaces apart. Every column but the last is padded to its widest cell; the last is
     left as it is, so a long last column (a prompt, a path) does not widen the others
     and lines carry no padding at their end.
 
-    With ``width`` the lines fit it: the ``flexible`` column is cut first, then the
-    columns of ``drop`` are left out, in that order. ``styles`` maps a column to a
+    With ``width`` the lines fit it: the ``flexible`` column (the first, when several)
+    is cut first, then the columns of ``drop`` are left out, in that order, then the
+    other flexible columns are cut. ``styles`` maps a column to a
     function painting its body cells (applied after the layout, so colour escapes do
     not count as width)."""
     if not rows:
         return []
     cells = [[str(cell) for cell in row] for row in rows]
-    keep = _fit(cells, width, flexible, drop) if width else list(range(len(cells[0])))
+    flexibles = (flexible,) if isinstance(flexible, int) else tuple(flexible)
+    keep = _fit(cells, width, flexibles, drop) if width else list(range(len(cells[0])))
     widths = {i: max(len(row[i]) for row in cells) for i in keep}
     styles = styles or {}
     lines = []

@@ -229,8 +229,9 @@ def tui_command(**kwargs: Any) -> int:
     """Open the terminal UI: logs, queue, model, prompt (--prompt starts a turn at once)."""
     if kwargs["as_json"] or kwargs["no_tui"]:
         raise UsageError("--json and --no-tui belong to `aura run`; `aura tui` is the TUI")
-    if kwargs.get("detach"):
-        raise UsageError("--detach belongs to `aura run`; `aura tui` is the TUI")
+    if kwargs.get("detach") or kwargs.get("verbose"):
+        flag = "--detach" if kwargs.get("detach") else "--verbose"
+        raise UsageError(f"{flag} belongs to `aura run`; `aura tui` is the TUI")
     if kwargs.get("on"):
         raise UsageError("the TUI runs sessions on this machine; for a worker use "
                          "`aura run --on WORKER --prompt …`")

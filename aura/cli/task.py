@@ -24,7 +24,8 @@ def task_command() -> None:
 
 
 _NOT_FOR_TASKS = (("session_id", "--session"), ("resume_latest", "--resume-latest"),
-                  ("wait", "--wait"), ("no_tui", "--no-tui"), ("detach", "--detach"))
+                  ("wait", "--wait"), ("no_tui", "--no-tui"), ("detach", "--detach"),
+                  ("verbose", "--verbose"))
 
 
 @task_command.command("add", context_settings=CONTEXT_SETTINGS)
@@ -88,7 +89,7 @@ def task_list(as_json: bool, show_all: bool) -> None:
 
 def _task_table(rows: list[dict[str, Any]]) -> list[str]:
     """`task list` fitted to the terminal: why a task waits is cut first, then the
-    dependencies and the status are left out."""
+    dependencies and the status are left out, then the title is cut."""
     from aura.cli.render import Painter, table, terminal_text, terminal_width, use_color
     from aura.cli.wording import STATE_STYLES
 
@@ -100,7 +101,7 @@ def _task_table(rows: list[dict[str, Any]]) -> list[str]:
         lines.append((r["session"][:8], r["state"], r["status"], after,
                       title[:39] + "…" if len(title) > 40 else title,
                       terminal_text(r["reason"] or "-")))
-    return table(lines, terminal_width(), flexible=5, drop=(3, 2),
+    return table(lines, terminal_width(), flexible=(5, 4), drop=(3, 2),
                  styles={1: lambda cell: paint(cell, *STATE_STYLES.get(cell, ()))})
 
 

@@ -50,7 +50,7 @@ def usage_command(since: str | None, by: str, as_json: bool) -> None:
 
     rows = [(by.upper(), "IN", "OUT", "CACHED", "ENTRIES", "COST")]
     for t in totals:
-        key = short_path(t.key) if by == "repo" else t.key
+        key = short_path(t.key) if by == "repo" else t.key[:8] if by == "session" else t.key
         rows.append((terminal_text(key), _tokens(t.input_tokens), _tokens(t.output_tokens),
                      _tokens(t.cached_input_tokens), str(t.entries), _cost(t)))
     # A long key (a repo's path, a model) is cut first, then entries and cached go.
