@@ -167,7 +167,8 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None,
     click.echo(paint(f"session {data['id']}", "bold"))
     say(f"  executor  {data['executor']}" +
         (f"  model {data['model']}" if data["model"] else ""))
-    click.echo(f"  state     {paint(data['state'], *STATE_STYLES.get(data['state'], ()))}")
+    state = terminal_text(str(data["state"]))
+    click.echo(f"  state     {paint(state, *STATE_STYLES.get(state, ()))}")
     say(f"  cwd       {data['cwd']}")
     if data["native_session_id"]:
         say(f"  native id {data['native_session_id']}")

@@ -96,10 +96,11 @@ class Story:
 
     def move(self, entry: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
         """The words and style of a state entry."""
-        src, dst = entry.get("from") or None, str(entry.get("to") or "")
+        src = entry.get("from") if isinstance(entry.get("from"), str) else None
+        dst = str(entry.get("to") or "")
         # A live entry (the --no-tui stream) has no timestamp yet: it happens now.
         at = parse_ts(entry.get("ts")) or datetime.now(UTC)
-        if (src in _RESTING and dst not in _RESTING) or self.started is None:
+        if ((src or None) in _RESTING and dst not in _RESTING) or self.started is None:
             self.started = at
         took = duration((at - self.started).total_seconds()) \
             if self.started is not None else None
