@@ -51,6 +51,9 @@ def session_list(limit: int, executor: str | None, as_json: bool,
         summaries = fetch_sessions(coordinator, limit, executor)
         sessions = [Session.from_json(data) for data in summaries]
         costs = {s.id: _cost_field(d) for s, d in zip(sessions, summaries, strict=True)}
+        # Every listing's JSON has the key: a coordinator that does not say it is null.
+        summaries = [dict(d, cost_usd=costs[s.id]) for s, d in
+                     zip(sessions, summaries, strict=True)]
     else:
         if executor is not None:
             from aura.executors import registry
