@@ -169,7 +169,7 @@ _RUN_OPTIONS = [
     click.option("--json", "as_json", is_flag=True,
                  help="Print entries as JSON lines, then a summary line."),
     click.option("--no-tui", is_flag=True, help="Stream plain text instead of the TUI."),
-    click.option("--verbose", "-v", is_flag=True,
+    click.option("--verbose", is_flag=True,
                  help="Plain text: show every entry whole (the review prompt, tool output)."),
     click.option("--detach", "-d", is_flag=True,
                  help="Run in the background: print the session id and return at once "

@@ -215,7 +215,7 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None,
 @click.option("--coordinator", metavar="URL", help="Read it from this coordinator.")
 @click.option("--follow", "-f", is_flag=True,
               help="Print entries as they arrive until the run ends (or rests in review).")
-@click.option("--verbose", "-v", is_flag=True,
+@click.option("--verbose", is_flag=True,
               help="Show every entry whole (the review prompt, tool output, thinking).")
 def session_show(session_id: str, as_json: bool, coordinator: str | None,
                  follow: bool, verbose: bool) -> int:
