@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 
@@ -34,12 +35,16 @@ def test_lists_then_says_cached_then_refreshes(server: FakeOpenAI) -> None:
     server.models = ["delta-model"]
     second = run_aura(*args)
     assert "cached just now" in second.stdout
+    narrow = run_aura(*args, env={"COLUMNS": "40"}).stdout.splitlines()
+    assert narrow[0].startswith("lms  ") and all(len(line) <= 40 for line in narrow), narrow
     assert "alpha-model" in second.stdout and server.model_requests == 1
     third = run_aura(*args, "--refresh-model-cache", "--json")
     data = json.loads(third.stdout)
     assert data == [{"executor": "lms", "endpoint": server.url, "models": ["delta-model"],
                      "cached": False, "fetched_at": data[0]["fetched_at"], "note": None,
                      "error": None}]
+    # aura's JSON says times in ISO-8601 UTC, never epoch seconds.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data[0]["fetched_at"])
     assert server.model_requests == 2
 
 

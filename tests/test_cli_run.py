@@ -267,7 +267,8 @@ def test_session_list_and_show(tmp_path: Path) -> None:
         run_aura("run", "-e", "custom", "--base-command", "echo hi", "-p", prompt, "--no-tui")
     listing = run_aura("session", "list")
     lines = listing.stdout.splitlines()
-    assert lines[0].split() == ["ID", "EXECUTOR", "STATE", "CWD", "STARTED", "DURATION", "PROMPT"]
+    assert lines[0].split() == ["ID", "EXECUTOR", "STATE", "REPO", "STARTED", "DURATION",
+                                "COST", "PROMPT"]
     assert "second task" in lines[1] and lines[1].endswith("…") and "first task" in lines[2]
     as_json = json.loads(run_aura("session", "list", "--json", "--limit", "1").stdout)
     assert len(as_json) == 1 and "entries" not in as_json[0]

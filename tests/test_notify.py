@@ -101,7 +101,7 @@ def test_plain_run_on_a_pty_ticks_rings_and_says_how_long(tmp_path: Path) -> Non
     assert "\a\x1b]9;aura: session " in err  # the bell and OSC 9 at the run's end
     assert err.rstrip().splitlines()[-1].split("\x1b\\")[-1].startswith(
         "[aura] session ")  # the ticker was cleared; the outcome line is whole
-    assert " done in 1 s (exit 0)" in err
+    assert " done in 1 s  follow up" in err
 
 
 def test_without_a_terminal_there_is_no_ticker_and_no_bell(tmp_path: Path) -> None:
@@ -109,5 +109,5 @@ def test_without_a_terminal_there_is_no_ticker_and_no_bell(tmp_path: Path) -> No
                       "--prompt", "x", "--no-tui")
     assert result.returncode == 0, result.stderr
     assert "\a" not in result.stderr and "\x1b" not in result.stderr
-    assert "[aura] running" not in result.stderr
-    assert " done in 1 s (exit 0)" in result.stderr
+    assert "· 0 tokens" not in result.stderr  # the ticker's line
+    assert " done in 1 s  follow up" in result.stderr

@@ -30,5 +30,13 @@ def test_json_text_is_indented_for_documents_and_one_line_for_records() -> None:
     pretty = json_text(value)
     assert pretty == '{\n  "name": "Grüße",\n  "items": [\n    1,\n    2\n  ]\n}'
     compact = json_text(value, compact=True)
-    assert compact == '{"name": "Grüße", "items": [1, 2]}'
+    assert compact == '{"name":"Grüße","items":[1,2]}'  # as the store writes entries
     assert json.loads(pretty) == json.loads(compact) == value
+
+
+def test_a_table_cuts_its_other_flexible_columns_once_nothing_is_left_to_drop() -> None:
+    rows = [("ID", "TITLE", "WHY"), ("ab12cd34", "t" * 40, "w" * 40)]
+    assert table(rows, 100, flexible=(2, 1)) == table(rows)  # it fits: nothing is cut
+    lines = table(rows, 60, flexible=(2, 1))
+    assert all(len(line) <= 60 for line in lines)
+    assert lines[1] == "ab12cd34  " + "t" * 19 + "…  " + "w" * 27 + "…"

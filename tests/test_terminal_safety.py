@@ -59,7 +59,15 @@ ENTRIES = [
     {"kind": "system", "text": TERMINAL_ATTACK},
     {"kind": "tool_call", "action": TERMINAL_ATTACK, "target": TERMINAL_ATTACK,
      "tool": "x", "status": TERMINAL_ATTACK},
-    {"kind": "state", "from": TERMINAL_ATTACK, "to": "done", "reason": TERMINAL_ATTACK},
+    {"kind": "state", "from": TERMINAL_ATTACK, "to": TERMINAL_ATTACK,
+     "reason": TERMINAL_ATTACK},
+    {"kind": "state", "from": "coding_initial", "to": "cancelled",
+     "reason": TERMINAL_ATTACK},
+    {"kind": "tool_call", "action": "command", "target": "make", "status": "error",
+     "output": TERMINAL_ATTACK},
+    {"kind": "system", "text": "r", "data": {"type": "review", "skipped": TERMINAL_ATTACK}},
+    {"kind": "user_message", "stage": "review", "session": TERMINAL_ATTACK,
+     "text": TERMINAL_ATTACK},
     {"kind": "system", "text": "c", "data": {"type": "changes", "name": TERMINAL_ATTACK,
                                              "files": [{"path": TERMINAL_ATTACK}],
                                              "commits": [{"sha": "1", "subject":
@@ -74,7 +82,7 @@ def test_session_show_renderer_is_terminal_safe(painted: bool) -> None:
         shown = format_entry(entry, Painter(painted))  # type: ignore[arg-type]
         assert shown is not None
         terminal_safe(shown[0], painted)
-        assert "link" in shown[0] or entry["kind"] == "tool_call"
+        assert "link" in shown[0] or entry["kind"] in ("tool_call", "user_message")
 
 
 def test_stream_printer_is_terminal_safe_for_whole_and_streamed_text() -> None:

@@ -33,14 +33,16 @@ def approvals_command(as_json: bool) -> None:
     if not waiting:
         click.echo("no approval requests are waiting", err=True)
         return
-    from aura.cli.render import format_duration, table
+    from aura.cli.render import table, terminal_text, terminal_width
+    from aura.cli.wording import ago
 
-    rows = [("ID", "SESSION", "KIND", "AGE", "TITLE")]
+    rows = [("ID", "SESSION", "KIND", "ASKED", "TITLE")]
     for a in waiting:
-        title = " ".join(a.title.split())
-        rows.append((a.id[:8], a.session[:8], a.kind.value, format_duration(_age(a.created_at)),
+        title = " ".join(terminal_text(a.title).split())
+        rows.append((a.id[:8], a.session[:8], a.kind.value, ago(a.created_at),
                      title[:71] + "…" if len(title) > 72 else title))
-    for line in table(rows):
+    # The title is cut first, then the session's id goes (the request's id answers it).
+    for line in table(rows, terminal_width(), flexible=4, drop=(1,)):
         click.echo(line)
     click.echo("answer with `aura approve ID` (--session-wide) or `aura deny ID` "
                "(--message TEXT)", err=True)

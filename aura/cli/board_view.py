@@ -13,14 +13,9 @@ GAP = "  "
 
 
 def _age(ts: str | None) -> str:
-    from datetime import UTC, datetime
+    from aura.cli.wording import ago
 
-    from aura.cli.render import format_duration, parse_ts
-
-    when = parse_ts(ts)
-    if when is None:
-        return "-"
-    return format_duration(max(0.0, (datetime.now(UTC) - when).total_seconds()))
+    return ago(ts)
 
 
 def _cost(card: dict[str, Any]) -> str:
@@ -97,7 +92,7 @@ def _listed(sections: list[dict[str, Any]], paint: Any) -> list[str]:
             title = _fit(card["title"], 50)
             branch = f"  {', '.join(card['branches'])}" if card["branches"] else ""
             lines.append(f"  {card['id'][:8]}  {card['state']:<16} {card['executor']:<12} "
-                         f"{_age(card.get('created_at')):>5} {_cost(card):>7}  {title}" +
+                         f"{_age(card.get('created_at')):>10} {_cost(card):>7}  {title}" +
                          paint(branch, "dim"))
             if card.get("waiting"):
                 lead = "" if card.get("status") == "ready" else "waits: "

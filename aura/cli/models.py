@@ -63,8 +63,11 @@ def models_command(executor: str | None, openai_endpoint: str | None,
                                       interactive))
     if as_json:
         from aura.cli.render import json_text
+        from aura.cli.wording import iso_utc
 
-        click.echo(json_text([r.to_json() for r in results]))
+        # Times in aura's JSON are ISO-8601 UTC (the listing itself keeps epoch seconds).
+        click.echo(json_text([dict(r.to_json(), fetched_at=iso_utc(r.fetched_at))
+                              for r in results]))
     else:
         _print(results)
     failures = [r.error for r in results if r.error]
@@ -109,30 +112,47 @@ def _on_worker(on: str, coordinator: str | None, executor: str | None,
 
 
 def _print(results: list[ServerModels]) -> None:
-    import time
-
-    from aura.cli.render import Painter, use_color
-    from aura.executors.openai.models import describe_age
+    from aura.cli.render import Painter, terminal_text, terminal_width, use_color
+    from aura.cli.wording import ago, iso_utc
 
     paint = Painter(use_color(sys.stdout))
+    width = terminal_width()
+
+    def fit(text: str) -> str:  # a model's name or an endpoint: cut, not wrapped
+        text = terminal_text(text)
+        return text if width is None or len(text) <= width else text[:width - 1] + "…"
+
     for found in results:
         result, hint = found.to_json(), found.hint
-        head = f"{paint(result['executor'], 'bold')}  {result['endpoint']}"
+        endpoint = fit(f"{result['executor']}  {result['endpoint']}")[len(result['executor']):]
+        head = f"{paint(result['executor'], 'bold')}{endpoint}"
+        room = None if width is None else width - len(result["executor"]) - len(endpoint) - 2
         if result["error"]:
-            click.echo(f"{head}  {paint('unavailable', 'red')}")
+            click.echo(_after(head, paint("unavailable", "red"), "unavailable", room))
             if len(results) > 1:  # a single failure is the command's error line
                 click.echo(f"aura: {result['executor']}: {result['error']}", err=True)
             continue
         count = len(result["models"])
         status = f"{count} model{'s' if count != 1 else ''}"
         if result["cached"]:
-            age = describe_age(time.time() - result["fetched_at"])
+            age = ago(iso_utc(result["fetched_at"]))
             status += f", cached {age} (--refresh-model-cache to ask again)"
-        click.echo(f"{head}  {paint(status, 'dim')}")
+        click.echo(_after(head, paint(_cut(status, room), "dim"), _cut(status, room), room))
         if result["note"]:
             click.echo(f"aura: {result['executor']}: {result['note']}; showing the cached "
                        "list", err=True)
         for model in result["models"]:
-            click.echo(f"  {model}")
+            click.echo(fit(f"  {model}"))
         if hint:
             click.echo(f"aura: {result['executor']}: {hint}", err=True)
+
+
+def _cut(text: str, room: int | None) -> str:
+    """What follows a server's endpoint, cut to the room left (left out without any)."""
+    if room is None or len(text) <= room:
+        return text
+    return text[:room - 1] + "…" if room > 8 else ""
+
+
+def _after(head: str, painted: str, plain: str, room: int | None) -> str:
+    return f"{head}  {painted}" if plain and (room is None or len(plain) <= room) else head

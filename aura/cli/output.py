@@ -82,25 +82,48 @@ def silence_stdout() -> None:
 
 
 def took(seconds: float) -> str:
-    """How long a run took, as the outcome line says it ("12 s", "3m05s")."""
-    from aura.cli.render import format_duration
+    """How long a run took, as the outcome line says it ("12 s", "3 m 5 s")."""
+    from aura.cli.wording import duration
 
-    return f"{int(seconds)} s" if seconds < 60 else format_duration(seconds)
+    return duration(seconds)
+
+
+def outcome_words(summary: RunSummary, duration: float | None = None,
+                  verdict: str | None = None) -> str:
+    """How a run ended, for people: "done in 12 s", "failed after 3 m (exit 2)",
+    "cancelled", "review: changes requested" (the machine names are in --json)."""
+    from aura.cli.wording import VERDICTS
+
+    length = took(duration) if duration is not None else None
+    state, code = summary.state, summary.exit_code
+    if state == "done":
+        words = f"done in {length}" if length else "done"
+        return words + (" · review: approved" if verdict == "approve" else "")
+    if state == "review":
+        return f"review: {VERDICTS.get(verdict or '', 'no verdict given')}"
+    if state == "cancelled":
+        return "cancelled" + (f" after {length}" if length else "")
+    exit_text = f" (exit {code})" if code is not None else ""
+    return (f"{state.replace('_', ' ')} after {length}" if length else
+            state.replace("_", " ")) + exit_text
 
 
 def print_outcome(summary: RunSummary, duration: float | None = None,
-                  follow_up: str | None = None) -> None:
-    """The last line of a plain run on stderr: state, how long it took (when known), exit
-    code, usage, how to follow up (``follow_up``: the command, when not a local run's)."""
+                  verdict: str | None = None, follow_up: str | None = None) -> None:
+    """The last line of a plain run on stderr: how it ended and how long it took (when
+    known), the exit code of a failure, usage, how to follow up (``follow_up``: the
+    command, when not a local run's)."""
     from aura.cli.render import Painter, format_usage, use_color
+    from aura.cli.wording import STATE_STYLES
 
     paint = Painter(use_color(sys.stderr))
-    color = {"done": "green", "cancelled": "yellow", "review": "cyan"}.get(summary.state, "red")
+    styles = STATE_STYLES.get(summary.state, ("red",))
+    if summary.state == "review" and verdict != "approve":
+        styles = ("yellow",)  # changes were asked for: no success colour
     usage = f"  usage: {format_usage(summary.usage)}" if summary.usage else ""
     short = (summary.session or "")[:8]
-    length = f" in {took(duration)}" if duration is not None else ""
-    click.echo(paint(f"[aura] session {short} {summary.state}{length} "
-                     f"(exit {summary.exit_code}){usage}", color) +
+    click.echo(paint(f"[aura] session {short} {outcome_words(summary, duration, verdict)}"
+                     f"{usage}", *styles) +
                paint(f"  follow up: {follow_up or f'aura run --session {short}'} '…'", "dim"),
                err=True)
 

@@ -267,17 +267,18 @@ def workers_command(ctx: click.Context, coordinator: str | None, token_file: str
         click.echo("no workers yet; start one with `aura worker --coordinator URL --name NAME`",
                    err=True)
         return
+    from aura.cli.render import table, terminal_width
+    from aura.cli.wording import ago
+
     rows = [("NAME", "IDENTITY", "STATE", "RUNNING", "LABELS", "LAST HEARTBEAT", "VERSION",
              "MODEL SERVERS", "EXECUTORS")]
     for w in workers:
         rows.append((w["name"], w.get("identity") or "-", w["state"],
                      f"{w['running']}/{w['capacity']}",
-                     ",".join(w["labels"]) or "-", w["last_heartbeat"] or "-",
+                     ",".join(w["labels"]) or "-", ago(w["last_heartbeat"]),
                      w["version"] or "-", _model_servers(w.get("model_servers") or {}),
                      ",".join(sorted(w["executors"])) or "-"))
-    from aura.cli.render import table
-
-    for line in table(rows):
+    for line in table(rows, terminal_width(), flexible=8, drop=(7, 6, 1)):
         click.echo(line)
 
 
@@ -337,7 +338,8 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     ca = ca_setting(None)
     options = RunOptions.from_cli(kw, prompt=prompt).to_wire()
     as_json = bool(kw.get("as_json"))
-    remote = RemoteRun(url, token, ca, on_records=JsonPrinter() if as_json else StreamPrinter(),
+    printer = JsonPrinter() if as_json else StreamPrinter(verbose=bool(kw.get("verbose")))
+    remote = RemoteRun(url, token, ca, on_records=printer,
                        on_notice=lambda line: click.echo(line, err=True), decode=not as_json)
     try:
         summary = asyncio.run(remote.run(kw["on"], options))
@@ -352,9 +354,11 @@ def run_remote(kw: dict[str, Any], prompt: str) -> int:
     else:
         from aura.cli.output import print_outcome
 
-        print_outcome(summary, follow_up=remote_follow_up(
-            remote.worker or str(kw["on"]), summary.session or remote.session or "",
-            kw.get("coordinator")))
+        print_outcome(summary, verdict=printer.story.verdict
+                      if isinstance(printer, StreamPrinter) else None,
+                      follow_up=remote_follow_up(
+                          remote.worker or str(kw["on"]), summary.session or remote.session or "",
+                          kw.get("coordinator")))
         if summary.error and summary.exit_code == 1:
             click.echo(f"aura: error: {summary.error}", err=True)
     return summary.exit_code if summary.exit_code is not None else 1

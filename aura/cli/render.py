@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import IO, Any
 
+from aura.cli.wording import Story, verdict_words
 from aura.contracts import Entry
 from aura.recorder import json_safe
 
@@ -41,6 +42,7 @@ _CONTROLS = re.compile(
     r"|\x1b[ -/]*[0-~]?"
     r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+_SESSION_ID = re.compile(r'"session":"([0-9a-f-]{8,64})"')
 
 
 def terminal_text(text: str) -> str:
@@ -112,9 +114,14 @@ def _field(entry: Entry, key: str) -> str:
     return terminal_text(value if isinstance(value, str) else str(value or ""))
 
 
-def format_entry(entry: Entry, paint: Painter) -> tuple[str, bool] | None:
+TAIL_LINES = 5  # lines of a failed tool call's output shown under it
+
+
+def format_entry(entry: Entry, paint: Painter, story: Story | None = None,
+                 verbose: bool = False) -> tuple[str, bool] | None:
     """(text, to_stderr) for one entry, or None when it shows nothing. Every field of the
-    entry goes through ``terminal_text`` before aura paints it."""
+    entry goes through ``terminal_text`` before aura paints it. ``story`` follows the
+    turn (for "done in 12 s" and the verdict); ``verbose`` shows every entry whole."""
     kind = _field(entry, "kind")
     text = _field(entry, "text")
     if entry.get("delta"):
@@ -122,24 +129,21 @@ def format_entry(entry: Entry, paint: Painter) -> tuple[str, bool] | None:
     if kind == "assistant_message":
         return text, False
     if kind == "user_message":
+        if (story or Story()).stage_of(entry) == "review" and not verbose:
+            session = str(entry.get("session") or (story.session if story else ""))
+            return paint(review_prompt_line(text, session), "dim"), True
         return paint(f"> {text}", "bold"), False
     if kind == "thinking":
-        return paint(f"· {_clip(text, 160)}", "dim"), False
+        return paint(f"· {text if verbose else _clip(text, 160)}", "dim"), False
     if kind == "tool_call":
-        action = _field(entry, "action") or "other"
-        target = _field(entry, "target") or _field(entry, "tool")
-        status = _field(entry, "status")
-        color = {"ok": "green", "error": "red", "failed": "red"}.get(status, "yellow")
-        line = f"→ {action} {_clip(target, 120)}"
-        return paint(line, "cyan") + (" " + paint(status, color) if status else ""), False
+        return format_tool_call(entry, paint, verbose), False
     if kind == "error":
         return paint(f"error: {text}", "red", "bold"), True
     if kind == "usage":
         return paint(f"usage: {format_usage(entry.get('usage') or {})}", "dim"), True
     if kind == "state":
-        reason = _field(entry, "reason")
-        line = f"[aura] {_field(entry, 'from') or '∅'} → {_field(entry, 'to')}"
-        return paint(line + (f" ({reason})" if reason else ""), "magenta"), True
+        words, styles = (story or Story()).move(entry)
+        return paint(f"[aura] {terminal_text(words)}", *styles), True
     if kind == "raw":
         return paint(text, "dim"), True
     if kind == "approval":
@@ -148,8 +152,43 @@ def format_entry(entry: Entry, paint: Painter) -> tuple[str, bool] | None:
         data = entry.get("data")
         if isinstance(data, dict) and data.get("type") == "changes":
             return format_changes(data, paint), True
+        if isinstance(data, dict) and data.get("type") == "review":
+            if story is not None:
+                story.verdict = data.get("verdict") if isinstance(data.get("verdict"),
+                                                                  str) else None
+            words, styles = verdict_words(data)
+            wrote = " (the reviewer wrote to the workspace)" if "wrote to" in text else ""
+            return paint(terminal_text(f"[{words}{wrote}]"), *styles), True
         return paint(f"[{text}]" if text else "[system]", "dim"), True
     return paint(f"[{kind}] {text}", "dim"), True
+
+
+def format_tool_call(entry: Entry, paint: Painter, verbose: bool = False) -> str:
+    """``→ action target status``; under a failed call the last lines of its output
+    (dimmed, indented), under every call its whole output when ``verbose``."""
+    action = _field(entry, "action") or "other"
+    target = _field(entry, "target") or _field(entry, "tool")
+    status = _field(entry, "status")
+    color = {"ok": "green", "error": "red", "failed": "red"}.get(status, "yellow")
+    line = f"→ {action} {target if verbose else _clip(target, 120)}"
+    head = paint(line, "cyan") + (" " + paint(status, color) if status else "")
+    output = _field(entry, "output").rstrip("\n")
+    if not output or not (verbose or status in ("error", "failed")):
+        return head
+    lines = output.splitlines()
+    shown = lines if verbose else lines[-TAIL_LINES:]
+    cut = [] if len(shown) == len(lines) else [f"… {len(lines) - len(shown)} more lines"]
+    return "\n".join([head, *(paint(f"    {part}", "dim")
+                              for part in [*cut, *shown])])
+
+
+def review_prompt_line(text: str, session: str) -> str:
+    """The review prompt (boilerplate and the whole diff) folded to one line."""
+    lines = text.count("\n") + 1
+    files = sum(1 for part in text.splitlines() if part.startswith("diff --git "))
+    which = session[:8] if re.fullmatch(r"[0-9a-f-]{8,64}", session) else "ID"
+    return (f"[review prompt ({lines:,} line{'s' * (lines != 1)}, diff of {files} "
+            f"file{'s' * (files != 1)}) — `aura session show {which} --verbose` to see it]")
 
 
 def format_approval(data: dict[str, Any], paint: Painter) -> str:
@@ -283,10 +322,12 @@ class StreamPrinter:
     """Prints entries as they come (the --no-tui view), under a ticker when given."""
 
     def __init__(self, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr,
-                 ticker: Ticker | None = None) -> None:
+                 ticker: Ticker | None = None, verbose: bool = False) -> None:
         self.out = out
         self.err = err
         self.ticker = ticker
+        self.verbose = verbose
+        self.story = Story()  # the turn so far: its start, the review's verdict
         self.paint_out = Painter(use_color(out))
         self.paint_err = Painter(use_color(err))
         self.open_line: str | None = None  # kind of the streamed text being printed
@@ -297,7 +338,11 @@ class StreamPrinter:
         if ticker is not None:
             ticker.clear()
             ticker.paused = False  # whatever was asked was answered: output moves on
-        for _seq, entry, _text in records:
+        for _seq, entry, text in records:
+            if not self.story.session:
+                # Live entries carry the session's id only in their stored text.
+                found = _SESSION_ID.search(text)
+                self.story.session = found.group(1) if found else ""
             if ticker is not None:
                 ticker.add(entry)
             self.print_entry(entry)
@@ -332,9 +377,12 @@ class StreamPrinter:
             return
         if self.open_line is not None:
             self._close_line()
-        to_err = kind in {"error", "usage", "state", "raw", "system"}
+        to_err = kind in {"error", "usage", "state", "raw", "system"} or \
+            (kind == "user_message" and self.story.stage_of(entry) == "review" and
+             not self.verbose)
         try:
-            shown = format_entry(entry, self.paint_err if to_err else self.paint_out)
+            shown = format_entry(entry, self.paint_err if to_err else self.paint_out,
+                                 self.story, self.verbose)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # An entry this printer cannot read (stored by another version, say) is
             # named, not allowed to stop the stream.
@@ -381,16 +429,89 @@ def short_path(path: str) -> str:
     return "~" + path[len(home):] if home != "/" and path.startswith(home) else path
 
 
-def table(rows: Sequence[Sequence[str]]) -> list[str]:
+def terminal_width(stream: IO[str] = sys.stdout) -> int | None:
+    """How wide a table may be: COLUMNS when set, else the terminal's width; None when
+    the output is no terminal (a pipe, a file: nothing is cut)."""
+    import shutil
+
+    if os.environ.get("COLUMNS", "").strip().isdigit() or \
+            (hasattr(stream, "isatty") and stream.isatty()):
+        return max(20, shutil.get_terminal_size((80, 24)).columns)
+    return None
+
+
+MIN_FLEXIBLE = 20  # a shrinking column (a prompt, a title) keeps this much before others go
+
+
+def _fit(rows: list[list[str]], width: int, flexible: Sequence[int],
+         drop: Sequence[int]) -> list[int]:
+    """The columns kept so that lines fit ``width``: the first ``flexible`` one is cut
+    first (down to MIN_FLEXIBLE), then columns of ``drop`` go in that order; with none
+    left to drop, the other flexible ones are cut too. Flexible cells are cut in place."""
+    keep = list(range(len(rows[0])))
+    pending = list(drop)
+    while True:
+        widths = {i: max(len(row[i]) for row in rows) for i in keep}
+        excess = sum(widths.values()) + 2 * (len(keep) - 1) - width
+        if excess <= 0:
+            return keep
+        cuttable = [i for i in flexible if i in keep]
+        if not cuttable:
+            if not pending:
+                return keep
+            keep.remove(pending.pop(0))
+            continue
+        first = cuttable[0]
+        if widths[first] - excess >= MIN_FLEXIBLE:
+            _cut_column(rows, first, widths[first] - excess)
+            return keep
+        if pending:
+            keep.remove(pending.pop(0))
+            continue
+        # Nothing left to drop: the others give what they have beyond MIN_FLEXIBLE, the
+        # first takes the rest.
+        for i in reversed(cuttable[1:]):
+            spare = min(excess, max(0, widths[i] - MIN_FLEXIBLE))
+            _cut_column(rows, i, widths[i] - spare)
+            excess -= spare
+        _cut_column(rows, first, max(widths[first] - excess, 4))
+        return keep
+
+
+def _cut_column(rows: list[list[str]], column: int, width: int) -> None:
+    for row in rows:
+        row[column] = _clip(row[column], width)
+
+
+def table(rows: Sequence[Sequence[str]], width: int | None = None, *,
+          flexible: int | Sequence[int] = (), drop: Sequence[int] = (),
+          styles: dict[int, Any] | None = None) -> list[str]:
     """``rows`` (the header first, when there is one) as lines of aligned columns two
     spaces apart. Every column but the last is padded to its widest cell; the last is
     left as it is, so a long last column (a prompt, a path) does not widen the others
-    and lines carry no padding at their end."""
+    and lines carry no padding at their end.
+
+    With ``width`` the lines fit it: the ``flexible`` column (the first, when several)
+    is cut first, then the columns of ``drop`` are left out, in that order, then the
+    other flexible columns are cut. ``styles`` maps a column to a
+    function painting its body cells (applied after the layout, so colour escapes do
+    not count as width)."""
     if not rows:
         return []
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
-                       row[-1]]) for row in rows]
+    cells = [[str(cell) for cell in row] for row in rows]
+    flexibles = (flexible,) if isinstance(flexible, int) else tuple(flexible)
+    keep = _fit(cells, width, flexibles, drop) if width else list(range(len(cells[0])))
+    widths = {i: max(len(row[i]) for row in cells) for i in keep}
+    styles = styles or {}
+    lines = []
+    for n, row in enumerate(cells):
+        parts = []
+        for i in keep:
+            cell = row[i]
+            pad = "" if i == keep[-1] else " " * (widths[i] - len(cell))
+            parts.append((styles[i](cell) if n and i in styles else cell) + pad)
+        lines.append("  ".join(parts))
+    return lines
 
 
 def json_text(value: Any, *, compact: bool = False) -> str:
@@ -399,11 +520,15 @@ def json_text(value: Any, *, compact: bool = False) -> str:
     JSON that can be written as UTF-8: a non-finite number (which a session stored by an
     older aura may hold) becomes null, and a lone surrogate is written as its escape."""
     indent = None if compact else 2
+    # One line per record, as the store writes entries: no spaces after , and :.
+    separators = (",", ":") if compact else None
     try:
-        text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False,
+                          separators=separators)
     except (ValueError, RecursionError):
         value = json_safe(value)
-        text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False,
+                          separators=separators)
     if not text.isascii() and _SURROGATES.search(text):
-        text = json.dumps(value, indent=indent, allow_nan=False)
+        text = json.dumps(value, indent=indent, allow_nan=False, separators=separators)
     return text

@@ -180,6 +180,8 @@ _RUN_OPTIONS = [
     click.option("--json", "as_json", is_flag=True,
                  help="Print entries as JSON lines, then a summary line."),
     click.option("--no-tui", is_flag=True, help="Stream plain text instead of the TUI."),
+    click.option("--verbose", is_flag=True,
+                 help="Plain text: show every entry whole (the review prompt, tool output)."),
     click.option("--detach", "-d", is_flag=True,
                  help="Run in the background: print the session id and return at once "
                       "(follow with `aura session show ID -f`)."),
@@ -250,8 +252,9 @@ def tui_command(**kwargs: Any) -> int:
         raise UsageError("several attempts belong to `aura run`; the TUI runs one session")
     if kwargs["as_json"] or kwargs["no_tui"]:
         raise UsageError("--json and --no-tui belong to `aura run`; `aura tui` is the TUI")
-    if kwargs.get("detach"):
-        raise UsageError("--detach belongs to `aura run`; `aura tui` is the TUI")
+    if kwargs.get("detach") or kwargs.get("verbose"):
+        flag = "--detach" if kwargs.get("detach") else "--verbose"
+        raise UsageError(f"{flag} belongs to `aura run`; `aura tui` is the TUI")
     if kwargs.get("on"):
         raise UsageError("the TUI runs sessions on this machine; for a worker use "
                          "`aura run --on WORKER --prompt …`")
@@ -297,9 +300,26 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
 
         code, last = run_tui(options, prompt or None)
         if last is not None:
-            print_outcome(last.summary())
+            summary = last.summary()
+            print_outcome(summary, verdict=stored_verdict(summary.session))
         return code
-    return run_plain(options, as_json=kw["as_json"])
+    return run_plain(options, as_json=kw["as_json"], verbose=bool(kw.get("verbose")))
+
+
+def stored_verdict(session_id: str | None) -> str | None:
+    """The verdict of the session's last review, from the store (None: none given)."""
+    from aura.service.pipeline import last_review
+    from aura.store_sqlite import open_store
+
+    if session_id is None:
+        return None
+    store = open_store()
+    try:
+        found = last_review(store.entries(session_id))
+    finally:
+        store.close()
+    verdict = found.get("verdict") if found else None
+    return verdict if isinstance(verdict, str) else None
 
 
 def terminal_asker() -> Any:
@@ -309,7 +329,7 @@ def terminal_asker() -> Any:
     return TerminalAsker() if sys.stdin.isatty() and sys.stdout.isatty() else None
 
 
-def run_plain(options: Any, *, as_json: bool = False) -> int:
+def run_plain(options: Any, *, as_json: bool = False, verbose: bool = False) -> int:
     """One local turn streamed as text (or JSON lines, then a summary line): `aura run`
     without the TUI, and the follow-up `aura board move` starts. Returns the exit code."""
     import asyncio
@@ -322,7 +342,7 @@ def run_plain(options: Any, *, as_json: bool = False) -> int:
 
     store = open_store()
     ticker = None if as_json or not sys.stderr.isatty() else Ticker(sys.stderr)
-    watcher = JsonPrinter() if as_json else StreamPrinter(ticker=ticker)
+    watcher = JsonPrinter() if as_json else StreamPrinter(ticker=ticker, verbose=verbose)
     if ticker is not None and getattr(options.asker, "ticker", False) is None:
         options.asker.ticker = ticker  # a picker clears and pauses the progress line
     if options.notify is None:
@@ -348,7 +368,9 @@ def run_plain(options: Any, *, as_json: bool = False) -> int:
         if as_json:
             click.echo(json_text(result.summary().to_json(), compact=True))
         else:
-            print_outcome(result.summary(), time.monotonic() - started)
+            print_outcome(result.summary(), time.monotonic() - started,
+                          watcher.story.verdict if isinstance(watcher, StreamPrinter)
+                          else None)
     except BrokenPipeError:
         silence_stdout()
     if result.aura_error and result.error and not as_json:

@@ -15,6 +15,7 @@ from aura.errors import AuraError, UsageError
 
 # SQLite's LIMIT takes a signed 64-bit integer; a larger -n is a usage error, not a crash.
 SQLITE_MAX_INT = 2**63 - 1
+PROMPT_CHARS = 60  # of a prompt in `session list` when the output is no terminal
 
 
 @click.group(cls=AuraGroup, context_settings=CONTEXT_SETTINGS)
@@ -53,14 +54,24 @@ def session_list(limit: int, executor: str | None, as_json: bool,
 
         summaries = fetch_sessions(coordinator, limit, executor)
         sessions = [Session.from_json(data) for data in summaries]
+        costs = {s.id: _cost_field(d) for s, d in zip(sessions, summaries, strict=True)}
+        # Every listing's JSON has the key: a coordinator that does not say it is null.
+        summaries = [dict(d, cost_usd=costs[s.id]) for s, d in
+                     zip(sessions, summaries, strict=True)]
     else:
         if executor is not None:
             from aura.executors import registry
 
             executor = registry.canonical(executor)  # aliases, and a clear unknown-name error
+        from aura import config
+        from aura.service.usage import prices, session_cost
+
         store = open_user_store()
         sessions = store.list_sessions(limit, executor=executor)
-        summaries = [session_summary(store, s) for s in sessions] if as_json else []
+        table = prices(config.load())
+        costs = {s.id: session_cost(store, s, table) for s in sessions}
+        summaries = [dict(session_summary(store, s), cost_usd=costs[s.id])
+                     for s in sessions] if as_json else []
     if as_json:
         from aura.cli.render import json_text
 
@@ -70,19 +81,52 @@ def session_list(limit: int, executor: str | None, as_json: bool,
         which = f"{executor} " if executor else ""
         click.echo(f"no {which}sessions yet; start one with `aura run --prompt …`", err=True)
         return
-    from aura.cli.render import format_duration, parse_ts, short_path, table
+    from aura.cli.render import use_color
 
-    rows = [("ID", "EXECUTOR", "STATE", "CWD", "STARTED", "DURATION", "PROMPT")]
+    # click drops colour codes off a terminal; FORCE_COLOR (use_color) keeps them.
+    colour = use_color(sys.stdout) or None
+    for line in session_table(sessions, costs):
+        click.echo(line, color=colour)
+
+
+def money(cost: float | None) -> str:
+    """A session's cost in a table: "$0.12", "<$0.01", "-" when unknown."""
+    if cost is None:
+        return "-"
+    return "<$0.01" if 0 < cost < 0.005 else f"${cost:.2f}"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _cost_field(data: dict[str, Any]) -> float | None:
+    value = data.get("cost_usd")
+    return float(value) if isinstance(value, (int, float)) and \
+        not isinstance(value, bool) else None
+
+
+def session_table(sessions: list[Any], costs: dict[str, float | None]) -> list[str]:
+    """The rows of `session list`, fitted to the terminal: the prompt is cut first, then
+    duration, executor, start, cost and repo are left out, in that order."""
+    from aura.cli.render import Painter, table, terminal_text, terminal_width, use_color
+    from aura.cli.wording import STATE_STYLES, ago, duration, parse_ts, repo_label
+
+    paint = Painter(use_color(sys.stdout))
+    width = terminal_width()
+    rows = [("ID", "EXECUTOR", "STATE", "REPO", "STARTED", "DURATION", "COST", "PROMPT")]
     for s in sessions:
         started, updated = parse_ts(s.created_at), parse_ts(s.updated_at)
-        duration = format_duration((updated - started).total_seconds()) \
-            if started and updated else "-"
-        when = started.astimezone().strftime("%Y-%m-%d %H:%M") if started else "-"
-        prompt = " ".join(s.prompt.split())
-        rows.append((s.id[:8], s.executor, s.state, short_path(s.cwd), when, duration,
-                     prompt[:47] + "…" if len(prompt) > 48 else prompt))
-    for line in table(rows):
-        click.echo(line)
+        took = duration((updated - started).total_seconds()) if started and updated else "-"
+        cost = costs.get(s.id)
+        repo = terminal_text(repo_label(s.options, s.cwd))
+        rows.append((s.id[:8], s.executor, s.state, repo[:17] + "…" if len(repo) > 18
+                     else repo, ago(s.created_at), took,
+                     money(cost),
+                     _clip(" ".join(terminal_text(s.prompt[:400]).split()),
+                           PROMPT_CHARS if width is None else 120)))
+    return table(rows, width, flexible=7, drop=(5, 1, 4, 6, 3),
+                 styles={2: lambda cell: paint(cell, *STATE_STYLES.get(cell, ()))})
 
 
 def _history(session_id: str | None, coordinator: str | None) -> dict[str, Any]:
@@ -103,7 +147,8 @@ def _history(session_id: str | None, coordinator: str | None) -> dict[str, Any]:
     return session_history(store, session_id)
 
 
-def _show(session_id: str | None, as_json: bool, coordinator: str | None = None) -> None:
+def _show(session_id: str | None, as_json: bool, coordinator: str | None = None,
+          verbose: bool = False) -> None:
     data = _history(session_id, coordinator)
     from aura.cli.render import (
         Painter,
@@ -113,6 +158,7 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None)
         terminal_text,
         use_color,
     )
+    from aura.cli.wording import STATE_STYLES, Story, ago, duration, parse_ts
 
     if as_json:
         click.echo(json_text(data))
@@ -128,23 +174,33 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None)
     click.echo(paint(f"session {data['id']}", "bold"))
     say(f"  executor  {data['executor']}" +
         (f"  model {data['model']}" if data["model"] else ""))
-    say(f"  state     {data['state']}")
+    state = terminal_text(str(data["state"]))
+    click.echo(f"  state     {paint(state, *STATE_STYLES.get(state, ()))}")
     say(f"  cwd       {data['cwd']}")
     if data["native_session_id"]:
         say(f"  native id {data['native_session_id']}")
-    say(f"  created   {data['created_at']}   updated {data['updated_at']}")
+    say(f"  created   {ago(data['created_at'])} ({data['created_at']})   "
+        f"updated {ago(data['updated_at'])}")
     for e in data["executions"]:
-        say(f"  execution {e['id'][:8]} {e['stage']:<16} {e['state']:<10} "
+        began, ended = parse_ts(e["started_at"]), parse_ts(e["ended_at"])
+        took = duration((ended - began).total_seconds()) if began and ended else "running"
+        say(f"  execution {e['id'][:8]} {e['stage']:<17} {e['state']:<10} "
             f"exit {e['exit_code'] if e['exit_code'] is not None else '-':<4} "
-            f"{e['started_at']} → {e['ended_at'] or '…'}  on {e['host']}")
+            f"{took:<9} started {ago(e['started_at'])}  on {e['host']}")
     click.echo(paint("transitions", "bold"))
+    moves = Story()
     for t in data["transitions"]:
-        say(f"  {t['at']}  {t['from'] or '∅'} → {t['to']}  {t['reason']}")
+        words, styles = moves.move({"from": t["from"], "to": t["to"], "ts": t["at"],
+                                    "reason": t["reason"]})
+        reason = f"  ({t['reason']})" if verbose and t["reason"] else ""
+        click.echo(f"  {ago(t['at']):>9}  " + paint(terminal_text(words), *styles) +
+                   terminal_text(reason))
     click.echo(paint("entries", "bold"))
     usage: dict[str, float] = {}
+    story = Story()
     for entry in data["entries"]:
         try:
-            shown = format_entry(entry, paint)
+            shown = format_entry(entry, paint, story, verbose)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             shown = (f"[unprintable {entry.get('kind')} entry: {type(exc).__name__}]", True)
         if shown is not None:
@@ -163,34 +219,36 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None)
 @click.option("--coordinator", metavar="URL", help="Read it from this coordinator.")
 @click.option("--follow", "-f", is_flag=True,
               help="Print entries as they arrive until the run ends (or rests in review).")
+@click.option("--verbose", is_flag=True,
+              help="Show every entry whole (the review prompt, tool output, thinking).")
 def session_show(session_id: str, as_json: bool, coordinator: str | None,
-                 follow: bool) -> int:
+                 follow: bool, verbose: bool) -> int:
     """The whole history of a session: executions, transitions, every entry."""
     if not follow:
-        _show(session_id, as_json, coordinator)
+        _show(session_id, as_json, coordinator, verbose)
         return 0
     if coordinator is not None:
         raise AuraError("--follow reads this machine's store; for a remote run use "
                         "`aura run --on` (it streams) or `session show --coordinator`")
-    return _follow(session_id, as_json)
+    return _follow(session_id, as_json, verbose)
 
 
-def _follow(session_id: str, as_json: bool) -> int:
+def _follow(session_id: str, as_json: bool, verbose: bool = False) -> int:
     """Entries as JSON lines or text as the store receives them; exit 0 when the run is
     done (or in review), 1 when it failed, 130 when it was cancelled."""
-    from aura.cli.render import Painter, format_entry, use_color
+    from aura.cli.render import Painter, format_entry, json_text, use_color
+    from aura.cli.wording import Story
     from aura.service.control import follow
 
     paint = Painter(use_color(sys.stdout))
+    story = Story()
 
     def emit(entries: list[Any]) -> None:
         for entry in entries:
             if as_json:
-                import json
-
-                click.echo(json.dumps(entry, ensure_ascii=False))
+                click.echo(json_text(entry, compact=True))
                 continue
-            shown = format_entry(entry, paint)
+            shown = format_entry(entry, paint, story, verbose)
             if shown is not None:
                 click.echo(shown[0])
 
@@ -201,7 +259,12 @@ def _follow(session_id: str, as_json: bool) -> int:
         state = follow(store, full, emit)
     except KeyboardInterrupt:
         return 130
-    click.echo(f"[aura] session {full[:8]} {state}", err=True)
+    said = str(state.value)
+    if said == "review":
+        from aura.cli.wording import VERDICTS
+
+        said = f"review: {VERDICTS.get(story.verdict or '', 'no verdict given')}"
+    click.echo(f"[aura] session {full[:8]} {said}", err=True)
     return {"done": 0, "review": 0, "cancelled": 130}.get(state.value, 1)
 
 

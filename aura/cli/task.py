@@ -7,6 +7,7 @@ also what the scheduler runs for each task, detached, with ``--claimed-by``.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -23,7 +24,8 @@ def task_command() -> None:
 
 
 _NOT_FOR_TASKS = (("session_id", "--session"), ("resume_latest", "--resume-latest"),
-                  ("wait", "--wait"), ("no_tui", "--no-tui"), ("detach", "--detach"))
+                  ("wait", "--wait"), ("no_tui", "--no-tui"), ("detach", "--detach"),
+                  ("verbose", "--verbose"))
 
 
 @task_command.command("add", context_settings=CONTEXT_SETTINGS)
@@ -102,16 +104,30 @@ def task_list(as_json: bool, show_all: bool) -> None:
     if not rows:
         click.echo("no tasks waiting; add one with `aura task add --prompt …`", err=True)
         return
-    from aura.cli.render import table
+    from aura.cli.render import use_color
 
+    # click drops colour codes off a terminal; FORCE_COLOR (use_color) keeps them.
+    colour = use_color(sys.stdout) or None
+    for line in _task_table(rows):
+        click.echo(line, color=colour)
+
+
+def _task_table(rows: list[dict[str, Any]]) -> list[str]:
+    """`task list` fitted to the terminal: why a task waits is cut first, then the
+    dependencies and the status are left out, then the title is cut."""
+    from aura.cli.render import Painter, table, terminal_text, terminal_width, use_color
+    from aura.cli.wording import STATE_STYLES
+
+    paint = Painter(use_color(sys.stdout))
     lines = [("ID", "STATE", "STATUS", "AFTER", "TITLE", "WHY")]
     for r in rows:
         after = ",".join(a[:8] for a in r["after"]) or "-"
-        title = r["title"][:39] + "…" if len(r["title"]) > 40 else r["title"]
-        lines.append((r["session"][:8], r["state"], r["status"], after, title,
-                      r["reason"] or "-"))
-    for line in table(lines):
-        click.echo(line)
+        title = " ".join(terminal_text(r["title"]).split())
+        lines.append((r["session"][:8], r["state"], r["status"], after,
+                      title[:39] + "…" if len(title) > 40 else title,
+                      terminal_text(r["reason"] or "-")))
+    return table(lines, terminal_width(), flexible=(5, 4), drop=(3, 2),
+                 styles={1: lambda cell: paint(cell, *STATE_STYLES.get(cell, ()))})
 
 
 def _one(action: str) -> Any:

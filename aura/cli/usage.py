@@ -46,11 +46,13 @@ def usage_command(since: str | None, by: str, as_json: bool) -> None:
     if not totals:
         click.echo("no usage recorded" + (f" since {since}" if since else ""), err=True)
         return
-    from aura.cli.render import table
+    from aura.cli.render import short_path, table, terminal_text, terminal_width
 
     rows = [(by.upper(), "IN", "OUT", "CACHED", "ENTRIES", "COST")]
     for t in totals:
-        rows.append((t.key, _tokens(t.input_tokens), _tokens(t.output_tokens),
+        key = short_path(t.key) if by == "repo" else t.key[:8] if by == "session" else t.key
+        rows.append((terminal_text(key), _tokens(t.input_tokens), _tokens(t.output_tokens),
                      _tokens(t.cached_input_tokens), str(t.entries), _cost(t)))
-    for line in table(rows):
+    # A long key (a repo's path, a model) is cut first, then entries and cached go.
+    for line in table(rows, terminal_width(), flexible=0, drop=(4, 3)):
         click.echo(line)

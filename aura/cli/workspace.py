@@ -10,6 +10,9 @@ worktree's HEAD or reflog reached.
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from aura.cli.completion import complete_session, complete_workspace
@@ -34,7 +37,7 @@ def workspace_command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of workspaces.")
 def workspace_list(include_removed: bool, as_json: bool) -> None:
     """Workspaces, newest first, with their branches and unsaved work."""
-    from aura.cli.render import json_text, short_path, table
+    from aura.cli.render import json_text
     from aura.service.workspaces import list_workspaces
 
     store = open_user_store()
@@ -45,15 +48,36 @@ def workspace_list(include_removed: bool, as_json: bool) -> None:
     if not found:
         click.echo("no workspaces; `aura run --repo PATH --prompt …` makes one", err=True)
         return
-    rows = [("ID", "STATE", "BRANCH", "WORK", "PATH")]
+    from aura.cli.render import use_color
+
+    # click drops colour codes off a terminal; FORCE_COLOR (use_color) keeps them.
+    colour = use_color(sys.stdout) or None
+    for line in _workspace_table(found):
+        click.echo(line, color=colour)
+
+
+def _workspace_table(found: list[dict[str, Any]]) -> list[str]:
+    """`workspace list` fitted to the terminal: the path is cut first, then the branch
+    is left out."""
+    import os
+
+    from aura.cli.render import Painter, short_path, table, terminal_width, use_color
+    from aura.cli.wording import STATE_STYLES
+
+    paint = Painter(use_color(sys.stdout))
+    rows = [("ID", "STATE", "REPO", "BRANCH", "WORK", "PATH")]
     for w in found:
         branches = sorted({r["branch"] or r["base_name"] for r in w["repos"]})
+        repos = ",".join(dict.fromkeys(os.path.basename(str(r["repo"]).rstrip("/"))
+                                       for r in w["repos"])) or "-"
         work = "removed" if w["removed"] else "missing" if w["missing"] else \
             ("unsaved" if w["unsaved"] else "saved/clean")
-        rows.append((w["session"][:8], w["state"], ", ".join(branches), work,
+        rows.append((w["session"][:8], w["state"], repos, ", ".join(branches), work,
                      short_path(w["root"])))
-    for line in table(rows):
-        click.echo(line)
+    return table(rows, terminal_width(), flexible=5, drop=(3,),
+                 styles={1: lambda cell: paint(cell, *STATE_STYLES.get(cell, ())),
+                         4: lambda cell: paint(cell, "yellow") if cell == "unsaved"
+                         else cell})
 
 
 @workspace_command.command("diff", context_settings=CONTEXT_SETTINGS)

@@ -132,15 +132,20 @@ class Ledger:
             self.execution.id, status=status.value, exit_code=exit_code, ended_at=utc_now(),
             reason=reason)
 
-    def move(self, dst: State, reason: str) -> None:
+    def move(self, dst: State, reason: str, exit_code: int | None = None) -> None:
+        """Move the session to ``dst``; its state entry carries the exit code of a
+        failed turn (so text output can say "failed after 3 m (exit 2)")."""
         src = self.session.state
         engine.transition(src, dst)
         self.store.record_transition(Transition(
             self.session.id, src, dst, utc_now(), reason,
             self.execution.id if self.execution else None))
         self.session = self.store.get_session(self.session.id)
-        self.emit({"kind": EntryKind.STATE.value, "from": src, "to": dst.value,
-                   "reason": reason})
+        entry: dict[str, Any] = {"kind": EntryKind.STATE.value, "from": src, "to": dst.value,
+                                 "reason": reason}
+        if exit_code is not None:
+            entry["exit_code"] = exit_code
+        self.emit(entry)
 
     def emit(self, *entries: dict[str, Any]) -> None:
         assert self.recorder is not None
@@ -217,7 +222,7 @@ class Ledger:
         except AuraError as exc:
             self.emit({"kind": EntryKind.ERROR.value, "text": f"could not save work: {exc}"})
         if engine.allowed(self.session.state, State.FAILED):
-            self.move(State.FAILED, error.splitlines()[0] if error else "failed")
+            self.move(State.FAILED, error.splitlines()[0] if error else "failed", code)
         return dataclasses.replace(self.result(State.FAILED, code, error),
                                    aura_error=aura_error)
 

@@ -207,6 +207,30 @@ def session_items(store: Store, session: Session, since: str | None = None
     return out
 
 
+def session_cost(store: Store, session: Any, table: Mapping[str, Price]) -> float | None:
+    """What one session cost in USD (reported, else priced from ``table``): only the
+    entries that carry usage are decoded. None when no entry's cost is known."""
+    import json
+
+    total: float | None = None
+    for text in store.entry_texts(session.id):
+        if '"usage"' not in text:
+            continue
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            continue  # a damaged entry costs nothing it could say
+        usage = entry.get("usage")
+        if not isinstance(usage, dict):
+            continue
+        model = entry.get("model")
+        cost = cost_of(usage, model if isinstance(model, str) and model else
+                       session.model or "(unknown)", table)
+        if cost is not None:
+            total = (total or 0.0) + cost
+    return total
+
+
 def report(store: Store, config: Mapping[str, Any], *, since: str | None = None,
            by: str = "day") -> list[Total]:
     return aggregate(items(store, parse_since(since)), by, prices(config))
