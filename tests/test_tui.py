@@ -355,8 +355,15 @@ def test_wide_terminal_follows_a_detached_run_live_and_counts_the_turn(
         screen = term.wait_for("following it live")
         assert "› follow" in screen and "▶ Prompt ◀" in screen
         term.wait_for("tick 2")
+        # Typing while the followed session runs steers it: a custom agent takes no text
+        # mid-turn, so the run queues it as its next follow-up.
+        term.send("C-u")
+        term.type("steer me")
+        term.send("Enter")
+        term.wait_for("queued: it runs as the next follow-up")
         later = term.wait_for("tick 26", timeout=30)  # written after it was opened
         assert "tick 25" in later
+        term.wait_for("echo: steer me", timeout=30)  # the queued follow-up ran
         term.wait_for("(no longer followed)", timeout=30)
         term.send("C-u")
         term.type("tick 6")

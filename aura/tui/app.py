@@ -65,6 +65,17 @@ NARROW = 100  # below this many columns the side panes are shown only on F2
 ATTACH_POLL = 0.2  # seconds between reads of a session another process runs
 
 
+
+def control_words(kind: str, state: str, note: str | None) -> str:
+    """What became of a steer or an interrupt sent from the TUI, in one line."""
+    if kind == "steer":
+        return {"delivered": "steered: the text went into the running turn",
+                "queued": "queued: it runs as the next follow-up when this turn ends"
+                }.get(state, f"steering refused: {note}")
+    if state == "delivered":
+        return "interrupted: the agent session is kept for a follow-up"
+    return f"interrupt refused: {note} (Esc cancels the run)"
+
 class Tui:
     """The application: its panes, its keys, and the turns it runs."""
 
@@ -83,6 +94,7 @@ class Tui:
         self.side_shown = False  # narrow terminals: the side panes instead of the Logs
         self.mouse = False  # off: the terminal's own text selection works (F9 toggles)
         self.attach_task: asyncio.Task[Any] | None = None
+        self.controls: set[asyncio.Task[Any]] = set()  # steer/interrupt sends in flight
         self.unknown: str | None = None  # an unknown /word said once; Enter again sends it
         self.logs_window = Window(self.logs, wrap_lines=False)
         self.queue_window = Window(FormattedTextControl(
@@ -300,9 +312,9 @@ class Tui:
         elif text.startswith("//"):
             text = text[1:]
         self.unknown = None
-        if self.running:
-            self.note("a turn is running; wait for it, or cancel it with Esc")
-            return False
+        if self.running or self.attach_task is not None:
+            self.send_control("steer", text)  # into the running turn, or queued after it
+            return True
         self.detach()
         options, follow_up = self.state.turn_options(text)
         if not follow_up:
@@ -359,6 +371,37 @@ class Tui:
         self.state.status = "quitting…"
         self.dirty = True
         self.app.create_background_task(shutdown())
+
+    def send_control(self, kind: str, text: str) -> None:
+        """Steer or interrupt the open session's running turn (ours or another process's)
+        through the store, as `aura session steer|interrupt` do; the answer is a note."""
+        session_id = self.state.session_id
+        if session_id is None or not (self.running or self.attach_task is not None):
+            self.note("nothing is running" if session_id else
+                      "the turn is starting; send again in a moment")
+            return
+        if kind == "steer":
+            self.note(f"→ {text}")
+        self.controls.add(asyncio.ensure_future(self._control(kind, session_id, text)))
+
+    async def _control(self, kind: str, session_id: str, text: str) -> None:
+        from aura.errors import AuraError
+        from aura.service import control
+
+        # In a thread: the run that must pick the control up may be this very loop's.
+        try:
+            if kind == "steer":
+                row = await asyncio.to_thread(control.steer, self.store, session_id, text,
+                                              by=control.sender("aura tui"))
+            else:
+                row = await asyncio.to_thread(control.interrupt, self.store, session_id,
+                                              text=text, by=control.sender("aura tui"))
+        except AuraError as exc:
+            self.note(str(exc))
+            return
+        finally:
+            self.controls.discard(asyncio.current_task())
+        self.note(control_words(kind, row.state, row.note))
 
     def note(self, text: str) -> None:
         self.logs.add_note(text)

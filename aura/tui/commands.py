@@ -63,6 +63,8 @@ class CommandTarget(Protocol):
 
     def toggle_mouse(self) -> None: ...
 
+    def send_control(self, kind: str, text: str) -> None: ...
+
 
 Handler = Callable[[CommandTarget, str], None]
 
@@ -116,6 +118,10 @@ def _cancel(target: CommandTarget, arg: str) -> None:
         target.note("nothing is running")
 
 
+def _interrupt(target: CommandTarget, arg: str) -> None:
+    target.send_control("interrupt", arg)
+
+
 def _help(target: CommandTarget, arg: str) -> None:
     target.show_help()
 
@@ -130,6 +136,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("review", "[on|off]", "run the review stage after each turn (toggles without "
             "an argument)", lambda target, arg: target.state.set_review(arg)),
     Command("cancel", "", "cancel the running execution", _cancel),
+    Command("interrupt", "[TEXT]", "end the running turn the agent's own way, keeping its "
+            "session; TEXT runs next (typing while a turn runs steers it)", _interrupt),
     Command("quit", "", "leave (the running execution is cancelled first)",
             lambda target, arg: target.quit()),
     Command("diff", "", "show the diff of the session's workspace (F3)",
