@@ -182,7 +182,9 @@ class RemoteApprovals:
         approval = self._check(approval)
         if approval.state.is_final:
             raise ApprovalClosed(approval.closed_message())
-        who = " ".join((by or "?").split())[:MAX_BY] + f" via {getattr(conn, 'remote', '?')}"
+        # Shown in listings and told to the agent: one line of printable text.
+        who = "".join(c for c in " ".join((by or "?").split()) if c.isprintable())[:MAX_BY]
+        who = f"{who or '?'} via {getattr(conn, 'remote', '?')}"
         reply = await self._forward(worker_name, approval, choice, message, who)
         self._settle(reply)
         return reply.to_json()
