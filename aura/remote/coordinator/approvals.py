@@ -122,8 +122,11 @@ class RemoteApprovals:
     def _worker_of(self, approval: Approval) -> str | None:
         """The worker running the request's run; None when it is not a remote run."""
         owner = self.mirror.owner(approval.session, approval.execution)
-        if owner is not None:
-            return owner
+        if owner is not None or self.mirror.status(approval.session,
+                                                   approval.execution) is not None:
+            return owner  # recorded: on a worker, or a local execution (None)
+        # Not recorded yet (a later stage whose snapshot is still on its way): the worker
+        # running the session's run.
         return next((r.owner for r in self.runs if r.session == approval.session and
                      r.running), None)
 
