@@ -196,6 +196,9 @@ def test_nobody_answering_a_headless_remote_run_expires_it_denied(
     assert row["state"] == "expired"
     late = other(cluster, "approve", row["id"], "--coordinator", cluster.url)
     assert late.returncode == 3 and "expired" in late.stderr
+    unknown = other(cluster, "deny", "zzzz", "--coordinator", cluster.url)
+    assert unknown.returncode == 1
+    assert "no approval request 'zzzz'" in unknown.stderr and "--coordinator" in unknown.stderr
 
 
 def test_a_wrong_token_and_a_hostile_worker_cannot_answer_or_forge(

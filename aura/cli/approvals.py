@@ -14,7 +14,7 @@ from aura.cli.output import CONTEXT_SETTINGS, open_user_store
 
 COORDINATOR = click.option(
     "--coordinator", metavar="URL", default=None,
-    help="Requests of runs on workers, via this coordinator (AURA_COORDINATOR, config).")
+    help="Requests of runs on workers, through the coordinator at URL.")
 EPILOG = ("Exit codes: 0 answered, 1 no such request, 3 too late (already answered, "
           "expired, or its run went away).")
 

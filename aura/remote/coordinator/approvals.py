@@ -178,10 +178,13 @@ class RemoteApprovals:
         if (message is not None and not isinstance(message, str)) or \
                 (by is not None and not isinstance(by, str)):
             raise RpcError(INVALID_PARAMS, "invalid params: message and by are strings")
-        approval = self.store.get_approval(approval_id.strip())
+        try:
+            approval = self.store.get_approval(approval_id.strip())
+        except NotFound as exc:
+            raise NotFound(_remote(str(exc))) from None
         worker_name = self._worker_of(approval)
-        if worker_name is None:
-            raise approval_not_found(approval_id)  # not a remote run's: out of scope here
+        if worker_name is None:  # a local run's request: out of scope here
+            raise NotFound(_remote(str(approval_not_found(approval_id))))
         approval = self._check(approval)
         if approval.state.is_final:
             raise ApprovalClosed(approval.closed_message())
@@ -226,6 +229,10 @@ class RemoteApprovals:
                         worker_name, approval.id[:8])
             raise RpcError(NOT_OWNER, f"worker {worker_name} gave a malformed answer")
         return answered
+
+
+def _remote(message: str) -> str:
+    return message.replace("`aura approvals`", "`aura approvals --coordinator URL`")
 
 
 def _pending(approval: Approval) -> Approval:
