@@ -247,3 +247,25 @@ def test_a_wrong_token_and_a_hostile_worker_cannot_answer_or_forge(
     assert code == 0 and decisions(cluster)[0]["choice"] == "deny"
     hijack.stop()
     rogue.close()
+
+
+def test_a_pending_request_survives_a_coordinator_restart(cluster: Cluster, work: Path
+                                                          ) -> None:
+    start_worker(cluster, [MAKE])
+    run = start_run(cluster, work)
+    request = waiting(cluster)[0]
+    assert cluster.coordinator is not None
+    url = cluster.url
+    cluster.coordinator.stop(signal.SIGKILL)
+    cluster.start_coordinator(port=int(url.rsplit(":", 1)[1]))
+    assert cluster.url == url
+    cluster.wait_online("w1")
+    assert [a["id"] for a in waiting(cluster)] == [request["id"]]
+    approved = other(cluster, "approve", request["id"][:8], "--coordinator", url)
+    assert approved.returncode == 0, approved.stderr
+    code, _ = finished(run, timeout=60)
+    assert code == 0, run.log()
+    assert (work / "made.txt").exists()
+    [row] = wait_for(lambda: [a for a in listed(cluster, "--all") if a["state"] != "pending"],
+                     10, "the outcome on the coordinator")
+    assert row["state"] == "allowed"
