@@ -269,3 +269,27 @@ def test_a_pending_request_survives_a_coordinator_restart(cluster: Cluster, work
     [row] = wait_for(lambda: [a for a in listed(cluster, "--all") if a["state"] != "pending"],
                      10, "the outcome on the coordinator")
     assert row["state"] == "allowed"
+
+
+def test_an_answer_on_the_worker_machine_and_a_remote_one_race_safely(
+        cluster: Cluster, work: Path) -> None:
+    start_worker(cluster, [MAKE, WRITE])
+    run = start_run(cluster, work)
+    spool = {"AURA_HOME": str(cluster.root / "w1-home"),
+             "AURA_DB": str(cluster.root / "w1-home" / "workers" / "w1" / "spool.db")}
+    first = waiting(cluster)[0]["id"]
+    local = run_aura("deny", first[:8], "-m", "not on this box", env=spool)
+    assert local.returncode == 0, local.stderr
+    remote = other(cluster, "approve", first[:8], "--coordinator", cluster.url)
+    assert remote.returncode == 3 and "already answered: denied by" in remote.stderr
+    second = wait_for(lambda: [a for a in listed(cluster) if a["id"] != first], 20,
+                      "the second request")[0]["id"]
+    remote = other(cluster, "approve", second[:8], "--coordinator", cluster.url)
+    assert remote.returncode == 0, remote.stderr
+    local = run_aura("deny", second[:8], env=spool)
+    assert local.returncode == 3 and "already answered: allowed by" in local.stderr
+    code, _ = finished(run)
+    assert code == 0, run.log()
+    assert [(d["choice"], d["message"]) for d in decisions(cluster)] == \
+        [("deny", "not on this box"), ("allow", None)]
+    assert (work / "a.txt").exists() and not (work / "made.txt").exists()
