@@ -15,6 +15,9 @@ What it guarantees:
   comes back (entries, its outcome) is still stored under that execution.
 - On restart, executions still running in the store wait ``offline_after`` seconds for
   their worker to say hello again before they are declared lost.
+- Approval requests of remote runs are rows made from the relayed entries; an answer is
+  forwarded to the run's worker, and a run that ends or is lost leaves its pending
+  requests lost (approvals.py).
 
 docs/protocol.md documents every method; server.py holds the sockets and the token check.
 """
