@@ -56,6 +56,30 @@ class Approval:
                 "answered_at": self.answered_at, "by": self.answered_by,
                 "message": self.message, "option": self.option, "choice": self.choice}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Approval:
+        """The record ``to_json`` wrote (an ``approval`` entry's data, a worker's answer);
+        ValueError when it is not one."""
+        try:
+            text: dict[str, Any] = {k: data[k] for k in (
+                "id", "session", "execution", "native_id", "title", "created_at")}
+            if not all(isinstance(v, str) and v for k, v in text.items() if k != "title") \
+                    or not isinstance(text["title"], str):
+                raise ValueError("ids, title and created_at are strings")
+            optional: dict[str, Any] = {k: data.get(src) for k, src in (
+                ("answered_at", "answered_at"), ("answered_by", "by"),
+                ("message", "message"), ("option", "option"), ("choice", "choice"))}
+            if any(v is not None and not isinstance(v, str) for v in optional.values()):
+                raise ValueError("answer fields are strings")
+            detail = data.get("detail") or {}
+            if not isinstance(detail, dict):
+                raise ValueError("detail is an object")
+            options = tuple(ApprovalOption.from_json(o) for o in data.get("options") or [])
+            return cls(**text, kind=data["kind"], state=data["state"], detail=detail,
+                       options=options, **optional)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not an approval record ({exc})") from None
+
     def closed_message(self) -> str:
         """Why an answer to this request comes too late (one line)."""
         short = self.id[:8]

@@ -66,8 +66,10 @@ class Proc:
 
 
 class Cluster:
-    def __init__(self, root: Path, *, heartbeat: float = 0.25, offline: float = 2.0) -> None:
+    def __init__(self, root: Path, *, heartbeat: float = 0.25, offline: float = 2.0,
+                 argv: Callable[..., list[str]] = aura_argv) -> None:
         self.root = root
+        self.argv = argv  # how every process of the cluster runs aura
         self.token = "tok-" + secrets.token_hex(16)
         self.heartbeat = heartbeat
         self.offline = offline
@@ -92,7 +94,7 @@ class Cluster:
         args = ["serve", "--listen", f"127.0.0.1:{port}",
                 "--heartbeat-interval", str(self.heartbeat), "--offline-after",
                 str(self.offline), *extra]
-        proc = Proc("coordinator", aura_argv(*args), self.env(home), self.root / "coord.log",
+        proc = Proc("coordinator", self.argv(*args), self.env(home), self.root / "coord.log",
                     self.root)
         self.procs.append(proc)
         self.coordinator = proc
@@ -118,7 +120,7 @@ class Cluster:
             args.append("--allow-command")
         if self.cafile:
             args += ["--cafile", self.cafile]
-        proc = Proc(name, aura_argv(*args), self.env(home, **(env or {})),
+        proc = Proc(name, self.argv(*args), self.env(home, **(env or {})),
                     self.root / f"{name}.log", self.root)
         self.procs.append(proc)
         if wait:
@@ -134,11 +136,15 @@ class Cluster:
 
     def aura(self, *args: str, timeout: float = 60, **extra: str
              ) -> subprocess.CompletedProcess:
+        if self.argv is not aura_argv:
+            return subprocess.run(self.argv(*args), capture_output=True, text=True,
+                                  env=self.env(self.client_home, **extra), cwd=self.root,
+                                  timeout=timeout * TIMEOUT_FACTOR, stdin=subprocess.DEVNULL)
         return run_aura(*args, env=self.env(self.client_home, **extra), cwd=self.root,
                         timeout=timeout)
 
     def aura_bg(self, *args: str, name: str = "client", **extra: str) -> Proc:
-        proc = Proc(name, aura_argv(*args), self.env(self.client_home, **extra),
+        proc = Proc(name, self.argv(*args), self.env(self.client_home, **extra),
                     self.root / f"{name}.out", self.root)
         self.procs.append(proc)
         return proc

@@ -107,6 +107,10 @@ def test_aura_approve_from_a_second_process_lets_the_run_go_on(work: Path, tmp_p
     again = run_aura("approve", waiting[0]["id"])
     assert again.returncode == 3 and "already answered: allowed by" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
+    assert json.loads(run_aura("approvals", "--json").stdout) == []
+    every = json.loads(run_aura("approvals", "--all", "--json").stdout)
+    assert [(a["id"], a["state"]) for a in every] == [(waiting[0]["id"], "allowed")]
+    assert "STATE" in run_aura("approvals", "--all").stdout
     shown = run_aura("session", "show", stored[0]["session"][:8])
     assert "? approval" in shown.stdout and "✓ approval" in shown.stdout
 

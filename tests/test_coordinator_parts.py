@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -248,3 +249,113 @@ def test_only_the_bearer_token_opens_the_door() -> None:
     assert check_token("Bearer wrong", b"sekrit") == "bad token"
     assert check_token(None, b"sekrit") == check_token("Basic sekrit", b"sekrit") == \
         check_token("Bearer", b"sekrit") == "no token"
+
+
+# approvals of runs on workers -----------------------------------------------------------
+
+def _approval_world(store: Store) -> tuple[Any, Any, Any]:
+    from aura.remote.coordinator.approvals import RemoteApprovals
+    from aura.remote.coordinator.registry import Registry
+
+    runs = RunTable()
+    for session_id, execution_id, host in (("s1", "e1", "w1"), ("s2", "e2", "w2")):
+        store.create_session(Session(id=session_id, executor="custom", state="coding_initial",
+                                     cwd="/w", created_at=AT, updated_at=AT, prompt="p"))
+        store.create_execution(Execution(id=execution_id, session=session_id,
+                                         stage="coding_initial", started_at=AT, host=host))
+        runs.start(execution_id, session_id, host)
+    approvals = RemoteApprovals(store, Mirror(store), runs, Registry())
+    return approvals, runs.get("e1"), runs.get("e2")
+
+
+def _approval_entry(seq: int, approval: Any) -> str:
+    import json
+
+    return json.dumps({"seq": seq, "session": approval.session, "kind": "approval",
+                       "id": approval.id, "status": approval.state.value,
+                       "data": approval.to_json()}, separators=(",", ":"))
+
+
+def _asked(ident: str, session: str, execution: str) -> Any:
+    from aura.store_approvals import Approval
+
+    return Approval(id=ident, session=session, execution=execution, native_id="9",
+                    kind="command", title="Run make", created_at=AT)
+
+
+def test_relayed_approval_entries_make_and_settle_rows_and_replay_is_harmless(
+        store: Store) -> None:
+    from dataclasses import replace
+
+    from aura.approvals import ApprovalState
+    from aura.store_approvals import Approval
+
+    approvals, run1, _ = _approval_world(store)
+    asked = _asked("a1", "s1", "e1")
+    assert Approval.from_json(asked.to_json()) == asked
+    approvals.relayed(run1, [body(1), _approval_entry(2, asked)])
+    assert [a.id for a in store.list_approvals(state=ApprovalState.PENDING)] == ["a1"]
+    assert [a["worker"] for a in approvals.m_approvals_list(None, {})] == ["w1"]
+    allowed = replace(asked, state=ApprovalState.ALLOWED, answered_by="bob", answered_at=AT,
+                      choice="allow")
+    approvals.relayed(run1, [_approval_entry(3, allowed)])
+    # Sent again after a reconnect: the request and its outcome change nothing.
+    approvals.relayed(run1, [_approval_entry(2, asked), _approval_entry(3, allowed)])
+    assert store.get_approval("a1") == allowed
+    assert approvals.m_approvals_list(None, {}) == []
+    assert [a["state"] for a in approvals.m_approvals_list(None, {"all": True})] == ["allowed"]
+
+
+def test_a_worker_cannot_make_or_settle_rows_of_another_run(store: Store) -> None:
+    from dataclasses import replace
+
+    from aura.approvals import ApprovalState
+
+    approvals, run1, run2 = _approval_world(store)
+    theirs = _asked("a1", "s1", "e1")
+    approvals.relayed(run1, [_approval_entry(1, theirs)])
+    forged = replace(theirs, state=ApprovalState.ALLOWED, answered_by="w2", answered_at=AT,
+                     choice="allow")
+    approvals.relayed(run2, [_approval_entry(1, forged),
+                             _approval_entry(2, replace(forged, session="s2")),
+                             _approval_entry(3, replace(forged, session="s2",
+                                                        execution="e2")),
+                             _approval_entry(4, _asked("a9", "s1", "e1")),
+                             '{"seq":5,"kind":"approval","data":{"id":"x"}}'])
+    assert store.get_approval("a1").state is ApprovalState.PENDING
+    assert [a.id for a in store.list_approvals()] == ["a1"]
+
+
+def test_pending_requests_of_a_run_that_ends_or_is_lost_are_lost(store: Store) -> None:
+    import asyncio
+
+    from aura.approvals import ApprovalState
+    from aura.errors import ApprovalClosed
+
+    approvals, run1, _ = _approval_world(store)
+    approvals.relayed(run1, [_approval_entry(1, _asked("a1", "s1", "e1"))])
+    approvals.lose("s1", "worker w1 silent for 15 s")
+    lost = store.get_approval("a1")
+    assert lost.state is ApprovalState.LOST and lost.answered_by == "worker w1 silent for 15 s"
+    with pytest.raises(ApprovalClosed, match="a1 is lost"):
+        asyncio.run(approvals.m_approvals_answer(None, {"approval": "a1", "choice": "allow"}))
+    # A request whose run is no longer running here is lost when it is next read.
+    approvals.relayed(run1, [_approval_entry(2, _asked("a2", "s1", "e1"))])
+    store.update_execution("e1", status="done", ended_at=AT)
+    assert approvals.m_approvals_list(None, {}) == []
+    assert store.get_approval("a2").state is ApprovalState.LOST
+
+
+def test_only_requests_of_remote_runs_are_listed_or_answered(store: Store) -> None:
+    import asyncio
+
+    from aura.errors import NotFound
+
+    approvals, _, _ = _approval_world(store)
+    store.create_execution(Execution(id="e3", session="s1", stage="coding_initial",
+                                     started_at=AT, host="local"))
+    store.create_approval(_asked("local1", "s1", "e3"))
+    assert approvals.m_approvals_list(None, {}) == []
+    with pytest.raises(NotFound):
+        asyncio.run(approvals.m_approvals_answer(None, {"approval": "local1",
+                                                        "choice": "allow"}))

@@ -216,6 +216,23 @@ def fetch_sessions(given_url: str | None, limit: int, executor: str | None
     return sessions
 
 
+def remote_approvals(given_url: str | None, *, every: bool = False) -> list[dict[str, Any]]:
+    """`aura approvals --coordinator`: the requests of runs on workers (pending ones, or
+    all with ``every``), each with the ``worker`` that runs it."""
+    found: list[dict[str, Any]] = _ask(given_url, "approvals.list", {"all": every})
+    return found
+
+
+def answer_remote(given_url: str | None, approval_id: str, choice: str, *, by: str,
+                  message: str | None = None) -> dict[str, Any]:
+    """`aura approve|deny ID --coordinator`: the answer goes to the worker running the
+    request; its settled record comes back. An answer that comes too late is an error
+    whose exit code is 3, as on the local path."""
+    done: dict[str, Any] = _ask(given_url, "approvals.answer", {
+        "approval": approval_id, "choice": choice, "message": message, "by": by})
+    return done
+
+
 # aura run --on --------------------------------------------------------------------------------
 
 class RemoteRun:

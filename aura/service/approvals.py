@@ -31,7 +31,7 @@ from aura.approvals import (
     pick,
 )
 from aura.contracts import EntryKind, ExecutionStatus
-from aura.errors import ApprovalClosed
+from aura.errors import ApprovalClosed, AuraError, NotFound
 from aura.executors.base import Executor, Output, RunRequest
 from aura.recorder import utc_now
 from aura.service.approval_policy import Policy, Rule, session_rule_for, session_rules
@@ -312,6 +312,13 @@ def answer(store: Store, approval_id: str, choice: Choice, *, by: str,
     """Answer a pending request (`aura approve`/`aura deny`); NotFound for an unknown id,
     ApprovalClosed when it was already answered, expired or lost."""
     approval = store.get_approval(approval_id)
+    host = _host_of(store, approval)
+    if host not in (None, "local"):
+        # A coordinator's mirror of a worker's request: settling this row would tell the
+        # agent nothing; the answer must reach the worker.
+        raise AuraError(f"approval {approval.id[:8]} is of a run on worker {host}; answer "
+                        f"it through the coordinator: `aura approve {approval.id[:8]} "
+                        "--coordinator URL`")
     if approval.state is ApprovalState.PENDING and _run_is_gone(store, approval):
         _mark_gone(store, approval)
         approval = store.get_approval(approval.id)
@@ -322,6 +329,16 @@ def answer(store: Store, approval_id: str, choice: Choice, *, by: str,
     state = ApprovalState.DENIED if choice is Choice.DENY else ApprovalState.ALLOWED
     return store.answer_approval(approval.id, state, by=by, at=utc_now(), message=message,
                                  option=option.id if option else None, choice=choice.value)
+
+
+def _host_of(store: Store, approval: Approval) -> str | None:
+    """Where the request's execution runs ("local", a worker's name); None when that
+    execution is not stored."""
+    try:
+        executions = store.list_executions(approval.session)
+    except NotFound:
+        return None
+    return next((e.host for e in executions if e.id == approval.execution), None)
 
 
 def _run_is_gone(store: Store, approval: Approval) -> bool:

@@ -15,6 +15,9 @@ What it guarantees:
   comes back (entries, its outcome) is still stored under that execution.
 - On restart, executions still running in the store wait ``offline_after`` seconds for
   their worker to say hello again before they are declared lost.
+- Approval requests of remote runs are rows made from the relayed entries; an answer is
+  forwarded to the run's worker, and a run that ends or is lost leaves its pending
+  requests lost (approvals.py).
 
 docs/protocol.md documents every method; server.py holds the sockets and the token check.
 """
@@ -45,6 +48,7 @@ from aura.rpc import (
 from aura.rpc_codec import NOT_OWNER
 from aura.store import Store
 
+from .approvals import RemoteApprovals
 from .feed import Feeds
 from .guard import Guard
 from .identity import Identities
@@ -66,9 +70,11 @@ WORKER_METHODS = frozenset({"worker.heartbeat", "worker.models", "execution.log"
                             "execution.state", "session.entries"})
 CLIENT_METHODS = frozenset({"run.start", "execution.interrupt", "session.follow",
                             "session.get", "session.list", "session.entries",
-                            "workers.list", "models.list", "workers.revoke"})
+                            "workers.list", "models.list", "workers.revoke",
+                            "approvals.list", "approvals.answer"})
 QUERIES = frozenset({"session.get", "session.list", "session.entries", "workers.list"})
 RELAY = frozenset({"execution.log", "execution.state"})
+APPROVALS = frozenset({"approvals.list", "approvals.answer"})
 
 Handler = Callable[[Any], Any]
 
@@ -106,9 +112,11 @@ class Coordinator:
         self.feeds = Feeds(store)
         self.queries = Queries(store, self.registry, self.identities)
         self.writer = store.appender(None)
+        self.approvals = RemoteApprovals(store, self.mirror, self.runs, self.registry)
         self.relay = Relay(store, self.writer, runs=self.runs, feeds=self.feeds,
                            mirror=self.mirror, registry=self.registry, finish=self._finish,
-                           guard=Guard(), max_entry=max_message)
+                           guard=Guard(), max_entry=max_message,
+                           approvals=self.approvals.relayed)
         self._adopt_running()
 
     def _adopt_running(self) -> None:
@@ -133,7 +141,8 @@ class Coordinator:
         if method not in allowed:
             return None
         target = self.queries if method in QUERIES else \
-            self.relay if method in RELAY else self
+            self.relay if method in RELAY else \
+            self.approvals if method in APPROVALS else self
         handler = getattr(target, "m_" + method.replace(".", "_"))
         return lambda p: handler(conn, params_object(p))
 
@@ -257,6 +266,9 @@ class Coordinator:
 
     def _finish(self, run: Run, summary: RunSummary) -> None:
         self.runs.finish(run.execution, run.session, summary)
+        # What its agent still waited on cannot be answered any more.
+        self.approvals.lose(run.session, summary.error if summary.state == LOST and
+                            summary.error else f"the run ended ({summary.state})")
         self.feeds.send(run.session, notification_raw("execution.finished", _encode(
             {"session": run.session, "execution": run.execution,
              "summary": summary.to_json()})))

@@ -59,7 +59,8 @@ class Relay:
     def __init__(self, store: Store, writer: EntryAppender, *, runs: RunTable, feeds: Feeds,
                  mirror: Mirror, registry: Registry,
                  finish: Callable[[Run, RunSummary], None], guard: Guard,
-                 max_entry: int) -> None:
+                 max_entry: int,
+                 approvals: Callable[[Run, list[str]], None] | None = None) -> None:
         self.store = store
         self.guard = guard
         self.max_entry = max_entry
@@ -75,6 +76,7 @@ class Relay:
         self.mirror = mirror
         self.registry = registry
         self.finish = finish
+        self.approvals = approvals  # told of each fresh batch (approval entries in it)
 
     def _hold(self, conn: Link, execution_id: Any, again: Callable[[], None]) -> bool:
         """Whether this message waits until the worker's pending starts are answered."""
@@ -167,6 +169,8 @@ class Relay:
             # Followers get the batch now; the worker's ack waits for the commit (until
             # then the worker keeps the batch and would resend it).
             self.feeds.received(run.session, seqs, top, texts)
+            if self.approvals is not None:
+                self.approvals(run, texts)
 
         def stored(error: Exception | None) -> None:
             if seqs:

@@ -20,6 +20,7 @@ from typing import Any
 
 from aura import __version__
 from aura.contracts import RunSummary
+from aura.errors import NotFound
 from aura.remote.worker import model_servers
 from aura.remote.worker.link import Link
 from aura.remote.worker.policy import refusal
@@ -104,6 +105,7 @@ class Worker:
                     "execution.interrupt": self.m_execution_interrupt,
                     "execution.ack": self.relay.on_ack,
                     "models.list": model_servers.listing,
+                    "approvals.answer": self.m_approvals_answer,
                     "worker.lease_expired": self.m_lease_expired}
         handler = handlers.get(method)
         if handler is None:
@@ -124,6 +126,36 @@ class Worker:
         task.cancel()
         log.info("execution %s interrupted", execution_id[:8])
         return {"interrupted": execution_id}
+
+    def m_approvals_answer(self, params: dict[str, Any]) -> dict[str, Any]:
+        """An answer a person gave through the coordinator: it goes through the spool like
+        a local `aura approve`, so the first answer wins whichever way it came (a later
+        one is refused with ApprovalClosed, exit code 3 in the error's data)."""
+        from aura.approvals import Choice
+        from aura.service.approvals import answer
+
+        approval_id, session_id, execution_id = (need(params, k) for k in (
+            "approval", "session", "execution"))
+        try:
+            choice = Choice(str(params.get("choice")))
+        except ValueError:
+            raise RpcError(INVALID_PARAMS, "invalid params: choice is allow, "
+                           "allow_session or deny") from None
+        message, by = params.get("message"), params.get("by")
+        if (message is not None and not isinstance(message, str)) or not isinstance(by, str):
+            raise RpcError(INVALID_PARAMS, "invalid params: message and by are strings")
+        try:
+            approval = self.spool.get_approval(approval_id)
+        except NotFound:
+            approval = None
+        if approval is None or approval.id != approval_id or \
+                (approval.session, approval.execution) != (session_id, execution_id):
+            raise RpcError(NOT_FOUND, f"no approval request {approval_id[:40]!r} of that run "
+                           "here")
+        done = answer(self.spool, approval.id, choice, by=by, message=message or None)
+        log.info("approval %s answered through the coordinator: %s by %s", approval.id[:8],
+                 done.state, by)
+        return done.to_json()
 
     async def m_execution_start(self, params: dict[str, Any]) -> dict[str, Any]:
         if len(self.tasks) >= self.capacity:
