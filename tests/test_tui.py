@@ -375,3 +375,30 @@ def test_wide_terminal_follows_a_detached_run_live_and_counts_the_turn(
         assert exit_code(assert_restored(term)) == 130
     finally:
         term.close()
+
+
+def test_compare_shows_a_groups_attempts_ranked(tmux: terminal.Tmux, tmp_path: Path,
+                                                git_env: None) -> None:  # noqa: F811
+    # Two attempts in a real repo; the TUI opens the newest session (an attempt) and
+    # /compare shows its group's ranked table, as `aura compare` prints it.
+    repo = make_repo(tmp_path / "repo")
+    made = run_aura("run", "-e", "custom", "--attempts", "2", "--no-tui", "--base-command",
+                    AGENT, "hello attempts", cwd=repo)
+    assert made.returncode == 0, made.stderr
+    group = made.stdout.splitlines()[0][:8]
+    start(tmux, repo, aura_argv("tui", "--executor", "custom", "--base-command", AGENT))
+    tmux.wait_for("○ idle")
+    tmux.type("/compare")
+    tmux.send("Enter")
+    screen = tmux.wait_for(f"attempts of group {group}")
+    assert "RANK" in screen and "CHECKS" in screen
+    rows = [ln for ln in screen.splitlines() if " custom " in ln and " done " in ln]
+    assert len(rows) == 2, screen
+    tmux.send("Escape")
+    tmux.wait_for(lambda screen: "attempts of group" not in screen)
+    tmux.type("/compare nosuchgroup")
+    tmux.send("Enter")
+    tmux.wait_for("no comparison: no group 'nosuchgroup'")
+    tmux.type("/quit")
+    tmux.send("Enter")
+    assert exit_code(assert_restored(tmux)) == 0

@@ -73,7 +73,7 @@ def compare_command(group_id: str | None, as_json: bool, diff_pair: tuple[str, s
       aura compare 3f2a9c --diff 1 2
     """
     from aura import config
-    from aura.cli.render import json_text, table, terminal_text
+    from aura.cli.render import json_text, terminal_text
     from aura.service import attempts, compare
 
     store = open_user_store()
@@ -102,6 +102,13 @@ def compare_command(group_id: str | None, as_json: bool, diff_pair: tuple[str, s
     if as_json:
         click.echo(json_text({**group.to_json(), "attempts": rows}))
         return
-    click.echo(f"group {group.id[:8]}: {' '.join(group.prompt.split())[:100]}")
-    for line in table(_rows(rows)):
+    for line in ranked_lines(group, rows):
         click.echo(line)
+
+
+def ranked_lines(group: Any, rows: list[dict[str, Any]]) -> list[str]:
+    """The group's heading and its ranked table, as `aura compare` and the TUI show it."""
+    from aura.cli.render import table
+
+    return [f"group {group.id[:8]}: {' '.join(group.prompt.split())[:100]}",
+            *table(_rows(rows))]

@@ -471,6 +471,28 @@ class Tui:
                           diff_lines(text))
         self.dirty = True
 
+    def show_compare(self, ref: str = "") -> None:
+        """The attempts of a group ranked, as `aura compare` shows them, in the overlay:
+        the open session's group, or the group ``ref`` names."""
+        from aura.cli.compare import ranked_lines
+        from aura.config import load
+        from aura.service import attempts, compare
+
+        try:
+            if ref:
+                group = attempts.find_group(self.store, ref)
+            elif self.state.session_id and self.store.attempt_of(self.state.session_id):
+                group = attempts.find_group(self.store, self.state.session_id)
+            else:
+                group = attempts.newest_group(self.store)
+            lines = ranked_lines(group, compare.ranked(self.store, group, load()))
+        except AuraError as exc:
+            self.note(f"no comparison: {exc}")
+            return
+        self.overlay.show(f"attempts of group {group.id[:8]}, best first (Esc closes)",
+                          [[("", line)] for line in lines])
+        self.dirty = True
+
     # running -------------------------------------------------------------------------------
 
     async def main(self, initial_prompt: str | None) -> int:

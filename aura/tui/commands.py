@@ -65,6 +65,8 @@ class CommandTarget(Protocol):
 
     def send_control(self, kind: str, text: str) -> None: ...
 
+    def show_compare(self, ref: str = "") -> None: ...
+
 
 Handler = Callable[[CommandTarget, str], None]
 
@@ -142,6 +144,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             lambda target, arg: target.quit()),
     Command("diff", "", "show the diff of the session's workspace (F3)",
             lambda target, arg: target.show_diff()),
+    Command("compare", "[GROUP]", "the attempts of a best-of-N group ranked, as `aura "
+            "compare` shows them (the open session's group by default)",
+            lambda target, arg: target.show_compare(arg.strip())),
     Command("mouse", "", "mouse capture on/off: wheel scrolling, or text selection (F9)",
             lambda target, arg: target.toggle_mouse()),
     Command("help", "", "this text (also ?)", _help),
