@@ -32,6 +32,8 @@ from aura.store import (
     session_not_found,
 )
 from aura.store_approvals import SQLiteApprovals
+from aura.store_history import HistoryTables
+from aura.store_ids import check_prefix
 from aura.store_schema import MIGRATIONS
 from aura.store_tasks import TaskTables
 from aura.store_workers import SQLiteWorkers
@@ -84,8 +86,9 @@ def _unknown_state(what: str, ident: str, value: str) -> StoreError:
                       "is the database from a newer aura?")
 
 
-class SQLiteStore(SQLiteApprovals, TaskTables, SQLiteWorkers):
-    # The task methods (create_task, tasks, claim_task, …) are in store_tasks.py.
+class SQLiteStore(SQLiteApprovals, TaskTables, SQLiteWorkers, HistoryTables):
+    # The task methods (create_task, tasks, claim_task, …) are in store_tasks.py; search
+    # and removal of sessions in store_history.py.
 
     def __init__(self, path: Path | str) -> None:
         # A "file:" URI (e.g. AURA_DB=file:/x/aura.db?mode=ro) is passed to SQLite as is.
@@ -175,7 +178,8 @@ class SQLiteStore(SQLiteApprovals, TaskTables, SQLiteWorkers):
 
     def get_session(self, session_id: str) -> Session:
         row = self._read("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        if row is None and session_id:
+        if row is None:
+            check_prefix(session_id, "session")
             # A unique prefix is enough; escape LIKE's wildcards in what the user typed.
             pattern = session_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             rows = self._read("SELECT * FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 6",
@@ -302,9 +306,11 @@ class SQLiteStore(SQLiteApprovals, TaskTables, SQLiteWorkers):
             seqs = [row[0] for row in fresh]
             if any(b <= a for a, b in itertools.pairwise(seqs)):
                 raise StoreError(f"entries of session {session_id} must have increasing seq")
-            self._db.execute(
+            bodies = [row[3] for row in fresh]
+            cursor = self._db.execute(
                 "INSERT INTO entries (session, first_seq, last_seq, bodies) VALUES (?, ?, ?, ?)",
-                (session_id, seqs[0], seqs[-1], "\n".join(row[3] for row in fresh)))
+                (session_id, seqs[0], seqs[-1], "\n".join(bodies)))
+            self._index_batch(cursor.lastrowid or 0, bodies)
 
     def entries(self, session_id: str, after_seq: int = 0, limit: int | None = None
                 ) -> list[Entry]:

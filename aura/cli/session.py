@@ -10,6 +10,7 @@ import click
 
 from aura.cli.completion import complete_executor, complete_session
 from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
+from aura.cli.session_view import EntryFilter
 from aura.errors import AuraError
 
 # SQLite's LIMIT takes a signed 64-bit integer; a larger -n is a usage error, not a crash.
@@ -99,79 +100,96 @@ def _history(session_id: str | None, coordinator: str | None) -> dict[str, Any]:
     return session_history(store, session_id)
 
 
-def _show(session_id: str | None, as_json: bool, coordinator: str | None = None) -> None:
+def _show(session_id: str | None, as_json: bool, coordinator: str | None = None, *,
+          flt: EntryFilter | None = None, tail: int | None = None, page: bool = True
+          ) -> None:
     data = _history(session_id, coordinator)
-    from aura.cli.render import (
-        Painter,
-        format_entry,
-        format_usage,
-        json_text,
-        terminal_text,
-        use_color,
-    )
+    from aura.cli.pager import paged
+    from aura.cli.render import Painter, json_text, terminal_text, use_color
+    from aura.cli.session_view import select, write_entries
 
-    if as_json:
-        click.echo(json_text(data))
-        return
+    flt = flt or EntryFilter()
+    every = data["entries"]
+    data["entries"] = select(every, flt, tail)
+    with paged(page) as out:
+        if as_json:
+            click.echo(json_text(data), file=out)
+            return
+        paint = Painter(use_color(sys.stdout))
 
-    paint = Painter(use_color(sys.stdout))
+        def say(line: str) -> None:
+            # Model, native id, reasons: an agent may have set them, so they go to the
+            # terminal as terminal_text like the entries do.
+            click.echo(terminal_text(line), file=out)
 
-    def say(line: str) -> None:
-        # Model, native id, reasons: an agent may have set them, so they go to the
-        # terminal as terminal_text like the entries do.
-        click.echo(terminal_text(line))
+        click.echo(paint(f"session {data['id']}", "bold"), file=out)
+        say(f"  executor  {data['executor']}" +
+            (f"  model {data['model']}" if data["model"] else ""))
+        say(f"  state     {data['state']}")
+        say(f"  cwd       {data['cwd']}")
+        if data["native_session_id"]:
+            say(f"  native id {data['native_session_id']}")
+        say(f"  created   {data['created_at']}   updated {data['updated_at']}")
+        for e in data["executions"]:
+            say(f"  execution {e['id'][:8]} {e['stage']:<16} {e['state']:<10} "
+                f"exit {e['exit_code'] if e['exit_code'] is not None else '-':<4} "
+                f"{e['started_at']} → {e['ended_at'] or '…'}  on {e['host']}")
+        click.echo(paint("transitions", "bold"), file=out)
+        for t in data["transitions"]:
+            say(f"  {t['at']}  {t['from'] or '∅'} → {t['to']}  {t['reason']}")
+        click.echo(paint("entries", "bold"), file=out)
+        write_entries(out, data["entries"], every, paint,
+                      show_states=bool(flt.kinds and "state" in flt.kinds))
+        _usage_line(out, every, paint)
 
-    click.echo(paint(f"session {data['id']}", "bold"))
-    say(f"  executor  {data['executor']}" +
-        (f"  model {data['model']}" if data["model"] else ""))
-    say(f"  state     {data['state']}")
-    say(f"  cwd       {data['cwd']}")
-    if data["native_session_id"]:
-        say(f"  native id {data['native_session_id']}")
-    say(f"  created   {data['created_at']}   updated {data['updated_at']}")
-    for e in data["executions"]:
-        say(f"  execution {e['id'][:8]} {e['stage']:<16} {e['state']:<10} "
-            f"exit {e['exit_code'] if e['exit_code'] is not None else '-':<4} "
-            f"{e['started_at']} → {e['ended_at'] or '…'}  on {e['host']}")
-    click.echo(paint("transitions", "bold"))
-    for t in data["transitions"]:
-        say(f"  {t['at']}  {t['from'] or '∅'} → {t['to']}  {t['reason']}")
-    click.echo(paint("entries", "bold"))
+
+def _usage_line(out: Any, entries: list[Any], paint: Any) -> None:
+    from aura.cli.render import format_usage
+
     usage: dict[str, float] = {}
-    for entry in data["entries"]:
-        try:
-            shown = format_entry(entry, paint)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            shown = (f"[unprintable {entry.get('kind')} entry: {type(exc).__name__}]", True)
-        if shown is not None:
-            click.echo(f"{paint(str(entry.get('seq', '')).rjust(5), 'dim')} {shown[0]}")
+    for entry in entries:
         figures = entry.get("usage")
         for key, value in (figures.items() if isinstance(figures, dict) else ()):
             if isinstance(value, (int, float)):
                 usage[key] = usage.get(key, 0) + value
     if usage:
-        click.echo(paint(f"usage: {format_usage(usage)}", "bold"))
+        click.echo(paint(f"usage: {format_usage(usage)}", "bold"), file=out)
 
 
 @session.command("show", context_settings=CONTEXT_SETTINGS)
 @click.argument("session_id", metavar="ID", shell_complete=complete_session)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object with every entry.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object with the entries shown (with -f: one entry a line).")
 @click.option("--coordinator", metavar="URL", help="Read it from this coordinator.")
 @click.option("--follow", "-f", is_flag=True,
               help="Print entries as they arrive until the run ends (or rests in review).")
+@click.option("--tail", "-n", type=click.IntRange(min=0), metavar="N",
+              help="Only the last N entries (with -f: start that far from the end).")
+@click.option("--kind", "kinds", metavar="KIND[,KIND…]",
+              help="Only entries of these kinds (tool_call,error,…).")
+@click.option("--grep", metavar="TEXT", help="Only entries holding TEXT (any case).")
+@click.option("--since", metavar="WHEN", help="Only entries since 10m, 2h, 7d or an ISO time.")
+@click.option("--no-pager", is_flag=True, help="Never page the output.")
 def session_show(session_id: str, as_json: bool, coordinator: str | None,
-                 follow: bool) -> int:
-    """The whole history of a session: executions, transitions, every entry."""
+                 follow: bool, tail: int | None, kinds: str | None, grep: str | None,
+                 since: str | None, no_pager: bool) -> int:
+    """The whole history of a session: executions, transitions, every entry (through a
+    pager on a terminal: $AURA_PAGER, $PAGER or `less -FRX`)."""
+    from aura.cli.session_view import parse_kinds
+    from aura.cli.timespec import moment
+
+    flt = EntryFilter(parse_kinds(kinds), grep or None,
+                      moment(since) if since is not None else None)
     if not follow:
-        _show(session_id, as_json, coordinator)
+        _show(session_id, as_json, coordinator, flt=flt, tail=tail, page=not no_pager)
         return 0
     if coordinator is not None:
         raise AuraError("--follow reads this machine's store; for a remote run use "
                         "`aura run --on` (it streams) or `session show --coordinator`")
-    return _follow(session_id, as_json)
+    return _follow(session_id, as_json, flt, tail)
 
 
-def _follow(session_id: str, as_json: bool) -> int:
+def _follow(session_id: str, as_json: bool, flt: EntryFilter, tail: int | None) -> int:
     """Entries as JSON lines or text as the store receives them; exit 0 when the run is
     done (or in review), 1 when it failed, 130 when it was cancelled."""
     from aura.cli.render import Painter, format_entry, use_color
@@ -181,6 +199,8 @@ def _follow(session_id: str, as_json: bool) -> int:
 
     def emit(entries: list[Any]) -> None:
         for entry in entries:
+            if entry.get("delta") or not flt.keep(entry):
+                continue
             if as_json:
                 import json
 
@@ -192,9 +212,16 @@ def _follow(session_id: str, as_json: bool) -> int:
 
     store = open_user_store()
     full = store.get_session(session_id).id
+    after = 0
+    if tail is not None:
+        from aura.cli.session_view import select
+
+        # Start so that the last ``tail`` entries the filter keeps come first.
+        shown = select(store.entries(full), flt, tail + 1)
+        after = int(shown[0].get("seq") or 0) if len(shown) > tail else 0
     click.echo(f"[aura] following {full[:8]} (Ctrl-C stops following, not the run)", err=True)
     try:
-        state = follow(store, full, emit)
+        state = follow(store, full, emit, after_seq=after)
     except KeyboardInterrupt:
         return 130
     click.echo(f"[aura] session {full[:8]} {state}", err=True)
@@ -219,6 +246,6 @@ def session_cancel(session_id: str, timeout: float) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every entry.")
 def session_latest(as_json: bool) -> None:
     """The newest session (same output as `session show`)."""
-    _show(None, as_json)
+    _show(None, as_json, page=False)
 
 

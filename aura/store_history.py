@@ -1,0 +1,233 @@
+"""History as a work log in the store: full-text search over every stored entry, and
+removing sessions with everything that belongs to them.
+
+Search uses an FTS5 table, ``entry_search`` (migration 8), one row per entry, holding the
+entry's words (its string values but the envelope: text, tool, target, output, reason,
+data…). A row's rowid is ``entries.rowid << BATCH_BITS | index in the batch``, so a hit
+leads back to its batch row (and session) and a session's rows are removed by rowid ranges.
+The writer thread adds the rows in the same transaction as the batch (measured cheaper for
+the same result than a trigger, which could only index a whole batch as one document: see
+bench/ingest.py --index). Where SQLite has no FTS5 the table is not made and search reads
+the entries with LIKE instead (``HistoryTables.fts`` is False; callers say so).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+BATCH_BITS = 20  # a batch holds far fewer than 2**20 entries (the recorder sends ~256)
+_ENVELOPE = frozenset({"seq", "ts", "session", "execution", "stage", "kind", "delta",
+                       "streamed", "incomplete"})
+MARK_START, MARK_END = "\x02", "\x03"  # around a match in a snippet
+
+
+def entry_words(body: str) -> str:
+    """The searchable text of one stored entry: its string values (nested ones too), the
+    envelope left out, so searching "session" does not match every entry."""
+    try:
+        entry = json.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    if not isinstance(entry, dict):
+        return body
+    out: list[str] = []
+    _strings((v for k, v in entry.items() if k not in _ENVELOPE), out)
+    return "\n".join(out)
+
+
+def _strings(values: Iterable[Any], out: list[str]) -> None:
+    for value in values:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, dict):
+            _strings(value.values(), out)
+        elif isinstance(value, list):
+            _strings(value, out)
+
+
+def migration_8(db: sqlite3.Connection) -> None:
+    """The full-text index of entries, filled from the entries already stored. Without
+    FTS5 in this SQLite nothing is made (search falls back to LIKE)."""
+    try:
+        db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS entry_search USING fts5("
+                   "words, tokenize = 'unicode61 remove_diacritics 2')")
+    except sqlite3.OperationalError as exc:
+        if "fts5" in str(exc):
+            return
+        raise
+    for rowid, bodies in db.execute("SELECT rowid, bodies FROM entries").fetchall():
+        db.executemany("INSERT INTO entry_search (rowid, words) VALUES (?, ?)",
+                       index_rows(rowid, bodies.split("\n")))
+
+
+def index_rows(batch_rowid: int, bodies: Sequence[str]) -> list[tuple[int, str]]:
+    base = batch_rowid << BATCH_BITS
+    return [(base + i, entry_words(body)) for i, body in enumerate(bodies)]
+
+
+def fts_query(text: str) -> str:
+    """``text`` as an FTS5 query: every word must occur (each quoted: no FTS syntax)."""
+    words = text.split()
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One entry that matched a search."""
+
+    session: str
+    executor: str
+    seq: int
+    ts: str
+    kind: str
+    snippet: str  # the match between MARK_START and MARK_END
+
+    def to_json(self) -> dict[str, Any]:
+        plain = self.snippet.replace(MARK_START, "").replace(MARK_END, "")
+        return {"session": self.session, "executor": self.executor, "seq": self.seq,
+                "ts": self.ts, "kind": self.kind, "snippet": plain}
+
+
+def snippet_of(words: str, needle: str, width: int = 80) -> str:
+    """A window of ``words`` around the first case-insensitive match of ``needle``'s
+    first word, the match marked (what FTS5's snippet() gives, for the LIKE path)."""
+    flat = " ".join(words.split())
+    first = needle.split()[0] if needle.split() else needle
+    at = flat.lower().find(first.lower())
+    if at < 0:
+        return flat[:width]
+    start = max(0, at - width // 3)
+    end = min(len(flat), at + len(first) + width // 2)
+    return ("…" if start else "") + flat[start:at] + MARK_START + \
+        flat[at:at + len(first)] + MARK_END + flat[at + len(first):end] + \
+        ("…" if end < len(flat) else "")
+
+
+def hit_from(session: str, executor: str, body: str, snippet: str) -> Hit:
+    try:
+        entry = json.loads(body)
+    except (ValueError, RecursionError):
+        entry = {}
+    if not isinstance(entry, dict):
+        entry = {}
+    seq = entry.get("seq")
+    return Hit(session, executor, seq if isinstance(seq, int) else 0,
+               str(entry.get("ts") or ""), str(entry.get("kind") or "raw"),
+               " ".join(snippet.split()))
+
+
+class HistoryTables:
+    """Search and removal on SQLite (mixed into ``SQLiteStore``)."""
+
+    _db: sqlite3.Connection
+    _has_fts: bool | None = None
+
+    def _write(self) -> Any:
+        raise NotImplementedError
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        raise NotImplementedError
+
+    @property
+    def fts(self) -> bool:
+        """Whether this database has the full-text index (else search uses LIKE)."""
+        if self._has_fts is None:
+            self._has_fts = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'entry_search'").fetchone() is not None
+        return self._has_fts
+
+    def _index_batch(self, batch_rowid: int, bodies: Sequence[str]) -> None:
+        # Inside append_entries' transaction: the batch and its index rows commit together.
+        if self.fts:
+            self._db.executemany("INSERT INTO entry_search (rowid, words) VALUES (?, ?)",
+                                 index_rows(batch_rowid, bodies))
+
+    def search_entries(self, text: str, *, executor: str | None = None,
+                       since: str | None = None, limit: int = 50) -> list[Hit]:
+        """Entries whose words hold every word of ``text`` (case-insensitive), newest
+        first, from sessions of ``executor`` created at or after ``since``."""
+        where, params = _session_filter(executor, since)
+        if self.fts and fts_query(text):
+            rows = self._read(
+                "SELECT e.session, s.executor, e.bodies, f.rowid & ?, "
+                f"snippet(entry_search, 0, '{MARK_START}', '{MARK_END}', '…', 16) "
+                "FROM entry_search f JOIN entries e ON e.rowid = (f.rowid >> ?) "
+                "JOIN sessions s ON s.id = e.session WHERE entry_search MATCH ?" + where +
+                " ORDER BY f.rowid DESC LIMIT ?",
+                [(1 << BATCH_BITS) - 1, BATCH_BITS, fts_query(text), *params, limit])
+            return [hit_from(session, ex, bodies.split("\n")[index], snippet)
+                    for session, ex, bodies, index, snippet in rows]
+        return self._search_like(text, where, params, limit)
+
+    def _search_like(self, text: str, where: str, params: list[Any], limit: int
+                     ) -> list[Hit]:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._read(
+            "SELECT e.session, s.executor, e.bodies FROM entries e JOIN sessions s ON "
+            "s.id = e.session WHERE e.bodies LIKE ? ESCAPE '\\'" + where +
+            " ORDER BY e.rowid DESC", [pattern, *params])
+        hits: list[Hit] = []
+        for session, ex, bodies in rows:
+            for body in reversed(bodies.split("\n")):
+                words = entry_words(body)
+                if text.lower() in words.lower():
+                    hits.append(hit_from(session, ex, body, snippet_of(words, text)))
+                    if len(hits) >= limit:
+                        return hits
+        return hits
+
+    def delete_sessions(self, session_ids: Sequence[str]) -> None:
+        """Remove the sessions with their entries (and index rows), executions,
+        transitions, approvals, claims and tasks, all in one transaction."""
+        with self._write():
+            for sid in session_ids:
+                if self.fts:
+                    for (rowid,) in self._db.execute(
+                            "SELECT rowid FROM entries WHERE session = ?", (sid,)).fetchall():
+                        self._db.execute(
+                            "DELETE FROM entry_search WHERE rowid BETWEEN ? AND ?",
+                            (rowid << BATCH_BITS, ((rowid + 1) << BATCH_BITS) - 1))
+                for sql in ("DELETE FROM entries WHERE session = ?",
+                            "DELETE FROM transitions WHERE session = ?",
+                            "DELETE FROM approvals WHERE session = ?",
+                            "DELETE FROM session_claims WHERE session = ?",
+                            "DELETE FROM task_deps WHERE task = ? ",
+                            "DELETE FROM tasks WHERE session = ?",
+                            "DELETE FROM executions WHERE session = ?",
+                            "DELETE FROM sessions WHERE id = ?"):
+                    self._db.execute(sql, (sid,))
+
+
+def _session_filter(executor: str | None, since: str | None) -> tuple[str, list[Any]]:
+    where, params = "", []
+    if executor is not None:
+        where += " AND s.executor = ?"
+        params.append(executor)
+    if since is not None:
+        where += " AND s.updated_at >= ?"
+        params.append(since)
+    return where, params
+
+
+def memory_search(sessions: dict[str, Any], entries: dict[str, dict[int, str]], text: str,
+                  executor: str | None, since: str | None, limit: int) -> list[Hit]:
+    """search_entries over a MemoryStore's dicts (every word, case-insensitive)."""
+    words = text.lower().split()
+    hits: list[Hit] = []
+    found = [(s.created_at, sid) for sid, s in sessions.items()
+             if (executor is None or s.executor == executor) and
+             (since is None or s.updated_at >= since)]
+    for _created, sid in sorted(found, reverse=True):
+        for seq in sorted(entries.get(sid, {}), reverse=True):
+            body = entries[sid][seq]
+            shown = entry_words(body)
+            if words and all(w in shown.lower() for w in words):
+                hits.append(hit_from(sid, sessions[sid].executor, body,
+                                     snippet_of(shown, text)))
+                if len(hits) >= limit:
+                    return hits
+    return hits
