@@ -249,3 +249,13 @@ def session_latest(as_json: bool) -> None:
     _show(None, as_json, page=False)
 
 
+
+
+def _add_log_commands() -> None:
+    from aura.cli.session_log import session_export, session_prune, session_rm, session_search
+
+    for command in (session_search, session_export, session_rm, session_prune):
+        session.add_command(command)
+
+
+_add_log_commands()
