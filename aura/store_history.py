@@ -14,6 +14,7 @@ the entries with LIKE instead (``HistoryTables.fts`` is False; callers say so).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -215,8 +216,9 @@ def _session_filter(executor: str | None, since: str | None) -> tuple[str, list[
 
 def memory_search(sessions: dict[str, Any], entries: dict[str, dict[int, str]], text: str,
                   executor: str | None, since: str | None, limit: int) -> list[Hit]:
-    """search_entries over a MemoryStore's dicts (every word, case-insensitive)."""
-    words = text.lower().split()
+    """search_entries over a MemoryStore's dicts: every word of ``text`` is a word of the
+    entry, in any case (as FTS5's unicode61 tokens match)."""
+    words = set(re.findall(r"\w+", text.casefold()))
     hits: list[Hit] = []
     found = [(s.created_at, sid) for sid, s in sessions.items()
              if (executor is None or s.executor == executor) and
@@ -225,7 +227,7 @@ def memory_search(sessions: dict[str, Any], entries: dict[str, dict[int, str]], 
         for seq in sorted(entries.get(sid, {}), reverse=True):
             body = entries[sid][seq]
             shown = entry_words(body)
-            if words and all(w in shown.lower() for w in words):
+            if words and words <= set(re.findall(r"\w+", shown.casefold())):
                 hits.append(hit_from(sid, sessions[sid].executor, body,
                                      snippet_of(shown, text)))
                 if len(hits) >= limit:

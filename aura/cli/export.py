@@ -134,7 +134,7 @@ def markdown(data: dict[str, Any]) -> str:
     if data["approvals"]:
         out += ["", "## Approvals", ""]
         out += [f"- {a['id'][:8]} {a['kind']}: {a['title']} — {a['state']}"
-                f"{' by ' + _s(a.get('answered_by')) if a.get('answered_by') else ''}"
+                f"{' by ' + _s(a.get('by')) if a.get('by') else ''}"
                 for a in data["approvals"]]
     if data["diff"]:
         out += ["", "## Workspace diff", "", _fence(data["diff"].rstrip("\n"), "diff")]
@@ -193,7 +193,7 @@ def _html_entry(entry: dict[str, Any]) -> str | None:
 
 
 def _by(approval: dict[str, Any]) -> str:
-    who = approval.get("answered_by")
+    who = approval.get("by")
     return f" by {_e(who)}" if who else ""
 
 
