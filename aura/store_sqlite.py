@@ -306,11 +306,9 @@ class SQLiteStore(SQLiteApprovals, TaskTables, SQLiteWorkers, HistoryTables):
             seqs = [row[0] for row in fresh]
             if any(b <= a for a, b in itertools.pairwise(seqs)):
                 raise StoreError(f"entries of session {session_id} must have increasing seq")
-            bodies = [row[3] for row in fresh]
-            cursor = self._db.execute(
+            self._db.execute(
                 "INSERT INTO entries (session, first_seq, last_seq, bodies) VALUES (?, ?, ?, ?)",
-                (session_id, seqs[0], seqs[-1], "\n".join(bodies)))
-            self._index_batch(cursor.lastrowid or 0, bodies)
+                (session_id, seqs[0], seqs[-1], "\n".join(row[3] for row in fresh)))
 
     def entries(self, session_id: str, after_seq: int = 0, limit: int | None = None
                 ) -> list[Entry]:

@@ -5,6 +5,14 @@ measured in the same run: a plain Python loop that reads the same lines from a p
 json.loads them without storing. Prints one JSON line per figure.
 
     python3 bench/ingest.py [--lines 1000000] [--also 100000]
+    python3 bench/ingest.py --index 300000
+
+--index N stores N entries straight into a SQLiteStore (batches of 256, as the recorder
+sends them) three ways, each in its own process of this interpreter: without a search
+index (the baseline), with aura's index (a trigger on entries: one document a batch), and
+with the alternative (the writer adds one row per entry with its words extracted in
+Python); it prints the wall and CPU seconds of each, the ratios to the baseline, and the
+database sizes.
 """
 
 from __future__ import annotations
@@ -81,13 +89,82 @@ def measure(count: int, tmp: Path) -> list[dict]:
     ]
 
 
+INDEX_CODE = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from aura.contracts import Session
+from aura.store_history import entry_words
+from aura.store_sqlite import SQLiteStore
+variant, db, data = sys.argv[2], sys.argv[3], sys.argv[4]
+store = SQLiteStore(db)
+if variant != "trigger":
+    store._db.execute("DROP TRIGGER entry_search_add")
+    store._db.execute("DROP TABLE entry_search")
+if variant == "writer":  # the alternative: one row per entry, its words found in Python
+    store._db.execute("CREATE VIRTUAL TABLE entry_words USING fts5(words)")
+at = "2026-01-01T00:00:00.000Z"
+store.create_session(Session(id="bench", executor="custom", state="done", cwd="/",
+                             created_at=at, updated_at=at))
+rows = []
+with open(data) as fh:
+    for seq, line in enumerate(fh, start=1):
+        entry = json.loads(line)
+        entry.update(seq=seq, ts=at, session="bench", execution="e1", stage="coding_initial")
+        rows.append((seq, "e1", entry["kind"], json.dumps(entry)))
+start = time.perf_counter()
+for i in range(0, len(rows), 256):
+    batch = rows[i:i + 256]
+    if variant != "writer":
+        store.append_entries("bench", batch)
+        continue
+    with store._write():
+        cursor = store._db.execute(
+            "INSERT INTO entries (session, first_seq, last_seq, bodies) VALUES (?, ?, ?, ?)",
+            ("bench", batch[0][0], batch[-1][0], "\n".join(r[3] for r in batch)))
+        base = cursor.lastrowid << 20
+        store._db.executemany("INSERT INTO entry_words (rowid, words) VALUES (?, ?)",
+                              [(base + n, entry_words(r[3])) for n, r in enumerate(batch)])
+print(time.perf_counter() - start)
+"""
+
+
+def index_cost(count: int, tmp: Path) -> list[dict]:
+    """Storing ``count`` entries without an index, with aura's, and with a trigger."""
+    data = tmp / f"index-lines-{count}.jsonl"
+    make_lines(data, count)
+    out: dict[str, tuple[float, float, int]] = {}
+    for variant in ("none", "trigger", "writer"):
+        db = tmp / f"index-{variant}.db"
+        argv = [PY, "-c", INDEX_CODE, str(ROOT), variant, str(db), str(data)]
+        proc = subprocess.run(argv, capture_output=True, text=True, check=True)
+        _wall, _rss, cpu = timed([*argv[:3], str(ROOT), variant,
+                                  str(tmp / f"cpu-{variant}.db"), str(data)])
+        size = sum(p.stat().st_size for p in tmp.glob(f"index-{variant}.db*"))
+        out[variant] = (float(proc.stdout.strip()), cpu, size)
+    base_s, base_cpu, base_size = out["none"]
+    return [{"figure": f"store_{variant}", "entries": count,
+             "append_s": round(s, 3), "entries_per_s": round(count / s),
+             "process_cpu_s": round(cpu, 2), "db_mb": round(size / 2**20, 1),
+             "append_vs_no_index": round(s / base_s, 3),
+             "cpu_vs_no_index": round(cpu / base_cpu, 3),
+             "db_vs_no_index": round(size / base_size, 2)}
+            for variant, (s, cpu, size) in out.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--also", type=int, default=100_000,
                         help="a smaller run, to show RSS stays flat (0: skip)")
+    parser.add_argument("--index", type=int, default=0, metavar="N",
+                        help="only compare storing N entries with and without the search "
+                             "index (see above)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aura-bench-") as tmp:
+        if args.index:
+            for figure in index_cost(args.index, Path(tmp)):
+                print(json.dumps(figure), flush=True)
+            return
         for count in [c for c in (args.also, args.lines) if c]:
             for figure in measure(count, Path(tmp)):
                 print(json.dumps(figure), flush=True)
