@@ -2,8 +2,11 @@
 removing sessions with everything that belongs to them.
 
 Search uses an FTS5 table, ``entry_search`` (migration 8), kept in step with ingest by a
-trigger on ``entries``: one document per stored batch (its bodies as stored, with the
-batch's session and first seq to find it again). The trigger runs inside the batch's own
+trigger on ``entries``: one document per stored batch, its bodies as stored. The index is
+contentless and keeps no positions (the text is in ``entries`` already; matches are
+checked in Python), and ``entry_docs`` maps a document to its batch by session and first
+seq (an INTEGER PRIMARY KEY, which VACUUM keeps, unlike the rowids of ``entries``). The
+trigger runs inside the batch's own
 transaction, in SQLite (which releases the GIL), so the writer thread does no more Python
 than before; that was measured cheaper than the writer adding one row per entry with its
 words extracted (bench/ingest.py --index). A batch that matches is read back and each of
@@ -55,19 +58,29 @@ def migration_8(db: sqlite3.Connection) -> None:
     """The full-text index of entries, its trigger, and the entries already stored put in
     it. Without FTS5 in this SQLite nothing is made (search falls back to LIKE)."""
     try:
-        db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS entry_search USING fts5("
-                   "bodies, session UNINDEXED, first_seq UNINDEXED, "
+        db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS entry_search USING fts5(bodies, "
+                   "content = '', detail = none, columnsize = 0, "
                    "tokenize = 'unicode61 remove_diacritics 2')")
     except sqlite3.OperationalError as exc:
         if "fts5" in str(exc):
             return
         raise
+    db.execute("CREATE TABLE IF NOT EXISTS entry_docs (docid INTEGER PRIMARY KEY, "
+               "session TEXT NOT NULL, first_seq INTEGER NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS entry_docs_session ON entry_docs (session)")
+    # In a trigger, last_insert_rowid() is the row the trigger itself just inserted.
     db.execute("CREATE TRIGGER IF NOT EXISTS entry_search_add AFTER INSERT ON entries BEGIN "
-               "INSERT INTO entry_search (bodies, session, first_seq) "
-               "VALUES (new.bodies, new.session, new.first_seq); END")
-    db.execute("DELETE FROM entry_search")  # idempotent: never index a batch twice
-    db.execute("INSERT INTO entry_search (bodies, session, first_seq) "
-               "SELECT bodies, session, first_seq FROM entries ORDER BY rowid")
+               "INSERT INTO entry_docs (session, first_seq) VALUES (new.session, "
+               "new.first_seq); INSERT INTO entry_search (rowid, bodies) VALUES "
+               "(last_insert_rowid(), new.bodies); END")
+    # Idempotent: run again, it indexes every batch once.
+    db.execute("INSERT INTO entry_search (entry_search) VALUES ('delete-all')")
+    db.execute("DELETE FROM entry_docs")
+    db.execute("INSERT INTO entry_docs (session, first_seq) "
+               "SELECT session, first_seq FROM entries ORDER BY rowid")
+    db.execute("INSERT INTO entry_search (rowid, bodies) SELECT d.docid, e.bodies "
+               "FROM entry_docs d JOIN entries e ON e.session = d.session AND "
+               "e.first_seq = d.first_seq")
 
 
 def words_of(text: str) -> list[str]:
@@ -158,11 +171,17 @@ class HistoryTables:
         query = fts_query(text)
         if not query:
             return []
-        rows = self._read(
-            "SELECT e.session, s.executor, e.bodies FROM entry_search f "
-            "JOIN entries e ON e.session = f.session AND e.first_seq = f.first_seq "
-            "JOIN sessions s ON s.id = e.session WHERE entry_search MATCH ?" + where +
-            " ORDER BY f.rowid DESC", [query, *params])
+        try:
+            rows = self._db.execute(
+                "SELECT e.session, s.executor, e.bodies FROM entry_search f "
+                "JOIN entry_docs d ON d.docid = f.rowid JOIN entries e ON "
+                "e.session = d.session AND e.first_seq = d.first_seq "
+                "JOIN sessions s ON s.id = e.session WHERE entry_search MATCH ?" + where +
+                " ORDER BY f.rowid DESC", [query, *params])
+        except sqlite3.OperationalError:
+            # A word FTS5 cuts in two (a phrase, which an index without positions
+            # cannot match): the slower scan finds it all the same.
+            return self._search_like(text, where, params, limit)
         wanted = set(words_of(text))
         hits: list[Hit] = []
         for session, ex, bodies in rows:
@@ -196,8 +215,13 @@ class HistoryTables:
         transitions, approvals, claims and tasks, all in one transaction."""
         with self._write():
             for sid in session_ids:
-                if self.fts:
-                    self._db.execute("DELETE FROM entry_search WHERE session = ?", (sid,))
+                if self.fts:  # a contentless index is told what each document held
+                    self._db.execute(
+                        "INSERT INTO entry_search (entry_search, rowid, bodies) SELECT "
+                        "'delete', d.docid, e.bodies FROM entry_docs d JOIN entries e ON "
+                        "e.session = d.session AND e.first_seq = d.first_seq "
+                        "WHERE d.session = ?", (sid,))
+                    self._db.execute("DELETE FROM entry_docs WHERE session = ?", (sid,))
                 for sql in ("DELETE FROM entries WHERE session = ?",
                             "DELETE FROM transitions WHERE session = ?",
                             "DELETE FROM approvals WHERE session = ?",

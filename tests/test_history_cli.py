@@ -239,7 +239,7 @@ def test_rm_and_prune_remove_whole_sessions_but_not_running_ones(two_turns: str,
     assert run_aura("session", "rm", sid[:8]).stdout == f"removed session {sid[:8]}\n"
     left = SQLiteStore(aura_home / "aura.db")
     assert [s.id for s in left.list_sessions()] == ["runn-1"]
-    for table in ("entries", "executions", "transitions", "entry_search"):
+    for table in ("entries", "executions", "transitions", "entry_docs"):
         assert left._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
     left.close()
     assert "no session" in run_aura("session", "rm", "zzzz").stderr
@@ -257,6 +257,8 @@ def test_rm_refuses_unsaved_workspace_work_until_it_is_saved(tmp_path: Path,
     ws = json.loads(run_aura("workspace", "list", "--json").stdout)[0]
     worktree = Path(ws["repos"][0]["path"])
     (worktree / "a.txt").write_text("changed by hand\n")
+    md = run_aura("session", "export", sid).stdout
+    assert "## Workspace diff\n\n```diff\n" in md and "+changed by hand" in md
     refused = run_aura("session", "rm", sid)
     assert refused.returncode == 1
     assert f"save it with `aura workspace save {sid[:8]}`" in refused.stderr

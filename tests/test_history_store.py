@@ -96,10 +96,15 @@ def test_delete_sessions_removes_every_row_of_theirs_and_nothing_else(store: Sto
 def test_sqlite_index_documents_go_with_their_session(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "a.db")
     fill(store)
-    count = "SELECT count(*) FROM entry_search"
+    count = "SELECT count(*) FROM entry_docs"
     assert store._db.execute(count).fetchone()[0] == 3  # one document a batch
     store.delete_sessions(["bbbb-2"])
     assert store._db.execute(count).fetchone()[0] == 2
+    # The index forgot its words too: they match nothing, not a dangling document.
+    assert store._db.execute("SELECT count(*) FROM entry_search WHERE entry_search "
+                             "MATCH 'network'").fetchone()[0] == 0
+    assert store._db.execute("SELECT count(*) FROM entry_search WHERE entry_search "
+                             "MATCH 'fixed'").fetchone()[0] == 1
     store.close()
 
 
@@ -127,6 +132,7 @@ def test_without_the_index_search_reads_the_entries_with_like(tmp_path: Path) ->
     fill(store)
     store._db.execute("DROP TRIGGER entry_search_add")
     store._db.execute("DROP TABLE entry_search")
+    store._db.execute("DROP TABLE entry_docs")
     store._has_fts = None
     assert not store.fts
     hits = store.search_entries("flaky")
