@@ -39,6 +39,8 @@ _KEEP = frozenset({
     "GIT_CONFIG_COUNT", "GIT_HTTP_PROXY_AUTHMETHOD", "GIT_ALLOW_PROTOCOL", "GIT_ASKPASS",
     # Where config is read from (not which repository is used).
     "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM",
+    # Who the user is, for the commits `aura workspace land` makes in their name.
+    "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
 })
 
 
@@ -364,3 +366,80 @@ def diff_text(repo: str | Path, base: str, tree: str, limit: int = 200_000) -> s
     if len(text) > limit:
         return text[:limit] + f"\n… [diff cut: {len(text) - limit} more characters]\n"
     return text
+
+
+# landing a branch (service/land.py) -----------------------------------------------------------
+
+def merge_tree(repo: str | Path, ours: str, theirs: str) -> tuple[str | None, list[str]]:
+    """Merge ``theirs`` into ``ours`` in the object store only (``merge-tree
+    --write-tree``, git ≥ 2.38): (the merged tree, []) when clean, (None, conflicted
+    paths) when not. Nothing in any work tree, index or ref changes."""
+    proc = run_git(["merge-tree", "--write-tree", "--name-only", "--no-messages", ours,
+                    theirs], repo, check=False)
+    lines = proc.stdout.splitlines()
+    if proc.returncode == 0 and lines:
+        return lines[0].strip(), []
+    if proc.returncode == 1 and lines:
+        return None, [line for line in lines[1:] if line.strip()]
+    message = (proc.stderr.strip() or f"exit {proc.returncode}").splitlines()[-1]
+    raise GitError(f"cannot test the merge in {repo} (git merge-tree --write-tree needs "
+                   f"git 2.38 or newer): {message}")
+
+
+def has_identity(repo: str | Path) -> bool:
+    """Whether git knows who commits here (user.name/user.email, or the environment)."""
+    return all(run_git(["var", name], repo, check=False).returncode == 0
+               for name in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"))
+
+
+def is_ancestor(repo: str | Path, ancestor: str, commit: str) -> bool:
+    return run_git(["merge-base", "--is-ancestor", ancestor, commit], repo,
+                   check=False).returncode == 0
+
+
+def commit_all(repo: str | Path, message: str) -> str:
+    """Commit everything uncommitted in the work tree (``add -A``, ignored files aside)
+    with the user's own identity; the new HEAD."""
+    run_git(["add", "-A", "--", "."], repo)
+    run_git(["commit", "-q", "--no-verify", "-F", "-"], repo, input=message)
+    return _out(["rev-parse", "HEAD"], repo)
+
+
+def user_commit_tree(repo: str | Path, tree: str, message: str, parents: list[str]) -> str:
+    """A commit of ``tree`` with the user's own identity, on no ref."""
+    args = ["commit-tree", tree, "-F", "-"]
+    for parent in parents:
+        args += ["-p", parent]
+    return run_git(args, repo, input=message).stdout.strip()
+
+
+def fast_forward(repo: str | Path, commit: str) -> None:
+    """Move the checked-out branch (and the work tree) on to ``commit``, a descendant;
+    git refuses, changing nothing, if an untracked file is in the way."""
+    run_git(["merge", "--ff-only", "-q", commit], repo)
+
+
+def remotes(repo: str | Path) -> list[str]:
+    return _out(["remote"], repo).split()
+
+
+def push_branch(repo: str | Path, remote: str, branch: str) -> None:
+    run_git(["push", "-q", "-u", remote, f"refs/heads/{branch}:refs/heads/{branch}"], repo)
+
+
+def gh_pr_create(gh: str, repo: str | Path, head: str, base: str, title: str, body: str
+                 ) -> subprocess.CompletedProcess[str]:
+    """``gh pr create`` for a pushed branch (the GitHub CLI at ``gh``), not checked."""
+    return subprocess.run([gh, "pr", "create", "--head", head, "--base", base, "--title",
+                           title, "--body", body], cwd=repo, capture_output=True, text=True,
+                          env=clean_env(), stdin=subprocess.DEVNULL)
+
+
+def ignored_among(repo: str | Path, paths: list[str]) -> list[str]:
+    """Those of ``paths`` that are ignored files in the work tree now (git would overwrite
+    them without a word when a merge brings tracked files there)."""
+    if not paths:
+        return []
+    out = run_git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--",
+                   *(f":(literal){p}" for p in paths)], repo).stdout
+    return [p for p in out.split("\0") if p]

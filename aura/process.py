@@ -178,13 +178,9 @@ class Child:
             liveness.kill_marked(self.mark)  # a holder of the pipe that left the group
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._readers), 2.0)
-            if not self._readers.done():
-                # A process that left the group (setsid) still holds the pipe: the agent
-                # is over, so stop reading rather than wait for it.
-                self._readers.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._readers
-                self._close_transport()
+            # A process that left the group (setsid) may still hold the pipe: the agent
+            # is over, so stop reading rather than wait for it.
+            await self._abandon_readers()
         else:
             await self._readers
         # Process.wait() also waits for the pipes to close, which an escaped holder may
@@ -195,6 +191,15 @@ class Child:
             await self._kill_group(term_timeout=0.5)
         self._kill_escaped()
         return code
+
+    async def _abandon_readers(self) -> None:
+        """Stop reading pipes that are still open (their holder escaped the group)."""
+        if self._readers.done():
+            return
+        self._readers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._readers
+        self._close_transport()
 
     async def stop(self, grace: float = 1.0, term_timeout: float = 3.0) -> int:
         """Close stdin → wait ``grace`` → SIGTERM the group → SIGKILL; returns the code."""
@@ -207,11 +212,7 @@ class Child:
         liveness.kill_marked(self.mark)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._readers), 2.0)
-        if not self._readers.done():
-            self._readers.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._readers
-            self._close_transport()
+        await self._abandon_readers()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.proc.wait(), 2.0)
         self._kill_escaped()

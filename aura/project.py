@@ -2,6 +2,7 @@
 
     setup = "make deps"                 # or a list of commands, run in order
     cleanup = ["ruff format ."]
+    check = "pytest -q"                 # or a list: run after the agent, results stored
     [templates]                         # per-stage prompt templates (see prompts.py)
     follow_up = "{{review}}Please: {{prompt}}"
     review = "…{{diff}}…"
@@ -44,7 +45,8 @@ def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
 
 
 def load_project_config(repo: str | Path) -> dict[str, Any]:
-    """``{"setup": [...], "cleanup": [...], "templates": {...}, "review": {...}}``."""
+    """``{"setup": [...], "cleanup": [...], "check": [...], "templates": {...},
+    "review": {...}}``."""
     path = Path(repo) / FILENAME
     try:
         with path.open("rb") as fh:
@@ -59,5 +61,6 @@ def load_project_config(repo: str | Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: templates.{key} must be a string")
     review = _table(data, "review", path)
     return {"setup": _commands(data, "setup", path), "cleanup": _commands(data, "cleanup", path),
+            "check": _commands(data, "check", path),
             "templates": templates, "review": review, "path": str(path),
             "approvals": _table(data, "approvals", path)}  # read by approval_policy

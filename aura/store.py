@@ -19,6 +19,7 @@ from aura.approvals import ApprovalState
 from aura.contracts import Entry, Execution, ExecutionStatus, Session, Transition
 from aura.errors import InvalidTransition, NotFound, StoreError
 from aura.store_approvals import Approval, MemoryApprovals
+from aura.store_attempts import Attempt, Group, MemoryAttempts
 from aura.store_history import Hit, memory_search
 from aura.store_ids import check_prefix
 from aura.store_tasks import WORKING, Task, task_not_found
@@ -160,6 +161,19 @@ class Store(Protocol):
         """An enrolled worker ({name, key_hash, enrolled_at, revoked_at, re_enroll})."""
         ...
     def worker_identities(self) -> list[dict[str, Any]]: ...
+    # groups of attempts (aura.store_attempts) -----------------------------------------
+    def create_group(self, group: Group) -> None: ...
+    def add_attempt(self, attempt: Attempt) -> None: ...
+    def groups(self) -> list[Group]:
+        """Every group of attempts, newest first."""
+        ...
+    def attempts(self, group_id: str) -> list[Attempt]:
+        """The group's attempts by number."""
+        ...
+    def attempt_of(self, session_id: str) -> Attempt | None: ...
+    def choose_attempt(self, group_id: str, session_id: str) -> None:
+        """Mark ``session_id`` the group's chosen attempt and every other not chosen."""
+        ...
     def put_worker_identity(self, identity: dict[str, Any]) -> None: ...
     def create_task(self, task: Task) -> None:
         """Queue a task for its (existing, queued) session, with its dependencies."""
@@ -253,10 +267,11 @@ def session_not_found(session_id: str) -> NotFound:
     )
 
 
-class MemoryStore(MemoryApprovals):
+class MemoryStore(MemoryApprovals, MemoryAttempts):
     """A Store in dicts: for tests and for callers that need no persistence."""
 
     def __init__(self) -> None:
+        MemoryAttempts.__init__(self)
         self._approvals: dict[str, Approval] = {}
         self._sessions: dict[str, Session] = {}
         self._executions: dict[str, Execution] = {}
@@ -460,3 +475,7 @@ class MemoryStore(MemoryApprovals):
         self._executions = {k: e for k, e in self._executions.items() if e.session not in gone}
         self._transitions = [t for t in self._transitions if t.session not in gone]
         self._approvals = {k: a for k, a in self._approvals.items() if a.session not in gone}
+        for sid in gone:
+            self._attempts.pop(sid, None)
+        kept = {a.group for a in self._attempts.values()}
+        self._groups = {k: g for k, g in self._groups.items() if k in kept}

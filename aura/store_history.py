@@ -212,7 +212,7 @@ class HistoryTables:
 
     def delete_sessions(self, session_ids: Sequence[str]) -> None:
         """Remove the sessions with their entries (and index rows), executions,
-        transitions, approvals, claims and tasks, all in one transaction."""
+        transitions, approvals, claims, tasks and attempts, all in one transaction."""
         with self._write():
             for sid in session_ids:
                 if self.fts:  # a contentless index is told what each document held
@@ -227,10 +227,13 @@ class HistoryTables:
                             "DELETE FROM approvals WHERE session = ?",
                             "DELETE FROM session_claims WHERE session = ?",
                             "DELETE FROM task_deps WHERE task = ?",
+                            "DELETE FROM attempts WHERE session = ?",
                             "DELETE FROM tasks WHERE session = ?",
                             "DELETE FROM executions WHERE session = ?",
                             "DELETE FROM sessions WHERE id = ?"):
                     self._db.execute(sql, (sid,))
+            self._db.execute("DELETE FROM attempt_groups WHERE id NOT IN "
+                             "(SELECT grp FROM attempts)")  # a group none of whose is left
 
 
 def _session_filter(executor: str | None, since: str | None) -> tuple[str, list[Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from aura.store_attempts import migration_7
 from aura.store_history import migration_8
 from aura.store_tasks import migration_6
 
@@ -115,7 +116,6 @@ def _migration_5(db: sqlite3.Connection) -> None:
 # Append new migrations; never edit a released one.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2,
                                                           _migration_3, _migration_4,
-                                                          _migration_5, migration_6]
-# Number 7 is another change's; migration 8 (the search index) is idempotent, so it stays
-# right whichever of the two a database got first.
-MIGRATIONS += [lambda db: None, migration_8]
+                                                          _migration_5, migration_6,
+                                                          migration_7]
+MIGRATIONS.append(migration_8)

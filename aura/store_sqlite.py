@@ -32,6 +32,7 @@ from aura.store import (
     session_not_found,
 )
 from aura.store_approvals import SQLiteApprovals
+from aura.store_attempts import AttemptTables
 from aura.store_history import HistoryTables
 from aura.store_ids import check_prefix
 from aura.store_schema import MIGRATIONS
@@ -86,7 +87,7 @@ def _unknown_state(what: str, ident: str, value: str) -> StoreError:
                       "is the database from a newer aura?")
 
 
-class SQLiteStore(SQLiteApprovals, TaskTables, SQLiteWorkers, HistoryTables):
+class SQLiteStore(SQLiteApprovals, TaskTables, SQLiteWorkers, AttemptTables, HistoryTables):
     # The task methods (create_task, tasks, claim_task, …) are in store_tasks.py; search
     # and removal of sessions in store_history.py.
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import shlex
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -29,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 AURA = [PY, str(ROOT / "aura.py")]
 
+from _cluster import start_cluster, stored  # noqa: E402
 from ingest import make_lines  # noqa: E402  (the same lines as the local ingest bench)
 
 
@@ -37,10 +36,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed(argv: list[str], env: dict[str, str], cpu: list[float] | None = None) -> float:
+def timed(argv: list[str], env: dict[str, str], cpu: list[float] | None = None,
+          cwd: Path | None = None) -> float:
     """Wall seconds of the command; its CPU seconds (user + system) go into ``cpu``."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -48,22 +49,6 @@ def timed(argv: list[str], env: dict[str, str], cpu: list[float] | None = None) 
     if cpu is not None:
         cpu.append(usage.ru_utime + usage.ru_stime)
     return elapsed
-
-
-def stored(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("select coalesce(sum(last_seq - first_seq + 1), 0) "
-                            "from entries").fetchone()[0]
-
-
-def wait_log(path: Path, pattern: str, timeout: float = 30) -> re.Match[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.search(pattern, path.read_text(errors="replace"))
-        if found:
-            return found
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {pattern!r} in {path}")
 
 
 def main() -> None:
@@ -88,25 +73,12 @@ def main() -> None:
         local_cpu: list[float] = []
         client_cpu: list[float] = []
         try:
-            coord_log = tmp / "coord.log"
-            with coord_log.open("w") as log:
-                coord = subprocess.Popen([*AURA, "serve", "--listen", "127.0.0.1:0"],
-                                         env=dict(base, AURA_HOME=str(tmp / "coord")),
-                                         stdout=log, stderr=log)
-            procs.append(coord)
-            url = wait_log(coord_log, r"listening on (ws://[\d.]+:\d+)").group(1)
-            worker_log = tmp / "worker.log"
-            with worker_log.open("w") as log:
-                worker = subprocess.Popen([*AURA, "worker", "--connect", url, "--name", "b1",
-                                           "--allow-command"],
-                                          env=dict(base, AURA_HOME=str(tmp / "worker")),
-                                          stdout=log, stderr=log, cwd=tmp)
-            procs.append(worker)
-            wait_log(coord_log, r"worker b1 online")
+            coord, worker, url = start_cluster(tmp, base, procs)
             for round_ in range(args.rounds):
                 local_home = tmp / f"local-{round_}"
                 local_times.append(timed([*AURA, "run", *agent],
-                                         dict(base, AURA_HOME=str(local_home)), local_cpu))
+                                         dict(base, AURA_HOME=str(local_home)), local_cpu,
+                                         cwd=tmp))  # as the worker: not in a git repo
                 local_stored = stored(local_home / "aura.db")
                 before = {"coordinator": cpu_seconds(coord.pid),
                           "worker": cpu_seconds(worker.pid)}

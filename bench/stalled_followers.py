@@ -21,7 +21,6 @@ import re
 import secrets
 import shlex
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,28 +32,13 @@ sys.path.insert(0, str(ROOT))
 PY = sys.executable
 AURA = [PY, str(ROOT / "aura.py")]
 
+from _cluster import start_cluster, stored, wait_log  # noqa: E402
 from ingest import make_lines  # noqa: E402
-
-
-def wait_log(path: Path, pattern: str, timeout: float = 60) -> re.Match[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.search(pattern, path.read_text(errors="replace"))
-        if found:
-            return found
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {pattern!r} in {path}")
 
 
 def peak_rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return round(int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024, 1)
-
-
-def stored(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("select coalesce(sum(last_seq - first_seq + 1), 0) "
-                            "from entries").fetchone()[0]
 
 
 async def follow(url: str, report: Path) -> None:
@@ -109,19 +93,7 @@ def measure(tmp: Path, count: int, followers: int) -> list[dict]:
     base = dict(os.environ, AURA_TOKEN=secrets.token_hex(16), NO_COLOR="1")
     procs: list[subprocess.Popen] = []
     try:
-        coord_log = tmp / "coord.log"
-        with coord_log.open("w") as log:
-            coord = subprocess.Popen([*AURA, "serve", "--listen", "127.0.0.1:0"],
-                                     env=dict(base, AURA_HOME=str(tmp / "coord")),
-                                     stdout=log, stderr=log)
-        procs.append(coord)
-        url = wait_log(coord_log, r"listening on (ws://[\d.]+:\d+)").group(1)
-        with (tmp / "worker.log").open("w") as log:
-            procs.append(subprocess.Popen(
-                [*AURA, "worker", "--connect", url, "--name", "b1", "--allow-command"],
-                env=dict(base, AURA_HOME=str(tmp / "worker")), stdout=log, stderr=log,
-                cwd=tmp))
-        wait_log(coord_log, r"worker b1 online")
+        coord, _worker, url = start_cluster(tmp, base, procs)
         start = time.monotonic()
         with (tmp / "run.out").open("w") as out, (tmp / "run.err").open("w") as err:
             run = subprocess.Popen(

@@ -25,7 +25,7 @@ TIMEOUT_FACTOR = float(os.environ.get("AURA_TEST_TIMEOUT_FACTOR", "1"))
 
 # Modules whose every test is slow: tmux screens, and the remote cluster's fault drills.
 SLOW_MODULES = frozenset({"test_remote_faults", "test_tui", "test_tui_stream",
-                          "test_picker_tmux"})
+                          "test_picker_tmux", "test_best_of_n"})
 # In test_completion, the tests that start a real shell (bash, fish, zsh, elvish, pwsh)
 # or tmux are the ones asking for an installed aura, a zipapp or a tmux terminal.
 SLOW_COMPLETION_FIXTURES = frozenset({"install", "interactive_install", "pyz_file", "tmux"})

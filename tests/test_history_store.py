@@ -13,6 +13,7 @@ from aura.approvals import ApprovalKind, ApprovalState
 from aura.contracts import Execution, Session, Transition
 from aura.store import MemoryStore, Store
 from aura.store_approvals import Approval
+from aura.store_attempts import Attempt, Group
 from aura.store_history import MARK_END, MARK_START
 from aura.store_schema import MIGRATIONS
 from aura.store_sqlite import SQLiteStore
@@ -84,7 +85,13 @@ def test_delete_sessions_removes_every_row_of_theirs_and_nothing_else(store: Sto
                                        ApprovalKind.COMMAND, "run ls", "t",
                                        state=ApprovalState.PENDING))
     store.create_task(Task("aaaa-1", "title", "t"))
+    store.create_group(Group("g1", "p", "t", "/"))
+    store.create_group(Group("g2", "p", "t", "/"))
+    store.add_attempt(Attempt("g1", 1, "aaaa-1", "claude"))
+    store.add_attempt(Attempt("g2", 1, "bbbb-2", "codex"))
     store.delete_sessions(["aaaa-1"])
+    assert [g.id for g in store.groups()] == ["g2"]  # a group none of whose is left goes
+    assert store.attempts("g1") == [] and len(store.attempts("g2")) == 1
     assert [s.id for s in store.list_sessions()] == ["bbbb-2"]
     assert store.entries("aaaa-1") == [] and store.transitions("aaaa-1") == []
     assert store.list_executions("aaaa-1") == [] and store.tasks() == []

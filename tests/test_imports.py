@@ -39,3 +39,23 @@ def test_session_latest_imports_neither_heavy_modules_nor_asyncio() -> None:
     assert not {m for m in modules if m.split(".")[0] in HEAVY}
     assert "asyncio" not in modules
     assert "aura.store_sqlite" in modules  # it did real work
+
+
+def test_one_command_imports_only_its_own_cli_module() -> None:
+    modules = imported_by("session", "latest")
+    others = {"aura.cli.run", "aura.cli.remote", "aura.cli.board", "aura.cli.task",
+              "aura.cli.compare", "aura.cli.models"}
+    assert not modules & others
+
+
+def test_every_lazy_command_resolves_to_a_command_of_that_name() -> None:
+    import click
+
+    from aura.cli.app import LAZY_COMMANDS, cli
+
+    ctx = click.Context(cli)
+    for name in LAZY_COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert isinstance(command, click.Command)
+        assert command.name == name
+    assert set(LAZY_COMMANDS) <= set(cli.list_commands(ctx))

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("store", ("aura.store", "aura.store_sqlite", "aura.store_schema", "aura.store_writer",
                "aura.store_history", "aura.store_ids",
                "aura.store_approvals", "aura.store_tasks", "aura.store_workers",
-               "aura.recorder")),
+               "aura.store_attempts", "aura.recorder")),
     ("locations", ("aura.paths",)),
     ("core", ("aura.contracts", "aura.errors", "aura.engine", "aura.board", "aura.prompts",
               "aura.approvals", "aura")),

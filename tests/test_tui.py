@@ -18,6 +18,7 @@ import pytest
 
 from . import terminal
 from .conftest import ROOT, TIMEOUT_FACTOR, agent_command, aura_argv, run_aura
+from .gitrepo import git_env, make_repo  # noqa: F401 (git_env: a fixture)
 from .openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.skipif(not terminal.available(), reason="needs tmux")
@@ -140,13 +141,21 @@ def test_slash_commands_and_sessions(tmux: terminal.Tmux, tmp_path: Path) -> Non
     earlier = latest()["id"]
     start(tmux, tmp_path, aura_argv("tui", "--executor", "custom", "--base-command", AGENT))
     tmux.wait_for("○ idle")
-    for command, expected in (("/help", "/session ID"),
-                              ("/executor nope", "unknown executor 'nope'"),
-                              ("/review", "review   on"),
-                              ("/frobnicate", "unknown command /frobnicate")):
+    tmux.type("/help")
+    tmux.send("Enter")
+    tmux.wait_for(lambda s: "Help (Esc closes" in s and "/session ID" in s)
+    tmux.send("Escape")
+    tmux.wait_for(lambda s: "Help (Esc closes" not in s)
+    for command, expected in (("/executor nope", "unknown executor 'nope'"),
+                              ("/review", "review   on")):
         tmux.type(command)
         tmux.send("Enter")
         tmux.wait_for(expected)
+    tmux.type("/frobnicate")
+    tmux.send("Enter")
+    tmux.wait_for("unknown command /frobnicate")
+    assert "› /frobnicate" in tmux.screen()  # kept: Enter again would send it as a prompt
+    tmux.send("C-u")
     tmux.type(f"/session {earlier[:8]}")
     tmux.send("Enter")
     screen = tmux.wait_for("echo: earlier work")
@@ -258,3 +267,104 @@ def test_without_a_terminal_run_streams_plain_text(tmp_path: Path) -> None:
     assert "needs a terminal" in refused.stderr
     remote = run_aura("tui", "--on", "box1", cwd=tmp_path)
     assert remote.returncode == 2 and "aura run --on" in remote.stderr
+
+
+@pytest.mark.usefixtures("git_env")
+def test_narrow_terminal_wraps_wide_text_and_keeps_every_keystroke(tmp_path: Path) -> None:
+    # 80 columns: full-width Logs (F2 swaps in the side panes), CJK wrapped by display width,
+    # code blocks, the help and diff overlays, the focus drawn, Home/End and // in the
+    # prompt, the log following a new turn, typing in the Logs pane, completion.
+    repo = make_repo(tmp_path / "repo")
+    term = terminal.Tmux(tmp_path, width=80, height=30)
+    try:
+        start(term, repo, run_argv("--prompt", "rich answer"))
+        screen = term.wait_for("done (exit 0)")
+        assert screen.count("漢") == 150 and "END" in screen  # wrapped, nothing cut
+        assert "Queue" not in screen and "▶ Prompt ◀" in screen and "F2 side panes" in screen
+        styled = term._tmux("capture-pane", "-e", "-p").stdout.splitlines()
+        top = next(ln for ln in styled if "Prompt" in ln)
+        logs = next(ln for ln in styled if "Logs" in ln)
+        # The focused pane's border corner in the focused (bold) style, the other's not.
+        assert "\x1b[1m" in top.split("┌")[0] and "\x1b[1m" not in logs.split("┌")[0]
+        term.send("F2")
+        screen = term.wait_for("sessions (newest first)")
+        assert "rich answer" in screen and "$0.0123" in screen and "▶ Queue ◀" in screen
+        assert "Logs" not in screen
+        term.send("F2")
+        term.wait_for(lambda s: "Logs" in s and "▶ Prompt ◀" in s)
+        term.type("?")
+        screen = term.wait_for("Help (Esc closes")
+        assert "F2 the side panes" in screen and "mouse capture on/off:" not in screen
+        term.send("End")  # scrolls the help to its end: the commands of the table
+        term.wait_for(lambda s: "mouse capture on/off:" in s and "show the diff" in s)
+        term.send("Escape")
+        term.wait_for(lambda s: "Help (Esc closes" not in s)
+        term.send("F3")
+        screen = term.wait_for("+from the agent")
+        assert "notes.txt" in screen
+        term.send("Escape")
+        term.wait_for(lambda s: "+from the agent" not in s)
+        term.send("PageUp")
+        term.wait_for("End follows")
+        term.type("etc/hosts explain")
+        term.send("Home")
+        term.type("//")
+        term.send("End")
+        term.type(" now")
+        term.send("Enter")  # sent as a prompt that starts with one /
+        screen = term.wait_for("echo: /etc/hosts explain now")
+        assert "End follows" not in screen  # the new turn is followed
+        term.wait_for("done (exit 0)")
+        term.send("Tab")
+        term.wait_for("▶ Logs ◀")
+        term.type("/qu")  # typed in the Logs pane: goes to the prompt
+        term.wait_for(lambda s: "› /qu" in s and "▶ Prompt ◀" in s)
+        term.send("Tab")  # completes the command
+        term.wait_for("› /quit")
+        term.send("Enter")
+        assert exit_code(assert_restored(term)) == 0
+    finally:
+        term.close()
+
+
+def test_wide_terminal_follows_a_detached_run_live_and_counts_the_turn(
+        tmux: terminal.Tmux, tmp_path: Path) -> None:
+    # 150x40: side by side; a session run by another process streams in after it is
+    # opened from the Queue, which gives the focus back to the prompt; a queued task says
+    # why it waits; the footer counts the running turn's time, tokens and cost.
+    detached = run_aura("run", "-d", "--executor", "custom", "--base-command", AGENT,
+                        "--prompt", "tick 30", cwd=tmp_path)
+    assert detached.returncode == 0, detached.stderr
+    sid = latest()["id"]
+    queued = run_aura("task", "add", "-e", "custom", "--base-command", AGENT, "--after",
+                      sid, "--prompt", "after the ticks", cwd=tmp_path)
+    assert queued.returncode == 0, queued.stderr
+    term = terminal.Tmux(tmp_path, width=150, height=40)
+    try:
+        start(term, tmp_path, aura_argv("tui", "--executor", "custom", "--base-command",
+                                        AGENT))
+        screen = term.wait_for("○ idle")
+        assert any("Logs" in ln and "Queue" in ln for ln in screen.splitlines())
+        screen = term.wait_for(f"waits: dependency {sid[:8]}")
+        term.send("Tab")
+        term.send("Tab")
+        term.wait_for("▶ Queue ◀")
+        term.send("Down")  # the newest is the queued task; the ticking run is next
+        term.send("Enter")
+        term.type("follow")
+        screen = term.wait_for("following it live")
+        assert "› follow" in screen and "▶ Prompt ◀" in screen
+        term.wait_for("tick 2")
+        later = term.wait_for("tick 26", timeout=30)  # written after it was opened
+        assert "tick 25" in later
+        term.wait_for("(no longer followed)", timeout=30)
+        term.send("C-u")
+        term.type("tick 6")
+        term.send("Enter")
+        term.wait_for(lambda s: "● running 0:0" in s and "in 100 out 50 $0.5000" in s)
+        term.wait_for("done (exit 0)", timeout=30)
+        term.send("C-c")
+        term.send("C-c")
+        assert exit_code(assert_restored(term)) == 130
+    finally:
+        term.close()

@@ -89,3 +89,20 @@ def test_coalesce_shows_each_stored_tool_call_once() -> None:
                     "status": "ok"})]
     assert [text_of(line) for _seq, line in coalesce(entries)] == \
         ["hi", "→ file_read  x  ok"]
+
+
+def test_wide_characters_wrap_by_display_width() -> None:
+    from prompt_toolkit.utils import get_cwidth
+
+    rows = [text_of(r) for r in wrap([("", "漢" * 150 + " END")], 78)]
+    assert "".join(rows).replace(" ", "") == "漢" * 150 + "END"  # nothing cut
+    assert all(get_cwidth(r) <= 78 for r in rows) and rows[-1].endswith("END")
+    assert len(rows) == 4  # 300 cells and the word: four rows of 78, not two of 78 chars
+    emoji = [text_of(r) for r in wrap([("a", "ab"), ("b", "🙂" * 5)], 5)]
+    assert all(get_cwidth(r) <= 5 for r in emoji) and "".join(emoji) == "ab" + "🙂" * 5
+
+
+def test_fenced_code_in_assistant_messages_has_the_code_style() -> None:
+    lines = entry_lines(say("before\n```py\nx = 1\n```\nafter"), 1)
+    assert [line[1][0][0] for line in lines] == [
+        "class:assistant", "class:code", "class:code", "class:code", "class:assistant"]

@@ -6,36 +6,54 @@ dummy output)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
 
 from aura.contracts import Execution, Session
 from aura.errors import NotFound
 from aura.service.models import ServerModels
 from aura.service.runner import RunOptions
 from aura.store_sqlite import SQLiteStore, open_store
-from aura.tui.commands import COMMANDS, footer_items, help_text
+from aura.tui.commands import COMMANDS, CommandCompleter, footer_items, help_text
 from aura.tui.state import NO_MODEL_LIST, QUIT_WINDOW, TuiState
 
-# /help as it read before the commands became a table: the table must say the same.
+# The help overlay's text: the keys, then every command of the table, aligned.
 HELP = """\
-keys: Enter send · Alt-Enter newline · Esc/Ctrl-C cancel the run · Ctrl-C twice quit
-      Tab/Shift-Tab next/previous pane · PgUp/PgDn/Home/End scroll logs (End follows)
-      Queue pane: ↑/↓ and Enter open a session
-      Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
-      an approval waits: y allow once · a allow for this session · n deny (then a message
-      for the agent and Enter; Esc goes back)
-/executor NAME   run the next new session with this executor
-/model NAME      use this model from the next turn on
-/session ID      open a session (a unique id prefix is enough); sends follow it up
-/new             the next send starts a new session
-/review [on|off] run the review stage after each turn (toggles without an argument)
-/cancel          cancel the running execution
-/quit            leave (the running execution is cancelled first)
-/help            this text"""
+keys
+  Enter send · Alt-Enter newline · Esc or Ctrl-C cancel the run
+  Ctrl-C twice quit · Ctrl-D on an empty prompt quit
+  Tab/Shift-Tab next/previous pane (in the prompt, Tab completes a /command)
+  PgUp/PgDn scroll the logs; Home/End: in the prompt the start/end of the
+    line, elsewhere the top/bottom of the logs (End follows the tail)
+  ? this help (on an empty prompt, or in another pane) · Esc closes it
+  F2 the side panes instead of the logs (terminals under 100 columns)
+  F3 the diff of the session's workspace · F9 mouse capture on/off
+  keys typed in the Logs, Queue or Model pane go to the prompt
+  Queue pane: ↑/↓ and Enter open a session (one that runs elsewhere is
+    followed live)
+  Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
+  an approval waits: y allow once · a allow for this session · n deny
+    (then a message for the agent and Enter; Esc goes back)
+prompt
+  /name runs a command (below) · //text sends /text as a prompt
+  an unknown /word is said; Enter again sends it as a prompt
+commands
+  /executor NAME   run the next new session with this executor
+  /model NAME      use this model from the next turn on
+  /session ID      open a session (a unique id prefix is enough); sends follow it up
+  /new             the next send starts a new session
+  /review [on|off] run the review stage after each turn (toggles without an argument)
+  /cancel          cancel the running execution
+  /quit            leave (the running execution is cancelled first)
+  /diff            show the diff of the session's workspace (F3)
+  /mouse           mouse capture on/off: wheel scrolling, or text selection (F9)
+  /help            this text (also ?)"""
 
 
 def session(sid: str, executor: str = "codex", model: str | None = None) -> Session:
@@ -54,7 +72,7 @@ def test_help_and_footer_come_from_the_table() -> None:
     assert help_text() == HELP
     assert footer_items() == [("/executor", "NAME"), ("/model", "NAME"), ("/session", "ID"),
                               ("/new", ""), ("/review", ""), ("/cancel", ""), ("/quit", ""),
-                              ("/help", "")]
+                              ("/diff", ""), ("/mouse", ""), ("/help", "")]
     assert list(COMMANDS) == [name[1:] for name, _ in footer_items()]
 
 
@@ -149,9 +167,18 @@ def test_slash_commands_on_a_real_tui(store: SQLiteStore) -> None:
                                                              output=DummyOutput()):
             tui = Tui(RunOptions(prompt="", executor="codex"), store)
             tui.command("/help")
-            assert "/session ID      open a session" in logs(tui)
+            shown = "\n".join("".join(f[1] for f in line) for line in tui.overlay.lines)
+            assert tui.overlay.visible and "/session ID      open a session" in shown
+            assert not list(CommandCompleter().get_completions(Document("/fr"),
+                                                               CompleteEvent()))
+            assert [c.text for c in CommandCompleter().get_completions(
+                Document("/se"), CompleteEvent())] == ["/session"]
+            assert not list(CommandCompleter().get_completions(Document("/session x"),
+                                                              CompleteEvent()))
             tui.command("/frobnicate now")
             assert "unknown command /frobnicate; /help lists them" in logs(tui)
+            assert not tui.send("/frobnicate now")  # said first, the text stays
+            assert "Enter again sends it to the agent" in logs(tui)
             tui.command("/cancel")
             assert "nothing is running" in logs(tui)
             tui.command("/review on")
@@ -172,3 +199,40 @@ def test_slash_commands_on_a_real_tui(store: SQLiteStore) -> None:
             assert tui.state.session_id is None and tui.logs.lines == []
 
     asyncio.run(drive())
+
+
+def test_queue_rows_count_cost_and_say_why_a_task_waits(
+        store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aura.service import tasks
+    from aura.tui.tally import Tally, age, elapsed
+
+    first = tasks.add(store, RunOptions(prompt="first task", executor="custom"))
+    second = tasks.add(store, RunOptions(prompt="after the first", executor="custom"),
+                       after=(first.id,))
+    def usage(seq: int, **counts: float) -> tuple[int, str, str, str]:
+        body = {"seq": seq, "kind": "usage", "usage": counts}
+        return (seq, "e1", "usage", json.dumps(body))
+
+    store.append_entries(first.id, [usage(1, input_tokens=1500, output_tokens=20,
+                                          cost_usd=0.25)])
+    state = TuiState(RunOptions(prompt=""), None)
+    state.queue.refresh(store, None)
+    assert state.queue.tally(first.id).cost() == "$0.2500"
+    assert state.queue.tally(second.id).cost() == "-"
+    assert "dependency" in state.queue.waiting[second.id]
+    store.append_entries(first.id, [usage(2, input_tokens=1)])
+    state.queue.refresh(store, None)
+    assert state.queue.tally(first.id).input_tokens == 1500  # a running one: not yet again
+    monkeypatch.setattr("aura.tui.state.TALLY_EVERY", 0.0)
+    state.queue.refresh(store, None)  # read on from the last entry counted
+    tally = state.queue.tally(first.id)
+    assert (tally.input_tokens, tally.tokens()) == (1501, "in 1.5k out 20")
+    # A turn of this TUI streams seq 3: counted once, whether streamed or read back.
+    streamed = {"seq": 3, "kind": "usage", "usage": {"input_tokens": 4}}
+    state.queue.streamed(first.id, 3, [(3, streamed)], None)
+    store.append_entries(first.id, [usage(3, input_tokens=4)])
+    state.queue.refresh(store, None)
+    assert state.queue.tally(first.id).input_tokens == 1505
+    assert Tally().cost() == "-" and age("not a time") == "?" and elapsed(3725) == "1:02:05"
+    state.count_usage({"kind": "usage", "usage": {"output_tokens": 7}})
+    assert state.turn_usage.cost() == "$?" and state.turn_usage.output_tokens == 7

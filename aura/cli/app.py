@@ -7,39 +7,65 @@ that needs it, because every TAB press and every `aura --help` pays for module i
 from __future__ import annotations
 
 import sys
-from typing import ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import click
 
 from aura import __version__
-from aura.cli.approvals import approvals_command, approve_command, deny_command
-from aura.cli.board import board_command
-from aura.cli.completion import complete_command, completion_command
-from aura.cli.config_cmd import config_command
-from aura.cli.doctor import doctor_command
-from aura.cli.executors import executors_command
-from aura.cli.models import models_command
 from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, debug_option, fail
-from aura.cli.queue import queue_command
-from aura.cli.remote import serve_command, worker_command, workers_command
-from aura.cli.run import run_command, tui_command
-from aura.cli.session import session
-from aura.cli.task import task_command
-from aura.cli.usage import usage_command
-from aura.cli.workspace import workspace_command
 from aura.errors import AuraError, UsageError
+
+# Each command's module is imported when the command is run (or listed in help and
+# completion), so `aura session latest` does not pay for the modules of `run`, `serve`, …
+LAZY_COMMANDS: dict[str, str] = {
+    "run": "aura.cli.run:run_command",
+    "tui": "aura.cli.run:tui_command",
+    "session": "aura.cli.session:session",
+    "task": "aura.cli.task:task_command",
+    "queue": "aura.cli.queue:queue_command",
+    "board": "aura.cli.board:board_command",
+    "workspace": "aura.cli.workspace:workspace_command",
+    "compare": "aura.cli.compare:compare_command",
+    "approvals": "aura.cli.approvals:approvals_command",
+    "approve": "aura.cli.approvals:approve_command",
+    "deny": "aura.cli.approvals:deny_command",
+    "usage": "aura.cli.usage:usage_command",
+    "serve": "aura.cli.remote:serve_command",
+    "worker": "aura.cli.remote:worker_command",
+    "workers": "aura.cli.remote:workers_command",
+    "executors": "aura.cli.executors:executors_command",
+    "models": "aura.cli.models:models_command",
+    "config": "aura.cli.config_cmd:config_command",
+    "doctor": "aura.cli.doctor:doctor_command",
+    "completion": "aura.cli.completion:completion_command",
+}
 
 
 class RootGroup(AuraGroup):
-    """`aura --help`: the commands grouped by what they are for."""
+    """`aura --help`: the commands grouped by what they are for; subcommands imported on
+    first use (``LAZY_COMMANDS``)."""
 
     sections: ClassVar[dict[str, tuple[str, ...]]] = {
         "Core commands": ("run", "tui", "session", "task", "queue"),
-        "Review commands": ("board", "workspace", "approvals", "approve", "deny", "usage"),
+        "Review commands": ("board", "workspace", "compare", "approvals", "approve", "deny",
+                            "usage"),
         "Remote commands": ("serve", "worker", "workers"),
         "Setup commands": ("executors", "models", "config", "doctor", "completion",
                            "help", "version"),
     }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            self.add_command(command, cmd_name)
+        return command
 
 
 @click.group(cls=RootGroup, context_settings=CONTEXT_SETTINGS)
@@ -56,16 +82,9 @@ def cli(debug: bool) -> None:
     """
 
 
-for _command in (run_command, tui_command, session, executors_command, models_command,
-                 completion_command, doctor_command, serve_command, worker_command,
-                 workers_command, workspace_command, board_command, approvals_command,
-                 approve_command, deny_command, task_command, queue_command, usage_command,
-                 config_command):
-    cli.add_command(_command)
-
-
 @cli.command("help", context_settings=CONTEXT_SETTINGS)
-@click.argument("command", nargs=-1, shell_complete=complete_command)
+@click.argument("command", nargs=-1, shell_complete=lambda ctx, param, incomplete:
+                _complete_command(ctx, param, incomplete))
 @click.pass_context
 def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
     """Show help for aura or for one command (`aura help run`)."""
@@ -73,9 +92,10 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
     # Chain the contexts so the usage line reads `aura session list`, not `aura list`.
     sub = click.Context(cli, info_name="aura", **cli.context_settings)
     for name in command:
-        if not isinstance(group, click.Group) or name not in group.commands:
+        found = group.get_command(sub, name) if isinstance(group, click.Group) else None
+        if found is None:
             raise UsageError(f"no command {' '.join(command)!r}; see `aura help`")
-        group = group.commands[name]
+        group = found
         sub = click.Context(group, info_name=name, parent=sub, **group.context_settings)
     click.echo(group.get_help(sub))
 
@@ -84,6 +104,13 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
 def version_command() -> None:
     """Print aura's version (as `aura --version`)."""
     click.echo(f"aura {__version__}")
+
+
+def _complete_command(ctx: click.Context, param: click.Parameter,
+                      incomplete: str) -> list[Any]:
+    from aura.cli.completion import complete_command
+
+    return complete_command(ctx, param, incomplete)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

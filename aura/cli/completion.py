@@ -113,12 +113,13 @@ def complete_command(ctx: click.Context, _param: click.Parameter, incomplete: st
     """Command names for `aura help …`, one level deeper per word already given."""
     group: click.Command | None = ctx.find_root().command
     for name in ctx.params.get("command") or ():
-        group = group.commands.get(name) if isinstance(group, click.Group) else None
+        group = group.get_command(ctx, name) if isinstance(group, click.Group) else None
     if not isinstance(group, click.Group):
         return []
+    found = ((name, group.get_command(ctx, name)) for name in group.list_commands(ctx)
+             if name.startswith(incomplete))
     return [CompletionItem(name, help=command.get_short_help_str())
-            for name, command in sorted(group.commands.items())
-            if name.startswith(incomplete) and not command.hidden]
+            for name, command in found if command is not None and not command.hidden]
 
 
 def complete_model(ctx: click.Context, _param: click.Parameter, incomplete: str
@@ -131,6 +132,8 @@ def complete_model(ctx: click.Context, _param: click.Parameter, incomplete: str
     from aura.paths import cache_dir
 
     executor = ctx.params.get("executor")
+    if isinstance(executor, (tuple, list)):  # --executor is repeatable: the last one given
+        executor = executor[-1] if executor else None
     if executor:
         from aura.executors import registry
 
@@ -182,6 +185,16 @@ def complete_session(_ctx: click.Context, _param: click.Parameter, incomplete: s
                      ) -> list[CompletionItem]:
     """Session ids, newest first (a typed prefix narrows them)."""
     return _items(session_values(), incomplete)
+
+
+def complete_group(_ctx: click.Context, _param: click.Parameter, incomplete: str
+                   ) -> list[CompletionItem]:
+    """Group ids of best-of-N runs, newest first (an older database has none)."""
+    rows = _query("SELECT g.id, COUNT(a.session), g.prompt FROM attempt_groups g LEFT JOIN "
+                  "attempts a ON a.grp = g.id GROUP BY g.id ORDER BY g.created_at DESC "
+                  "LIMIT ?", (SESSION_LIMIT,))
+    return _items([(gid, f"{n} attempts {' '.join(str(p).split())[:40]}")
+                   for gid, n, p in rows], incomplete)
 
 
 # Board columns live in the store. Workers live on the coordinator, too far for a TAB: the

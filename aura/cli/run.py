@@ -79,9 +79,11 @@ def _parse_bool(_ctx: click.Context, _param: click.Parameter, value: str | None
 
 # The agent: which one, on what, with which settings and approvals.
 _AGENT_OPTIONS = [
-    click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
+    click.option("--executor", "-e", "executor", multiple=True, metavar="NAME",
+                 shell_complete=complete_executor,
                  help="Agent to run (default: AURA_EXECUTOR, else `aura config set "
-                      "executor NAME`, else codex; see `aura executors`)."),
+                      "executor NAME`, else codex; see `aura executors`). Repeat it to "
+                      "run one attempt per executor."),
     click.option("--prompt", "-p", metavar="TEXT",
                  help="The task for the agent, instead of the PROMPT argument ('-' "
                       "reads it from stdin)."),
@@ -162,6 +164,12 @@ _RUN_OPTIONS = [
                  help="Run this in the workspace before the agent (repeatable)."),
     click.option("--cleanup", "cleanup", multiple=True, metavar="CMD",
                  help="Run this in the workspace after the agent (repeatable)."),
+    click.option("--check", "checks", multiple=True, metavar="CMD",
+                 help="Run this (sh -c) in the workspace after the agent; its exit code "
+                      "and output's tail are stored (repeatable; after .aura.toml's check)."),
+    click.option("--attempts", type=click.IntRange(min=1, max=32), metavar="N",
+                 help="Run the prompt N times per executor, each attempt in its own "
+                      "worktree, grouped (see `aura compare GROUP`)."),
     click.option("--review", is_flag=True, default=None,
                  help="Have an agent review the diff after the coding run."),
     click.option("--review-executor", metavar="NAME",
@@ -186,6 +194,15 @@ def run_options(func: Any) -> Any:
     for option in reversed([*_AGENT_OPTIONS, *_RUN_OPTIONS]):
         func = option(func)
     return click.argument("prompt_arg", metavar="[PROMPT]", required=False)(func)
+
+
+def take_executors(kw: dict[str, Any]) -> tuple[str, ...]:
+    """The --executor values given; ``kw["executor"]`` becomes the one executor of a
+    single run (None when none or several were given)."""
+    given = kw.get("executor") or ()
+    executors = (given,) if isinstance(given, str) else tuple(given)
+    kw["executor"] = executors[0] if len(executors) == 1 else None
+    return executors
 
 
 def take_prompt(kw: dict[str, Any]) -> str | None:
@@ -217,6 +234,7 @@ def run_command(**kwargs: Any) -> int:
       aura run --repo . --review 'refactor the parser'
       aura run --session 3f2a9c 'now add tests'
       aura run --detach 'update the changelog'
+      aura run -e claude -e codex --attempts 2 --check 'pytest -q' 'fix the bug'
     """
     return _run(kwargs)
 
@@ -225,6 +243,8 @@ def run_command(**kwargs: Any) -> int:
 @run_options
 def tui_command(**kwargs: Any) -> int:
     """Open the terminal UI: logs, queue, model, prompt (--prompt starts a turn at once)."""
+    if len(take_executors(kwargs)) > 1 or (kwargs.get("attempts") or 1) > 1:
+        raise UsageError("several attempts belong to `aura run`; the TUI runs one session")
     if kwargs["as_json"] or kwargs["no_tui"]:
         raise UsageError("--json and --no-tui belong to `aura run`; `aura tui` is the TUI")
     if kwargs.get("detach"):
@@ -240,7 +260,14 @@ def _run(kw: dict[str, Any], tui: bool | None = None) -> int:
     the terminal (a TTY on both ends, no --no-tui, no --json)."""
     from aura.service.run_options import RunOptions
 
+    executors = take_executors(kw)
     prompt = take_prompt(kw) or ""
+    if len(executors) > 1 or (kw.get("attempts") or 1) > 1:
+        from aura.cli.attempts import run_group
+
+        if kw["executor_path"]:
+            remember_executor_paths(kw["executor_path"])
+        return run_group({**kw, "executor_path": {}}, prompt, executors)
     if tui is None:
         tui = not kw["no_tui"] and not kw["as_json"] and sys.stdin.isatty() and \
             sys.stdout.isatty()

@@ -39,12 +39,18 @@ def task_add(after: tuple[str, ...], title: str | None, **kw: Any) -> None:
     for key, flag in _NOT_FOR_TASKS:
         if kw.get(key):
             raise UsageError(f"{flag} does not go with `aura task add`")
+    from aura.cli.run import take_executors
+
+    executors = take_executors(kw)
     prompt = take_prompt(kw)
     if kw["executor_path"]:
         from aura.cli.run import remember_executor_paths
 
         remember_executor_paths(kw["executor_path"])
         kw["executor_path"] = {}
+    if len(executors) > 1 or (kw.get("attempts") or 1) > 1:
+        _add_group(kw, prompt or "", executors, after, title)
+        return
     store = open_user_store()
     session = tasks.add(store, RunOptions.from_cli(kw, prompt=prompt or ""),
                         after=after, target=kw.get("on"), title=title)
@@ -54,6 +60,25 @@ def task_add(after: tuple[str, ...], title: str | None, **kw: Any) -> None:
         click.echo(json_text(tasks.get(store, session.id).to_json()))
     else:
         click.echo(session.id)
+
+
+def _add_group(kw: dict[str, Any], prompt: str, executors: tuple[str, ...],
+               after: tuple[str, ...], title: str | None) -> None:
+    """A group of attempts, queued: prints the group id, then each attempt's session."""
+    from aura.cli.attempts import queue_group
+
+    if after or title:
+        raise UsageError("--after and --title do not go with several attempts")
+    store, group, made = queue_group(kw, prompt, executors)
+    store.close()
+    if kw["as_json"]:
+        from aura.cli.render import json_text
+
+        click.echo(json_text({"group": group.id, "attempts": [a.to_json() for a in made]}))
+        return
+    click.echo(group.id)
+    for attempt in made:
+        click.echo(f"#{attempt.number} {attempt.executor} {attempt.session}")
 
 
 @task_command.command("list", context_settings=CONTEXT_SETTINGS)

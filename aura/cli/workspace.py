@@ -1,4 +1,5 @@
-"""`aura workspace list | diff ID | save ID | remove ID [--force]`: the worktrees aura made.
+"""`aura workspace list | diff ID | save ID | remove ID [--force] | land ID`: the worktrees
+aura made (`land`: service/land.py).
 
 A workspace's id is its session's id (a unique prefix is enough). `remove` refuses
 uncommitted work that is not saved, nested repositories and ignored files too big to save
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import click
 
+from aura.cli.completion import complete_session
 from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
 
 
@@ -102,6 +104,36 @@ def workspace_remove(session_id: str, force: bool) -> None:
     for line in deleted:
         click.echo(line, err=True)
     click.echo(f"removed the workspace of session {session_id}")
+
+
+@workspace_command.command("land", context_settings=CONTEXT_SETTINGS)
+@click.argument("session_id", metavar="ID", shell_complete=complete_session)
+@click.option("--squash", is_flag=True, help="One new commit on the base branch instead "
+                                             "of merging the branch's commits.")
+@click.option("--pr", is_flag=True, help="Push the branch and open a pull request with "
+                                         "`gh` instead of merging here.")
+def workspace_land(session_id: str, squash: bool, pr: bool) -> None:
+    """Commit what is uncommitted in the session's worktree (message: the prompt), then
+    merge its branch into the base branch of your checkout. Refused, with nothing
+    changed, when your checkout is dirty or on another branch, or the merge conflicts.
+    The other attempts of its group are marked not chosen (their branches stay)."""
+    from aura.errors import UsageError
+    from aura.service.land import land
+
+    if squash and pr:
+        raise UsageError("--squash merges here, --pr opens a pull request: choose one")
+    done = land(open_user_store(), session_id, squash=squash, pr=pr)
+    if done.committed:
+        click.echo(f"committed the uncommitted work on {done.branch} "
+                   f"({done.committed[:12]})", err=True)
+    if done.how == "pr":
+        click.echo(f"pushed {done.branch}; pull request: {done.pr_url or '(see gh)'}")
+    else:
+        click.echo(f"landed {done.branch} on {done.base} in {done.checkout} ({done.how}, "
+                   f"now {done.commit[:12]})")
+    if done.not_chosen:
+        click.echo(f"marked {len(done.not_chosen)} other attempt(s) not chosen; their "
+                   "branches are kept", err=True)
 
 
 @workspace_command.command("prune", context_settings=CONTEXT_SETTINGS)

@@ -49,7 +49,8 @@ MAX_DEPTH = 64
 AURA_KINDS = frozenset({"state", "summary"})
 # ``system`` entries aura writes carry one of these as ``data.type`` (a review verdict is
 # read back from the store; changes render as aura's change summary).
-AURA_SYSTEM_TYPES = frozenset({"review", "changes", "saved", "workspace", "script"})
+AURA_SYSTEM_TYPES = frozenset({"review", "changes", "saved", "workspace", "script",
+                               "check"})
 
 
 

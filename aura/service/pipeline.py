@@ -67,6 +67,7 @@ class Plan:
     subdir: str = ""  # where in the workspace the agent runs (a --cwd below a repo's top)
     setup: tuple[str, ...] = ()  # --setup commands (run in the workspace root)
     cleanup: tuple[str, ...] = ()  # --cleanup commands
+    checks: tuple[str, ...] = ()  # --check commands (service/checks.py)
     # The reviewer, made from the project's [review] table (.aura.toml); None: no review.
     review: Callable[[dict[str, Any]], ReviewPlan] | None = None
     templates: dict[str, str] = field(default_factory=dict)  # the user's [templates]
@@ -223,6 +224,7 @@ class Orchestrator:
                             "start a new session")
         await self._code(plan)
         await self._scripts(plan, State.CLEANUP, "cleanup", plan.cleanup)
+        await self._checks(plan)
         if plan.review is not None:
             verdict = await self._review(plan)
             if verdict not in ("approve", "skipped"):
@@ -291,6 +293,22 @@ class Orchestrator:
                 raise StageFailed(f"{key} script failed (exit {outcome.exit_code}): {command}" +
                               (f"\n{output}" if output else ""), code)
         self.ledger.finish(ExecutionStatus.DONE, 0, "done")
+
+    async def _checks(self, plan: Plan) -> None:
+        """Each repo's .aura.toml ``check`` commands (in that repo), then the --check ones
+        (in the workspace root); their results are stored, they never fail the turn."""
+        from aura.service.checks import run_checks
+
+        commands: list[tuple[str, str]] = []
+        ws = self.workspace
+        if ws is not None:
+            for repo in ws.repos:
+                config = await self._project(repo.repo)
+                commands += [(c, repo.path) for c in config.get("check", [])]
+        commands += [(c, ws.root if ws else self.session.cwd) for c in plan.checks]
+        if commands:
+            await run_checks(self.ledger, commands, self._script_env(plan, State.CLEANUP),
+                             self.host.run_script)
 
     async def _code(self, plan: Plan) -> None:
         self.ledger.finish(ExecutionStatus.DONE, 0, "done")

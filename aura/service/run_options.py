@@ -26,7 +26,7 @@ WIRE_KEYS = ("prompt", "executor", "append_prompt", "cwd", "session", "model",
              "approvals")
 # Sent only when given (a worker from before them accepts the rest of the options).
 OPTIONAL_WIRE_KEYS = ("approval_timeout", "secret_vars", "ask", "max_cost", "timeout",
-                      "idle_timeout")
+                      "idle_timeout", "checks")
 MAX_APPROVAL_TIMEOUT = 7 * 24 * 3600  # a week: longer is a typo, not a plan
 MAX_COST = 1e6  # USD: a --max-cost beyond this is a typo, not a budget
 MAX_RUN_TIMEOUT = 7 * 24 * 3600  # --timeout/--idle-timeout: the same week
@@ -67,6 +67,7 @@ class RunOptions:
     allow_dirty: bool = False  # with --in-place: accept uncommitted changes
     setup: tuple[str, ...] = ()  # --setup commands, after .aura.toml's
     cleanup: tuple[str, ...] = ()  # --cleanup commands, after .aura.toml's
+    checks: tuple[str, ...] = ()  # --check commands, after .aura.toml's check
     review: bool | None = None  # None: as the session was started
     review_executor: str | None = None
     wait: bool = False  # a follow-up of a busy session waits for it instead of failing
@@ -86,7 +87,7 @@ class RunOptions:
         replaces ``--prompt`` once the caller resolved it (``-`` reads stdin there)."""
         return cls(
             prompt=(kw.get("prompt") or "") if prompt is None else prompt,
-            executor=kw.get("executor"), append_prompt=kw.get("append_prompt") or "",
+            executor=_one_executor(kw.get("executor")), append_prompt=kw.get("append_prompt") or "",
             cwd=kw.get("cwd"), session=kw.get("session_id"),
             resume_latest=bool(kw.get("resume_latest")), model=kw.get("model"),
             base_command=kw.get("base_command"), params=tuple(kw.get("params") or ()),
@@ -108,6 +109,7 @@ class RunOptions:
             repos=tuple(kw.get("repos") or ()), base=kw.get("base"),
             in_place=bool(kw.get("in_place")), allow_dirty=bool(kw.get("allow_dirty")),
             setup=tuple(kw.get("setup") or ()), cleanup=tuple(kw.get("cleanup") or ()),
+            checks=tuple(kw.get("checks") or ()),
             review=kw.get("review") or (True if kw.get("review_executor") else None),
             review_executor=kw.get("review_executor"), wait=bool(kw.get("wait")),
             max_cost=kw.get("max_cost"),
@@ -154,6 +156,8 @@ class RunOptions:
             wire["secret_vars"] = dict(self.secret_vars)
         if self.max_cost is not None:
             wire["max_cost"] = self.max_cost  # only when given, as secret_vars
+        if self.checks:
+            wire["checks"] = list(self.checks)  # only when given, as secret_vars
         for key in ("timeout", "idle_timeout"):  # only when given, like approval_timeout
             if getattr(self, key) is not None:
                 wire[key] = getattr(self, key)
@@ -205,6 +209,7 @@ class RunOptions:
             repos=_strings(data, "repos"), base=_text(data, "base"),
             in_place=bool(data.get("in_place")), allow_dirty=bool(data.get("allow_dirty")),
             setup=_strings(data, "setup"), cleanup=_strings(data, "cleanup"),
+            checks=_strings(data, "checks"),
             review=review if isinstance(review, bool) else None,
             review_executor=_canonical(registry, data["review_executor"])
             if data.get("review_executor") else None,
@@ -226,6 +231,13 @@ def secret_values(names: list[str], given: Mapping[str, str]) -> dict[str, str]:
                                  f"pass --secret-var {name}=…")
             values[name] = os.environ[name]
     return values
+
+
+def _one_executor(value: Any) -> str | None:
+    """--executor is repeatable (one attempt each): a single run has one, or none."""
+    if isinstance(value, (tuple, list)):
+        return str(value[0]) if len(value) == 1 else None
+    return value if isinstance(value, str) else None
 
 
 def _seconds_or_none(value: Any) -> float | None:

@@ -115,6 +115,7 @@ def _merge(options: RunOptions, session: Session | None) -> dict[str, Any]:
         "secret_vars": secret_names,
         "openai_endpoint": options.openai_endpoint or stored.get("openai_endpoint"),
         "cleanup": list(options.cleanup) or list(stored.get("cleanup", [])),
+        "check": list(options.checks) or list(stored.get("check", [])),
         "review": options.review if options.review is not None
         else bool(stored.get("review", False)),
         "review_executor": options.review_executor or stored.get("review_executor"),
@@ -230,7 +231,8 @@ async def _run_turn(options: RunOptions, store: Store, watcher: Watcher | None, 
     try:
         plan = Plan(prompt=request.prompt, stage=stage, executor=executor, request=request,
                     workspace_request=ws_request, subdir=subdir, setup=tuple(options.setup),
-                    cleanup=tuple(settings["cleanup"]), vars=dict(request.env),
+                    cleanup=tuple(settings["cleanup"]), checks=tuple(settings["check"]),
+                    vars=dict(request.env),
                     templates=dict(config.get("templates", {})), max_cost=options.max_cost)
         if settings["review"]:
             plan.review = _reviewer(settings, options, config, request, name)

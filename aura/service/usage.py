@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aura.contracts import Session
 from aura.errors import AuraError, ConfigError, UsageError
 from aura.store import Store
 
@@ -173,28 +174,36 @@ def _repo_of(options: Mapping[str, Any], cwd: str) -> str:
 def items(store: Store, since: str | None = None) -> list[UsageItem]:
     """Every stored entry that carries usage (a ``usage`` entry or another with usage),
     at or after ``since``."""
+    out: list[UsageItem] = []
+    for session in store.list_sessions():
+        out += session_items(store, session, since)
+    return out
+
+
+def session_items(store: Store, session: Session, since: str | None = None
+                  ) -> list[UsageItem]:
+    """The usage entries of one session (at or after ``since``)."""
     import json
 
     out: list[UsageItem] = []
-    for session in store.list_sessions():
-        executors = {e.id: e.executor or session.executor
-                     for e in store.list_executions(session.id)}
-        repo = _repo_of(session.options, session.cwd)
-        for text in store.entry_texts(session.id):
-            if '"usage"' not in text:
-                continue
-            entry = json.loads(text)
-            usage = entry.get("usage")
-            ts = entry.get("ts")
-            if not isinstance(usage, dict) or not isinstance(ts, str) or \
-                    (since is not None and ts < since):
-                continue
-            model = entry.get("model")
-            out.append(UsageItem(
-                ts=ts, session=session.id,
-                executor=executors.get(entry.get("execution"), session.executor),
-                model=model if isinstance(model, str) and model else
-                session.model or "(unknown)", repo=repo, usage=usage))
+    executors = {e.id: e.executor or session.executor
+                 for e in store.list_executions(session.id)}
+    repo = _repo_of(session.options, session.cwd)
+    for text in store.entry_texts(session.id):
+        if '"usage"' not in text:
+            continue
+        entry = json.loads(text)
+        usage = entry.get("usage")
+        ts = entry.get("ts")
+        if not isinstance(usage, dict) or not isinstance(ts, str) or \
+                (since is not None and ts < since):
+            continue
+        model = entry.get("model")
+        out.append(UsageItem(
+            ts=ts, session=session.id,
+            executor=executors.get(entry.get("execution"), session.executor),
+            model=model if isinstance(model, str) and model else
+            session.model or "(unknown)", repo=repo, usage=usage))
     return out
 
 

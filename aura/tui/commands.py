@@ -1,24 +1,40 @@
-"""The TUI's slash commands as a table: name → handler, argument and help line. `/help`,
-the footer and the dispatch are all read from ``COMMANDS``, so a command added here shows
-up everywhere at once.
+"""The TUI's slash commands as a table: name → handler, argument and help line. The help
+overlay (`?`, `/help`), the footer, the prompt's completion and the dispatch are all read
+from ``COMMANDS``, so a command added here shows up everywhere at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
 
 from aura.errors import AuraError, UsageError
 from aura.tui.state import TuiState
 
 KEYS_HELP = """\
-keys: Enter send · Alt-Enter newline · Esc/Ctrl-C cancel the run · Ctrl-C twice quit
-      Tab/Shift-Tab next/previous pane · PgUp/PgDn/Home/End scroll logs (End follows)
-      Queue pane: ↑/↓ and Enter open a session
-      Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
-      an approval waits: y allow once · a allow for this session · n deny (then a message
-      for the agent and Enter; Esc goes back)"""
+keys
+  Enter send · Alt-Enter newline · Esc or Ctrl-C cancel the run
+  Ctrl-C twice quit · Ctrl-D on an empty prompt quit
+  Tab/Shift-Tab next/previous pane (in the prompt, Tab completes a /command)
+  PgUp/PgDn scroll the logs; Home/End: in the prompt the start/end of the
+    line, elsewhere the top/bottom of the logs (End follows the tail)
+  ? this help (on an empty prompt, or in another pane) · Esc closes it
+  F2 the side panes instead of the logs (terminals under 100 columns)
+  F3 the diff of the session's workspace · F9 mouse capture on/off
+  keys typed in the Logs, Queue or Model pane go to the prompt
+  Queue pane: ↑/↓ and Enter open a session (one that runs elsewhere is
+    followed live)
+  Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply
+  an approval waits: y allow once · a allow for this session · n deny
+    (then a message for the agent and Enter; Esc goes back)
+prompt
+  /name runs a command (below) · //text sends /text as a prompt
+  an unknown /word is said; Enter again sends it as a prompt
+commands"""
 
 
 class CommandTarget(Protocol):
@@ -40,6 +56,12 @@ class CommandTarget(Protocol):
     def open_session(self, session_id: str) -> None: ...
 
     def discover_models(self) -> None: ...
+
+    def show_help(self) -> None: ...
+
+    def show_diff(self) -> None: ...
+
+    def toggle_mouse(self) -> None: ...
 
 
 Handler = Callable[[CommandTarget, str], None]
@@ -95,7 +117,7 @@ def _cancel(target: CommandTarget, arg: str) -> None:
 
 
 def _help(target: CommandTarget, arg: str) -> None:
-    target.note(help_text())
+    target.show_help()
 
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
@@ -110,13 +132,17 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("cancel", "", "cancel the running execution", _cancel),
     Command("quit", "", "leave (the running execution is cancelled first)",
             lambda target, arg: target.quit()),
-    Command("help", "", "this text", _help),
+    Command("diff", "", "show the diff of the session's workspace (F3)",
+            lambda target, arg: target.show_diff()),
+    Command("mouse", "", "mouse capture on/off: wheel scrolling, or text selection (F9)",
+            lambda target, arg: target.toggle_mouse()),
+    Command("help", "", "this text (also ?)", _help),
 )}
 
 
 def help_text() -> str:
     width = max(len(c.usage) for c in COMMANDS.values())
-    lines = [f"{c.usage:<{width}} {c.help}" for c in COMMANDS.values()]
+    lines = [f"  {c.usage:<{width}} {c.help}" for c in COMMANDS.values()]
     return "\n".join([KEYS_HELP, *lines])
 
 
@@ -124,6 +150,26 @@ def footer_items() -> list[tuple[str, str]]:
     """(``/name``, argument) for the footer; optional arguments are left out."""
     return [(f"/{c.name}", "" if c.arg.startswith("[") else c.arg)
             for c in COMMANDS.values()]
+
+
+def is_command(text: str) -> bool:
+    """``text`` is ``/name …`` with a name of the table."""
+    return text.startswith("/") and text[1:].split(" ", 1)[0].strip() in COMMANDS
+
+
+class CommandCompleter(Completer):
+    """The prompt's completion: the slash commands, while the first word is typed."""
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent
+                        ) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if not text.startswith("/") or text.startswith("//") or " " in text \
+                or "\n" in text:
+            return
+        for command in COMMANDS.values():
+            if command.name.startswith(text[1:]):
+                yield Completion(f"/{command.name}", start_position=-len(text),
+                                 display=command.usage, display_meta=command.help)
 
 
 def run_command(target: CommandTarget, text: str) -> None:

@@ -1,5 +1,6 @@
-"""The TUI's key bindings, one small function per pane or concern; `/help` describes them
-(``aura.tui.commands.KEYS_HELP``)."""
+"""The TUI's key bindings, one small function per pane or concern; the help overlay
+describes them (``aura.tui.commands.KEYS_HELP``). No keystroke is dropped: printable keys
+typed while the Logs, Queue or Model pane has the focus go to the prompt."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class KeyTarget(Protocol):
     model_window: Window
     dirty: bool
     approvals: Any  # aura.tui.approval_bar.ApprovalBar
+    overlay: Any  # aura.tui.overlay.Overlay
 
     def send(self, text: str) -> bool: ...
 
@@ -40,14 +42,26 @@ class KeyTarget(Protocol):
 
     def focus(self, step: int) -> None: ...
 
+    def focus_prompt(self, text: str = "") -> None: ...
+
+    def show_help(self) -> None: ...
+
+    def show_diff(self) -> None: ...
+
+    def toggle_side(self) -> None: ...
+
+    def toggle_mouse(self) -> None: ...
+
 
 def build_keys(target: KeyTarget) -> KeyBindings:
     kb = KeyBindings()
-    _prompt_keys(kb, target)
     _turn_keys(kb, target)
+    _prompt_keys(kb, target)  # after Tab's pane switch: completing wins in the prompt
     _log_keys(kb, target)
     _model_keys(kb, target)
     _queue_keys(kb, target)
+    _typing_keys(kb, target)
+    _overlay_keys(kb, target)
     _approval_keys(kb, target)  # last: they win over the prompt's while a request waits
     return kb
 
@@ -67,6 +81,28 @@ def _prompt_keys(kb: KeyBindings, target: KeyTarget) -> None:
     @kb.add("escape", "enter", filter=in_prompt)
     def _newline(event: KeyPressEvent) -> None:
         target.prompt.buffer.insert_text("\n")
+
+    buffer = target.prompt.buffer
+
+    @kb.add("home", filter=in_prompt)
+    def _line_start(event: KeyPressEvent) -> None:
+        buffer.cursor_position += buffer.document.get_start_of_line_position()
+
+    @kb.add("end", filter=in_prompt)
+    def _line_end(event: KeyPressEvent) -> None:
+        buffer.cursor_position += buffer.document.get_end_of_line_position()
+
+    completing = Condition(lambda: buffer.complete_state is not None)
+    command_word = Condition(lambda: buffer.text.startswith("/") and " " not in buffer.text
+                             and not buffer.text.startswith("//"))
+
+    @kb.add("tab", filter=in_prompt & completing)
+    def _complete_next(event: KeyPressEvent) -> None:
+        buffer.complete_next()
+
+    @kb.add("tab", filter=in_prompt & command_word & ~completing)
+    def _complete(event: KeyPressEvent) -> None:
+        buffer.start_completion(select_first=True)
 
 
 def _turn_keys(kb: KeyBindings, target: KeyTarget) -> None:
@@ -90,6 +126,18 @@ def _turn_keys(kb: KeyBindings, target: KeyTarget) -> None:
     @kb.add("tab")
     def _next(event: KeyPressEvent) -> None:
         target.focus(1)
+
+    @kb.add("f2")
+    def _side(event: KeyPressEvent) -> None:
+        target.toggle_side()
+
+    @kb.add("f3")
+    def _diff(event: KeyPressEvent) -> None:
+        target.show_diff()
+
+    @kb.add("f9")
+    def _mouse(event: KeyPressEvent) -> None:
+        target.toggle_mouse()
 
     @kb.add("s-tab")
     def _previous(event: KeyPressEvent) -> None:
@@ -159,6 +207,46 @@ def _queue_keys(kb: KeyBindings, target: KeyTarget) -> None:
         session = queue.selected()
         if session is not None:
             target.command(f"/session {session.id}")
+            target.focus_prompt()  # what is typed next is the follow-up
+
+
+def _typing_keys(kb: KeyBindings, target: KeyTarget) -> None:
+    outside_prompt = ~has_focus(target.prompt)
+    prompt_empty = Condition(lambda: not target.prompt.text and
+                             not target.approvals.writing_message)
+    no_overlay = Condition(lambda: not target.overlay.visible)
+
+    @kb.add("?", filter=no_overlay & (outside_prompt | prompt_empty))
+    def _help(event: KeyPressEvent) -> None:
+        target.show_help()
+
+    @kb.add("<any>", filter=outside_prompt)
+    def _to_prompt(event: KeyPressEvent) -> None:
+        # Anything printable typed in another pane is meant for the prompt: move there
+        # with it rather than drop it (a `/quit` typed in the Logs pane quits).
+        data = event.data
+        if data and data.isprintable() and not data.startswith("\x1b"):
+            target.focus_prompt(data)
+
+
+def _overlay_keys(kb: KeyBindings, target: KeyTarget) -> None:
+    overlay = target.overlay
+    shown = Condition(lambda: bool(overlay.visible))
+
+    def bind(key: str, action: Any) -> None:
+        def handler(event: KeyPressEvent) -> None:
+            action()
+            target.dirty = True
+
+        kb.add(key, filter=shown)(handler)
+
+    bind("escape", overlay.close)
+    bind("up", lambda: overlay.scroll(-1))
+    bind("down", lambda: overlay.scroll(1))
+    bind("pageup", lambda: overlay.scroll(-max(1, overlay.height - 1)))
+    bind("pagedown", lambda: overlay.scroll(max(1, overlay.height - 1)))
+    bind("home", overlay.home)
+    bind("end", overlay.end)
 
 
 def _approval_keys(kb: KeyBindings, target: KeyTarget) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.layout.controls import UIContent, UIControl
 from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
+from prompt_toolkit.utils import get_cwidth
 
 from aura.cli.render import format_usage, terminal_text
 from aura.contracts import Entry
@@ -49,7 +50,7 @@ def _entry_lines(entry: Entry, seq: int) -> list[Line]:
     kind = entry.get("kind")
     text = entry.get("text") or ""
     if kind == "assistant_message":
-        return [(seq, [("class:assistant", part[:LINE_CHARS])]) for part in text.split("\n")]
+        return [(seq, fragments) for fragments in assistant_lines(text)]
     if kind == "user_message":
         parts = text.split("\n")
         return [(seq, [("class:user", ("› " if i == 0 else "  ") + part[:LINE_CHARS])])
@@ -80,6 +81,22 @@ def _entry_lines(entry: Entry, seq: int) -> list[Line]:
     return [(seq, [("class:dim", f"[{kind}] {clip(text, 200)}")])]
 
 
+def assistant_lines(text: str) -> list[StyleAndTextTuples]:
+    """An assistant message line by line; the lines of a fenced code block (between two
+    ``` lines) and the fences themselves in the code style."""
+    if "```" not in text:
+        return [[("class:assistant", part[:LINE_CHARS])] for part in text.split("\n")]
+    out: list[StyleAndTextTuples] = []
+    in_code = False
+    for part in text.split("\n"):
+        fence = part.lstrip().startswith("```")
+        style = "class:code" if in_code or fence else "class:assistant"
+        out.append([(style, part[:LINE_CHARS])])
+        if fence:
+            in_code = not in_code
+    return out
+
+
 def tool_fragments(entry: Entry) -> StyleAndTextTuples:
     action = entry.get("action") or "other"
     target = entry.get("target") or entry.get("tool") or ""
@@ -90,10 +107,20 @@ def tool_fragments(entry: Entry) -> StyleAndTextTuples:
             ("class:tool.target", " " + clip(target, 160)), ("", "  "), (style, status)]
 
 
+def _fit(text: str, room: int) -> int:
+    """How many characters of ``text`` fit in ``room`` cells (wide characters take two)."""
+    used = 0
+    for i, char in enumerate(text):
+        used += get_cwidth(char)
+        if used > room:
+            return i
+    return len(text)
+
+
 def wrap(fragments: StyleAndTextTuples, width: int) -> list[StyleAndTextTuples]:
-    """Cut one logical line into rows of at most ``width`` characters, at a space where
-    one is near the end of the row."""
-    width = max(width, 1)
+    """Cut one logical line into rows of at most ``width`` cells (CJK and emoji count two),
+    at a space where one is near the end of the row."""
+    width = max(width, 2)  # a wide character always fits a row
     rows: list[StyleAndTextTuples] = [[]]
     used = 0
     for style, text, *_ in fragments:
@@ -102,15 +129,19 @@ def wrap(fragments: StyleAndTextTuples, width: int) -> list[StyleAndTextTuples]:
             if room <= 0:
                 rows.append([])
                 used, room = 0, width
-            if len(text) <= room:
+            fit = len(text) if text.isascii() and len(text) <= room else _fit(text, room)
+            if fit >= len(text):
                 rows[-1].append((style, text))
-                used += len(text)
+                used += get_cwidth(text)
                 break
-            cut = text.rfind(" ", 0, room + 1)
-            if cut < room // 2:  # no space worth breaking at: cut the word
-                cut = room
-            rows[-1].append((style, text[:cut]))
-            text = text[cut:].lstrip(" ")
+            cut = text.rfind(" ", 0, fit + 1)
+            if cut < fit // 2:  # no space worth breaking at: cut the word
+                cut = fit
+            if cut == 0 and used == 0:
+                cut = 1  # never an empty row
+            if cut:
+                rows[-1].append((style, text[:cut]))
+            text = text[cut:].lstrip(" ") if cut else text
             used = width  # this row is full
     return rows
 

@@ -1,5 +1,5 @@
 """What the Queue pane, the Model pane and the footer show, drawn from ``TuiState`` as
-styled fragments, and the style sheet that colours them (and the Logs pane)."""
+styled fragments, and the style sheet that colours them (and the Logs pane, the overlay)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,27 @@ from prompt_toolkit.styles import Style
 from aura.tui.commands import footer_items
 from aura.tui.logview import clip
 from aura.tui.state import TuiState
+from aura.tui.tally import age, elapsed
 
 MODEL_ROWS = 7  # discovered models shown at once around the cursor
 FOOTER_KEYS = [("Enter", "send"), ("Alt-Enter", "newline"), ("Esc", "cancel"),
-               ("^C^C", "quit"), ("Tab", "pane"), ("PgUp/Dn", "scroll")]
+               ("^C^C", "quit"), ("Tab", "pane"), ("PgUp/Dn", "scroll"), ("?", "help"),
+               ("F3", "diff")]
+NARROW_KEYS = [("Enter", "send"), ("Esc", "cancel"), ("^C^C", "quit"), ("Tab", "pane"),
+               ("?", "help"), ("F2", "side panes"), ("F3", "diff")]
+PROMPT_CHARS = 40  # of a session's prompt in its Queue row
 
 STYLE = Style.from_dict({
     "frame.border": "#5f5f87",
     "frame.label": "bold",
     "focused frame.border": "#87afff bold",
+    "focused frame.label": "#87afff bold reverse",
+    "overlay": "bg:#1c1c1c",
+    "code": "#afd787 bg:#262626",
+    "diff.add": "#5faf5f",
+    "diff.remove": "#ff5f5f",
+    "diff.hunk": "#5fafaf",
+    "diff.file": "bold",
     "user": "bold #87d7ff",
     "assistant": "",
     "thinking": "italic #8a8a8a",
@@ -60,8 +72,13 @@ def queue_text(state: TuiState, focused: bool) -> StyleAndTextTuples:
         current = s.id == state.session_id
         style = "class:model.selected" if focused and i == queue.cursor else (
             "class:queue.current" if current else "")
-        out.append((style, f"{'▶ ' if current else '  '}{s.id[:8]} {s.executor[:12]:<12} "))
-        out.append((state_style(s.state), f"{s.state}\n"))
+        out.append((style, f"{'▶ ' if current else '  '}{s.id[:8]} "))
+        out.append((state_style(s.state), f"{s.state:<8} "))
+        out.append(("class:dim", f"{age(s.created_at):>4} {queue.tally(s.id).cost():>7} "))
+        out.append(("", f"{clip(s.prompt, PROMPT_CHARS) or '-'}\n"))
+        why = queue.waiting.get(s.id)
+        if why:
+            out.append(("class:notice", f"    waits: {clip(why, 120)}\n"))
     if queue.executions:
         out.append(("class:dim", "\nexecutions of this session\n"))
         for e in queue.executions:
@@ -92,16 +109,25 @@ def model_text(state: TuiState, focused: bool) -> StyleAndTextTuples:
     return out
 
 
-def footer_text(state: TuiState, running: bool, following: bool) -> StyleAndTextTuples:
+def footer_text(state: TuiState, running: bool, following: bool,
+                narrow: bool = False) -> StyleAndTextTuples:
     out: StyleAndTextTuples = []
-    for key, what in FOOTER_KEYS:
+    for key, what in NARROW_KEYS if narrow else FOOTER_KEYS:
         out += [("class:footer.key", f" {key}"), ("class:footer", f" {what} ")]
     out.append(("class:footer", "\n"))
     for name, arg in footer_items():
         out += [("class:footer.key", f" {name}"), ("class:footer", f" {arg}" if arg else "")]
     out.append(("class:footer", "\n"))
     where = f"session {state.session_id[:8]}" if state.session_id else "new session"
-    follow = "" if following else "  (scrolled: End follows)"
+    follow = "" if following else "  scrolled (End follows)"
+    turn = ""
+    if running and state.turn_started is not None:
+        import time
+
+        usage = state.turn_usage
+        spent = f"  {usage.tokens()} {usage.cost()}" if usage.entries else ""
+        turn = f" {elapsed(time.monotonic() - state.turn_started)}{spent}"
     out.append(("class:footer.status",
-                f" {'● running' if running else '○ idle'}  {where}  {state.status}{follow}"))
+                f" {'● running' + turn if running else '○ idle'}{follow}  {where}  "
+                f"{state.status}"))
     return out

@@ -7,23 +7,34 @@ binds keys around this state, and tests drive it directly.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from aura.cli.render import format_usage
-from aura.contracts import Execution, Session
+from aura.contracts import Entry, Execution, Session, State
 from aura.errors import AuraError
 from aura.service.run_options import RunOptions
 from aura.service.runner import RunResult
 from aura.store import Store
+from aura.tui.tally import Tally
 
 if TYPE_CHECKING:
     from aura.service.models import ServerModels
 
 QUEUE_SESSIONS = 10  # sessions listed in the Queue pane
 QUEUE_EXECUTIONS = 8  # executions of the current session listed under them
+TALLY_EVERY = 3.0  # seconds between two counts of a running session's usage
 QUIT_WINDOW = 5.0  # a second Ctrl-C within this many seconds quits
 NO_MODEL_LIST = "no model list (/model NAME sets one)"
+
+
+def _waiting(store: Store) -> dict[str, str]:
+    """Why each queued task waits, as the scheduler decides it (`aura task list`)."""
+    from aura.service.queue_plan import START, plan
+    from aura.service.tasks import snapshot
+
+    return {d.task.session: d.reason for d in plan(snapshot(store)) if d.status != START}
 
 
 def _step(cursor: int, step: int, count: int) -> int:
@@ -38,16 +49,58 @@ class Queue:
     executions: list[Execution] = field(default_factory=list)
     error: str = ""  # why the store could not be read, if it could not
     cursor: int = 0
+    # Per session: its usage so far, the last entry counted (read on from there) and when
+    # (with the session's updated_at) it was counted.
+    tallies: dict[str, tuple[int, Tally, str, float]] = field(default_factory=dict)
+    waiting: dict[str, str] = field(default_factory=dict)  # queued task → why it waits
 
     def refresh(self, store: Store, session_id: str | None) -> None:
         try:
             self.sessions = store.list_sessions(QUEUE_SESSIONS)
             self.executions = (store.list_executions(session_id)[-QUEUE_EXECUTIONS:]
                                if session_id else [])
+            for session in self.sessions:
+                self._tally(store, session)
+            self.waiting = _waiting(store) if any(
+                s.state == State.QUEUED for s in self.sessions) else {}
             self.error = ""
         except AuraError as exc:
             self.error = str(exc)
         self.cursor = min(self.cursor, max(0, len(self.sessions) - 1))
+
+    def _tally(self, store: Store, session: Session) -> None:
+        seq, tally, updated, at = self.tallies.get(session.id) or (0, Tally(), "", 0.0)
+        now = time.monotonic()
+        # A session at rest is read again only when it changed; a running one every few
+        # seconds (not every refresh: a flood's entries would be parsed twice).
+        if seq and (updated == session.updated_at if session.state.is_final
+                    else now - at < TALLY_EVERY):
+            return
+        fresh = store.entries(session.id, after_seq=seq)
+        fresh = [e for e in fresh if int(e.get("seq", 0)) > seq]
+        for entry in fresh:
+            tally.add(entry, session.model)
+        if fresh:
+            seq = int(fresh[-1].get("seq", seq))
+        self.tallies[session.id] = (seq, tally, session.updated_at, now)
+
+    def streamed(self, session_id: str, last: int, used: list[tuple[int, Entry]],
+                 model: str | None) -> None:
+        """Entries a turn of this TUI streamed, up to seq ``last`` (``used``: those with
+        usage): counted here, so the store is not read for them again. Whichever sees an
+        entry first (this or ``refresh``) counts it; the other skips it by its seq."""
+        found = self.tallies.get(session_id)
+        if found is None or last <= found[0]:
+            return
+        seq, tally, updated, at = found
+        for at_seq, entry in used:
+            if at_seq > seq:
+                tally.add(entry, model)
+        self.tallies[session_id] = (last, tally, updated, at)
+
+    def tally(self, session_id: str) -> Tally:
+        found = self.tallies.get(session_id)
+        return found[1] if found else Tally()
 
     def move(self, step: int) -> None:
         self.cursor = _step(self.cursor, step, len(self.sessions))
@@ -101,6 +154,17 @@ class TuiState:
         self.armed_at = 0.0  # when Ctrl-C was pressed with nothing to cancel
         self.queue = Queue()
         self.models = ModelChoice()
+        self.turn_started: float | None = None  # monotonic start of the running turn
+        self.turn_usage = Tally()  # what the running (or last) turn used so far
+
+    def turn_began(self, now: float) -> None:
+        self.turn_started = now
+        self.turn_usage = Tally()
+
+    def count_usage(self, entry: Entry) -> None:
+        """A streamed entry: count its usage into the turn's tokens and cost."""
+        if "usage" in entry:
+            self.turn_usage.add(entry, self.model)
 
     def turn_options(self, prompt: str) -> tuple[RunOptions, bool]:
         """The options that send ``prompt``, and whether it follows up the current

@@ -10,7 +10,7 @@ Two modes:
 - ``--real N``: N tasks started as real detached `aura task start` processes running the
   custom executor ``true``, end to end (dominated by starting a Python process per task).
 
-    python3 bench/queue.py [--tasks 1000] [--limit 4] [--poll 0.05] [--real 40]
+    python3 bench/scheduler.py [--tasks 1000] [--limit 4] [--poll 0.05] [--real 40]
 """
 
 from __future__ import annotations
