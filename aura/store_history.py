@@ -54,6 +54,13 @@ def _strings(values: Iterable[Any], out: list[str]) -> None:
             _strings(value, out)
 
 
+def _indexed(column: str) -> str:
+    """The text the index gets of a batch: JSON's \\n, \\t and \\r escapes made spaces,
+    so a word after a line break is that word, not one glued to the "n" (SQL strings
+    have no escapes: '\\n' here is a backslash and an n)."""
+    return f"replace(replace(replace({column}, '\\n', ' '), '\\t', ' '), '\\r', ' ')"
+
+
 def migration_8(db: sqlite3.Connection) -> None:
     """The full-text index of entries, its trigger, and the entries already stored put in
     it. Without FTS5 in this SQLite nothing is made (search falls back to LIKE)."""
@@ -72,13 +79,13 @@ def migration_8(db: sqlite3.Connection) -> None:
     db.execute("CREATE TRIGGER IF NOT EXISTS entry_search_add AFTER INSERT ON entries BEGIN "
                "INSERT INTO entry_docs (session, first_seq) VALUES (new.session, "
                "new.first_seq); INSERT INTO entry_search (rowid, bodies) VALUES "
-               "(last_insert_rowid(), new.bodies); END")
+               f"(last_insert_rowid(), {_indexed('new.bodies')}); END")
     # Idempotent: run again, it indexes every batch once.
     db.execute("INSERT INTO entry_search (entry_search) VALUES ('delete-all')")
     db.execute("DELETE FROM entry_docs")
     db.execute("INSERT INTO entry_docs (session, first_seq) "
                "SELECT session, first_seq FROM entries ORDER BY rowid")
-    db.execute("INSERT INTO entry_search (rowid, bodies) SELECT d.docid, e.bodies "
+    db.execute(f"INSERT INTO entry_search (rowid, bodies) SELECT d.docid, {_indexed('e.bodies')} "
                "FROM entry_docs d JOIN entries e ON e.session = d.session AND "
                "e.first_seq = d.first_seq")
 
@@ -218,7 +225,8 @@ class HistoryTables:
                 if self.fts:  # a contentless index is told what each document held
                     self._db.execute(
                         "INSERT INTO entry_search (entry_search, rowid, bodies) SELECT "
-                        "'delete', d.docid, e.bodies FROM entry_docs d JOIN entries e ON "
+                        f"'delete', d.docid, {_indexed('e.bodies')} FROM entry_docs d "
+                        "JOIN entries e ON "
                         "e.session = d.session AND e.first_seq = d.first_seq "
                         "WHERE d.session = ?", (sid,))
                     self._db.execute("DELETE FROM entry_docs WHERE session = ?", (sid,))

@@ -71,7 +71,8 @@ def test_show_filters_turn_headers_and_gutter(two_turns: str) -> None:
     seq = lines[at].split()[0]
     assert lines[at].startswith(seq.rjust(5) + " ")
     assert lines[at + 1] == " " * 6 + "second line </pre> & <b>"  # under the first line
-    assert "[aura]" not in shown.stdout.split("entries", 1)[1]  # transitions once
+    assert shown.stdout.count("coding_initial → done") == 1  # each transition once
+    assert shown.stdout.count("coding_follow_up → done") == 1
     only = run_aura("session", "show", sid, "--kind", "tool_call,error", "--tail", "2")
     body = only.stdout.split("\nentries\n", 1)[1].splitlines()
     assert [b.split()[1] for b in body if not b.startswith(("──", "usage"))] == ["→", "error:"]

@@ -66,6 +66,15 @@ def test_search_matches_every_word_in_any_case_newest_first(store: Store) -> Non
     assert {h.session for h in store.search_entries("flaky", since="2026-01-15")} == {"bbbb-2"}
 
 
+def test_a_word_after_a_line_break_or_tab_is_found(store: Store) -> None:
+    store.create_session(session("cccc-3"))
+    store.append_entries("cccc-3", [row(1, "cccc-3", text="line one\nsecond\tthird\r\nend")])
+    for word in ("second", "third", "end", "LINE"):
+        assert [h.seq for h in store.search_entries(word)] == [1], word
+    store.delete_sessions(["cccc-3"])
+    assert store.search_entries("second") == []
+
+
 def test_search_does_not_match_the_envelope_and_takes_fts_syntax_as_words(store: Store
                                                                           ) -> None:
     fill(store)

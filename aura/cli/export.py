@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from aura.cli.session_view import turns_of
+from aura.cli.session_view import turn_figures, turns_of
 
 OUTPUT_TAIL = 20  # lines of a tool's output kept in the transcript
 
@@ -72,11 +72,9 @@ def _items(data: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
         if turn is not None and turn is not current:
             current = turn
             when = parse_ts(turn.ts)
-            tokens = int(turn.usage.get("input_tokens", 0) + turn.usage.get("output_tokens", 0))
-            cost = turn.usage.get("cost_usd")
             header = (f"Turn {turn.number} · "
                       f"{when.astimezone().strftime('%Y-%m-%d %H:%M:%S') if when else '?'} · "
-                      f"{tokens} tokens" + (f" · ${cost:.4f}" if cost else ""))
+                      f"{turn_figures(turn.usage)}")
         out.append((header, turn, entry))
     return out
 

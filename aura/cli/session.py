@@ -106,7 +106,7 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None,
     data = _history(session_id, coordinator)
     from aura.cli.pager import paged
     from aura.cli.render import Painter, json_text, terminal_text, use_color
-    from aura.cli.session_view import select, write_entries
+    from aura.cli.session_view import select, unshown_transitions, write_entries
 
     flt = flt or EntryFilter()
     every = data["entries"]
@@ -135,11 +135,10 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None,
                 f"exit {e['exit_code'] if e['exit_code'] is not None else '-':<4} "
                 f"{e['started_at']} → {e['ended_at'] or '…'}  on {e['host']}")
         click.echo(paint("transitions", "bold"), file=out)
-        for t in data["transitions"]:
+        for t in unshown_transitions(data["transitions"], data["entries"]):
             say(f"  {t['at']}  {t['from'] or '∅'} → {t['to']}  {t['reason']}")
         click.echo(paint("entries", "bold"), file=out)
-        write_entries(out, data["entries"], every, paint,
-                      show_states=bool(flt.kinds and "state" in flt.kinds))
+        write_entries(out, data["entries"], every, paint)
         _usage_line(out, every, paint)
 
 

@@ -1,11 +1,13 @@
 """`aura session show` as a work log: which entries (--kind, --grep, --since, --tail) and
 how they read: a header at each turn (its local time and what it used), each transition
-once (in the header, not again as a state entry), and multi-line entries kept in a gutter
-(the seq on the first line, the rest indented under it)."""
+once (where a state entry tells it, in the flow; else in the list above the entries), and
+multi-line entries kept in a gutter (the seq on the first line, the rest indented under
+it)."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -100,13 +102,40 @@ def turn_header(turn: Turn, paint: Callable[..., str]) -> str:
 
     when = parse_ts(turn.ts)
     shown = when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "?"
-    tokens = int(turn.usage.get("input_tokens", 0) + turn.usage.get("output_tokens", 0))
-    cost = turn.usage.get("cost_usd")
-    figures = f"{tokens} tokens" + (f" · ${cost:.4f}" if cost else "")
-    return paint(f"── turn {turn.number} · {shown} · {figures}", "bold")
+    return paint(f"── turn {turn.number} · {shown} · {turn_figures(turn.usage)}", "bold")
+
+
+def turn_figures(usage: dict[str, float]) -> str:
+    """``120 tokens · $0.0100``; '?' for a figure that is no finite number (a stored
+    session may hold Infinity or NaN from an older aura)."""
+    tokens = usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
+    cost = usage.get("cost_usd")
+    shown = f"{int(tokens)}" if math.isfinite(tokens) else "?"
+    if cost is not None and not math.isfinite(cost):
+        return f"{shown} tokens · $?"
+    return f"{shown} tokens" + (f" · ${cost:.4f}" if cost else "")
 
 
 # the text ------------------------------------------------------------------------------
+
+def unshown_transitions(transitions: Sequence[dict[str, Any]], entries: Sequence[Entry]
+                        ) -> list[dict[str, Any]]:
+    """The transitions that no shown state entry tells already (each is shown once: in
+    the flow of entries where there is one, else in the list above them)."""
+    told: dict[tuple[Any, Any], int] = {}
+    for entry in entries:
+        if entry.get("kind") == "state":
+            key = (entry.get("from"), entry.get("to"))
+            told[key] = told.get(key, 0) + 1
+    out = []
+    for t in transitions:
+        key = (t.get("from"), t.get("to"))
+        if told.get(key):
+            told[key] -= 1
+        else:
+            out.append(t)
+    return out
+
 
 def gutter_lines(seq: Any, text: str, paint: Callable[..., str], width: int = GUTTER
                  ) -> list[str]:
@@ -117,7 +146,7 @@ def gutter_lines(seq: Any, text: str, paint: Callable[..., str], width: int = GU
 
 
 def write_entries(out: IO[str], entries: Sequence[Entry], every: Sequence[Entry],
-                  paint: Painter, *, show_states: bool) -> None:
+                  paint: Painter) -> None:
     """``entries`` (a selection of ``every``) with the headers of their turns."""
     from aura.cli.render import format_entry
 
@@ -125,8 +154,6 @@ def write_entries(out: IO[str], entries: Sequence[Entry], every: Sequence[Entry]
     width = max(GUTTER, len(str(max((int(e.get("seq") or 0) for e in entries), default=0))))
     current: Turn | None = None
     for entry in entries:
-        if entry.get("kind") == "state" and not show_states:
-            continue  # shown once, among the transitions
         turn = turns.get(int(entry.get("seq") or 0))
         if turn is not None and turn is not current:
             current = turn
