@@ -28,6 +28,10 @@ def session() -> None:
       aura session show 3f2a9c -f
       aura session latest --json
       aura session cancel 3f2a9c
+      aura session show 3f2a --kind tool_call,error --tail 20
+      aura session search "flaky test" --since 7d
+      aura session export 3f2a --format html -o run.html
+      aura session prune --older-than 30d --dry-run
     """
 
 
