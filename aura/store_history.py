@@ -1,19 +1,24 @@
 """History as a work log in the store: full-text search over every stored entry, and
 removing sessions with everything that belongs to them.
 
-Search uses an FTS5 table, ``entry_search`` (migration 8), kept in step with ingest by a
-trigger on ``entries``: one document per stored batch, its bodies as stored. The index is
-contentless and keeps no positions (the text is in ``entries`` already; matches are
-checked in Python), and ``entry_docs`` maps a document to its batch by session and first
-seq (an INTEGER PRIMARY KEY, which VACUUM keeps, unlike the rowids of ``entries``). The
-trigger runs inside the batch's own
-transaction, in SQLite (which releases the GIL), so the writer thread does no more Python
-than before; that was measured cheaper than the writer adding one row per entry with its
-words extracted (bench/ingest.py --index). A batch that matches is read back and each of
-its entries checked in Python: all the query's words must be among the entry's own words
-(its string values, the envelope left out), so keys and ids in the JSON never make a hit.
-Where SQLite has no FTS5 nothing is made and search scans the entries with LIKE instead
-(``HistoryTables.fts`` is False; callers say so).
+Search uses an FTS5 table, ``entry_search`` (migration 8): one document per stored batch,
+its bodies as stored. The index is contentless and keeps no positions (the text is in
+``entries`` already; matches are checked in Python), and ``entry_docs`` maps a document to
+its batch by session and first seq (an INTEGER PRIMARY KEY, which VACUUM keeps, unlike the
+rowids of ``entries``).
+
+The index is brought up to date when it is searched (``catch_up``, one transaction), not
+on every batch: measured with bench/ingest.py, keeping it in step at ingest cost a run
+some 45% more CPU with a trigger on ``entries`` and 140% with the writer thread adding a
+row per entry, and cut `aura run`'s ingest rate from 0.50 of the baseline to 0.27-0.31,
+while catching up costs a search about what the trigger would have cost the runs since
+the last search. Migration 8 indexes what is stored already.
+
+A batch that matches is read back and each of its entries checked in Python: all the
+query's words must be among the entry's own words (its string values, the envelope left
+out), so keys and ids in the JSON never make a hit. Where SQLite has no FTS5 nothing is
+made and search scans the entries with LIKE instead (``HistoryTables.fts`` is False;
+callers say so).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from aura.errors import StoreError
 
 _ENVELOPE = frozenset({"seq", "ts", "session", "execution", "stage", "kind", "delta",
                        "streamed", "incomplete"})
@@ -62,8 +69,8 @@ def _indexed(column: str) -> str:
 
 
 def migration_8(db: sqlite3.Connection) -> None:
-    """The full-text index of entries, its trigger, and the entries already stored put in
-    it. Without FTS5 in this SQLite nothing is made (search falls back to LIKE)."""
+    """The full-text index of entries, with the entries already stored put in it. Without
+    FTS5 in this SQLite nothing is made (search falls back to LIKE)."""
     try:
         db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS entry_search USING fts5(bodies, "
                    "content = '', detail = none, columnsize = 0, "
@@ -72,24 +79,26 @@ def migration_8(db: sqlite3.Connection) -> None:
         if "fts5" in str(exc):
             return
         raise
-    # Merge index segments in bigger steps (16, not 4): a fifth less work at ingest.
+    # Merge index segments in bigger steps (16, not 4): a fifth less work to index.
     db.execute("INSERT INTO entry_search (entry_search, rank) VALUES ('automerge', 16)")
     db.execute("CREATE TABLE IF NOT EXISTS entry_docs (docid INTEGER PRIMARY KEY, "
                "session TEXT NOT NULL, first_seq INTEGER NOT NULL)")
-    db.execute("CREATE INDEX IF NOT EXISTS entry_docs_session ON entry_docs (session)")
-    # In a trigger, last_insert_rowid() is the row the trigger itself just inserted.
-    db.execute("CREATE TRIGGER IF NOT EXISTS entry_search_add AFTER INSERT ON entries BEGIN "
-               "INSERT INTO entry_docs (session, first_seq) VALUES (new.session, "
-               "new.first_seq); INSERT INTO entry_search (rowid, bodies) VALUES "
-               f"(last_insert_rowid(), {_indexed('new.bodies')}); END")
-    # Idempotent: run again, it indexes every batch once.
-    db.execute("INSERT INTO entry_search (entry_search) VALUES ('delete-all')")
-    db.execute("DELETE FROM entry_docs")
-    db.execute("INSERT INTO entry_docs (session, first_seq) "
-               "SELECT session, first_seq FROM entries ORDER BY rowid")
-    db.execute(f"INSERT INTO entry_search (rowid, bodies) SELECT d.docid, {_indexed('e.bodies')} "
-               "FROM entry_docs d JOIN entries e ON e.session = d.session AND "
-               "e.first_seq = d.first_seq")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS entry_docs_batch ON entry_docs "
+               "(session, first_seq)")
+    catch_up(db)
+
+
+def catch_up(db: sqlite3.Connection) -> int:
+    """Index the batches stored since the index was last brought up to date (inside the
+    caller's transaction); returns how many."""
+    start = db.execute("SELECT coalesce(max(docid), 0) FROM entry_docs").fetchone()[0]
+    db.execute("INSERT INTO entry_docs (session, first_seq) SELECT e.session, e.first_seq "
+               "FROM entries e WHERE NOT EXISTS (SELECT 1 FROM entry_docs d WHERE "
+               "d.session = e.session AND d.first_seq = e.first_seq) ORDER BY e.rowid")
+    return db.execute(
+        f"INSERT INTO entry_search (rowid, bodies) SELECT d.docid, {_indexed('e.bodies')} "
+        "FROM entry_docs d JOIN entries e ON e.session = d.session AND "
+        "e.first_seq = d.first_seq WHERE d.docid > ?", (start,)).rowcount
 
 
 def words_of(text: str) -> list[str]:
@@ -180,6 +189,13 @@ class HistoryTables:
         query = fts_query(text)
         if not query:
             return []
+        try:
+            with self._write():
+                catch_up(self._db)
+        except StoreError:
+            # A database this process may only read: the index may lag behind, so
+            # every entry is read with LIKE instead.
+            return self._search_like(text, where, params, limit)
         try:
             rows = self._db.execute(
                 "SELECT e.session, s.executor, e.bodies FROM entry_search f "

@@ -113,6 +113,8 @@ def test_sqlite_index_documents_go_with_their_session(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "a.db")
     fill(store)
     count = "SELECT count(*) FROM entry_docs"
+    assert store._db.execute(count).fetchone()[0] == 0  # indexed when searched, not before
+    assert len(store.search_entries("flaky")) == 4
     assert store._db.execute(count).fetchone()[0] == 3  # one document a batch
     store.delete_sessions(["bbbb-2"])
     assert store._db.execute(count).fetchone()[0] == 2
@@ -138,15 +140,15 @@ def test_migration_8_indexes_the_entries_already_stored(tmp_path: Path) -> None:
     db.close()
     store = SQLiteStore(path)
     assert [h.seq for h in store.search_entries("before index")] == [2, 1]
+    assert store._db.execute("SELECT count(*) FROM entry_docs").fetchone()[0] == 1
     store.append_entries("old-1", [row(3, "old-1", text="and one after")])
-    assert [h.seq for h in store.search_entries("after")] == [3]
+    assert [h.seq for h in store.search_entries("after")] == [3]  # caught up
     store.close()
 
 
 def test_without_the_index_search_reads_the_entries_with_like(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "a.db")
     fill(store)
-    store._db.execute("DROP TRIGGER entry_search_add")
     store._db.execute("DROP TABLE entry_search")
     store._db.execute("DROP TABLE entry_docs")
     store._has_fts = None
