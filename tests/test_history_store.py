@@ -162,3 +162,14 @@ def test_without_the_index_search_reads_the_entries_with_like(tmp_path: Path) ->
     store.delete_sessions(["aaaa-1"])
     assert {h.session for h in store.search_entries("flaky")} == {"bbbb-2"}
     store.close()
+
+
+def test_a_database_opened_read_only_is_still_searched(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    store = SQLiteStore(path)
+    fill(store)
+    store.close()
+    read_only = SQLiteStore(f"file:{path}?mode=ro")  # cannot bring the index up to date
+    assert [(h.session, h.seq) for h in read_only.search_entries("flaky")] == [
+        ("bbbb-2", 2), ("bbbb-2", 1), ("aaaa-1", 2), ("aaaa-1", 1)]
+    read_only.close()
