@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,10 +182,10 @@ class HistoryTables:
     def search_entries(self, text: str, *, executor: str | None = None,
                        since: str | None = None, limit: int = 50) -> list[Hit]:
         """Entries whose words hold every word of ``text`` (case-insensitive), newest
-        first, from sessions of ``executor`` active at or after ``since``."""
+        first, of sessions of ``executor``, stored at or after ``since``."""
         where, params = _session_filter(executor, since)
         if not self.fts:
-            return self._search_like(text, where, params, limit)
+            return self._search_like(text, where, params, since, limit)
         query = fts_query(text)
         if not query:
             return []
@@ -195,7 +195,7 @@ class HistoryTables:
         except StoreError:
             # A database this process may only read: the index may lag behind, so
             # every entry is read with LIKE instead.
-            return self._search_like(text, where, params, limit)
+            return self._search_like(text, where, params, since, limit)
         try:
             rows = self._db.execute(
                 "SELECT e.session, s.executor, e.bodies FROM entry_search f "
@@ -206,34 +206,21 @@ class HistoryTables:
         except sqlite3.OperationalError:
             # A word FTS5 cuts in two (a phrase, which an index without positions
             # cannot match): the slower scan finds it all the same.
-            return self._search_like(text, where, params, limit)
+            return self._search_like(text, where, params, since, limit)
         wanted = set(words_of(text))
-        hits: list[Hit] = []
-        for session, ex, bodies in rows:
-            for body in reversed(bodies.split("\n")):
-                shown = entry_words(body)
-                if wanted <= set(words_of(shown)):
-                    hits.append(hit_from(session, ex, body, snippet_of(shown, text)))
-                    if len(hits) >= limit:
-                        return hits
-        return hits
+        return collect(((sid, ex, bodies.split("\n")) for sid, ex, bodies in rows),
+                       lambda shown: wanted <= set(words_of(shown)), text, since, limit)
 
-    def _search_like(self, text: str, where: str, params: list[Any], limit: int
-                     ) -> list[Hit]:
+    def _search_like(self, text: str, where: str, params: list[Any], since: str | None,
+                     limit: int) -> list[Hit]:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self._read(
             "SELECT e.session, s.executor, e.bodies FROM entries e JOIN sessions s ON "
             "s.id = e.session WHERE e.bodies LIKE ? ESCAPE '\\'" + where +
             " ORDER BY e.rowid DESC", [pattern, *params])
-        hits: list[Hit] = []
-        for session, ex, bodies in rows:
-            for body in reversed(bodies.split("\n")):
-                words = entry_words(body)
-                if text.casefold() in words.casefold():
-                    hits.append(hit_from(session, ex, body, snippet_of(words, text)))
-                    if len(hits) >= limit:
-                        return hits
-        return hits
+        needle = text.casefold()
+        return collect(((sid, ex, bodies.split("\n")) for sid, ex, bodies in rows),
+                       lambda shown: needle in shown.casefold(), text, since, limit)
 
     def delete_sessions(self, session_ids: Sequence[str]) -> None:
         """Remove the sessions with their entries (and index rows), executions,
@@ -278,17 +265,30 @@ def memory_search(sessions: dict[str, Any], entries: dict[str, dict[int, str]], 
     """search_entries over a MemoryStore's dicts: every word of ``text`` is a word of the
     entry, in any case (as FTS5's unicode61 tokens match)."""
     words = set(words_of(text))
-    hits: list[Hit] = []
     found = [(s.created_at, sid) for sid, s in sessions.items()
              if (executor is None or s.executor == executor) and
              (since is None or s.updated_at >= since)]
-    for _created, sid in sorted(found, reverse=True):
-        for seq in sorted(entries.get(sid, {}), reverse=True):
-            body = entries[sid][seq]
+    batches = ((sid, sessions[sid].executor, [entries[sid][q] for q in sorted(entries[sid])])
+               for _created, sid in sorted(found, reverse=True) if sid in entries)
+    return collect(batches, lambda shown: bool(words) and words <= set(words_of(shown)),
+                   text, since, limit)
+
+
+def collect(batches: Iterable[tuple[str, str, list[str]]], match: Callable[[str], bool],
+            text: str, since: str | None, limit: int) -> list[Hit]:
+    """The hits among batches (newest first; each batch's entries in seq order): entries
+    whose words ``match``, stored at or after ``since``, at most ``limit``."""
+    hits: list[Hit] = []
+    for session, executor, bodies in batches:
+        for body in reversed(bodies):
             shown = entry_words(body)
-            if words and words <= set(words_of(shown)):
-                hits.append(hit_from(sid, sessions[sid].executor, body,
-                                     snippet_of(shown, text)))
-                if len(hits) >= limit:
-                    return hits
+            if not match(shown):
+                continue
+            hit = hit_from(session, executor, body, snippet_of(shown, text))
+            if since is not None and hit.ts and hit.ts < since:
+                continue
+            hits.append(hit)
+            if len(hits) >= limit:
+                return hits
+    return hits
     return hits

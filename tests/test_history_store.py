@@ -47,9 +47,11 @@ def fill(store: Store) -> None:
                                     row(2, "aaaa-1", "tool_call", target="pytest -k flaky",
                                         output="1 passed")])
     store.append_entries("aaaa-1", [row(3, "aaaa-1", text="nothing here")])
-    store.append_entries("bbbb-2", [row(1, "bbbb-2", text="a flaky network, again"),
+    store.append_entries("bbbb-2", [row(1, "bbbb-2", text="a flaky network, again",
+                                        ts="2026-01-20T00:00:00.000Z"),
                                     row(2, "bbbb-2", "error", text="timeout",
-                                        data={"detail": "socket flaky"})])
+                                        data={"detail": "socket flaky"},
+                                        ts="2026-02-01T00:00:00.000Z")])
 
 
 def test_search_matches_every_word_in_any_case_newest_first(store: Store) -> None:
@@ -64,6 +66,8 @@ def test_search_matches_every_word_in_any_case_newest_first(store: Store) -> Non
     assert [h.seq for h in store.search_entries("flaky test")] == [1]
     assert store.search_entries("flaky", executor="claude", limit=1)[0].seq == 2
     assert {h.session for h in store.search_entries("flaky", since="2026-01-15")} == {"bbbb-2"}
+    # since: the entry's own time too, not only its session's
+    assert [h.seq for h in store.search_entries("flaky", since="2026-01-25")] == [2]
 
 
 def test_a_word_after_a_line_break_or_tab_is_found(store: Store) -> None:

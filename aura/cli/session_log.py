@@ -21,7 +21,7 @@ SQLITE_MAX_INT = 2**63 - 1
 @click.option("--executor", "-e", metavar="NAME", shell_complete=complete_executor,
               help="Only sessions of this executor.")
 @click.option("--since", metavar="WHEN",
-              help="Only sessions active since 10m, 2h, 7d or an ISO time.")
+              help="Only entries since 10m, 2h, 7d or an ISO time.")
 @click.option("--limit", "-n", type=click.IntRange(min=1, max=SQLITE_MAX_INT), default=50,
               show_default=True, help="How many matches (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of matches.")
