@@ -21,6 +21,8 @@ from aura.errors import InvalidTransition, NotFound, StoreError
 from aura.store_approvals import Approval, MemoryApprovals
 from aura.store_attempts import Attempt, Group, MemoryAttempts
 from aura.store_controls import Control, MemoryControls
+from aura.store_history import Hit, memory_search
+from aura.store_ids import check_prefix
 from aura.store_tasks import WORKING, Task, task_not_found
 
 EntryRow = tuple[int, str, str, str]  # seq, execution id, kind, JSON body
@@ -209,6 +211,18 @@ class Store(Protocol):
     def state_counts(self) -> dict[str, int]:
         """How many sessions are in each state."""
         ...
+    # history (aura.store_history) ----------------------------------------------------
+    @property
+    def fts(self) -> bool:
+        """Whether search uses a full-text index (else a slower LIKE scan)."""
+        ...
+    def search_entries(self, text: str, *, executor: str | None = None,
+                       since: str | None = None, limit: int = 50) -> list[Hit]:
+        """Entries holding every word of ``text`` (case-insensitive), newest first."""
+        ...
+    def delete_sessions(self, session_ids: Sequence[str]) -> None:
+        """Remove whole sessions (ids as stored) and every row of theirs, at once."""
+        ...
     def close(self) -> None: ...
 
 
@@ -289,6 +303,7 @@ class MemoryStore(MemoryApprovals, MemoryAttempts, MemoryControls):
     def get_session(self, session_id: str) -> Session:
         if session_id in self._sessions:
             return self._sessions[session_id]
+        check_prefix(session_id, "session")
         matches = [s for sid, s in self._sessions.items() if sid.startswith(session_id)]
         if len(matches) > 1 and session_id:
             raise ambiguous_prefix(session_id, sorted(s.id for s in matches))
@@ -455,3 +470,24 @@ class MemoryStore(MemoryApprovals, MemoryAttempts, MemoryControls):
         for session in self._sessions.values():
             counts[session.state] = counts.get(session.state, 0) + 1
         return counts
+
+    fts = True  # the same matching as the full-text index: every word, any case
+
+    def search_entries(self, text: str, *, executor: str | None = None,
+                       since: str | None = None, limit: int = 50) -> list[Hit]:
+        return memory_search(self._sessions, self._entries, text, executor, since, limit)
+
+    def delete_sessions(self, session_ids: Sequence[str]) -> None:
+        gone = set(session_ids)
+        for sid in gone:
+            self._sessions.pop(sid, None)
+            self._entries.pop(sid, None)
+            self._claims.pop(sid, None)
+            self._tasks.pop(sid, None)
+        self._executions = {k: e for k, e in self._executions.items() if e.session not in gone}
+        self._transitions = [t for t in self._transitions if t.session not in gone]
+        self._approvals = {k: a for k, a in self._approvals.items() if a.session not in gone}
+        for sid in gone:
+            self._attempts.pop(sid, None)
+        kept = {a.group for a in self._attempts.values()}
+        self._groups = {k: g for k, g in self._groups.items() if k in kept}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aura.approvals import ApprovalKind, ApprovalOption, ApprovalState
 from aura.errors import ApprovalClosed, NotFound, StoreError
+from aura.store_ids import check_prefix
 
 if TYPE_CHECKING:  # the SQLite mixin only names its types; `import sqlite3` is not free
     import sqlite3
@@ -124,6 +125,7 @@ class MemoryApprovals:
     def get_approval(self, approval_id: str) -> Approval:
         if approval_id in self._approvals:
             return self._approvals[approval_id]
+        check_prefix(approval_id, "approval")
         found = sorted(i for i in self._approvals if approval_id and i.startswith(approval_id))
         if len(found) > 1:
             raise _ambiguous(approval_id, found)
@@ -187,7 +189,8 @@ class SQLiteApprovals:
 
     def get_approval(self: _Database, approval_id: str) -> Approval:
         row = self._read("SELECT * FROM approvals WHERE id = ?", (approval_id,)).fetchone()
-        if row is None and approval_id:
+        if row is None:
+            check_prefix(approval_id, "approval")
             pattern = approval_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             rows = self._read("SELECT * FROM approvals WHERE id LIKE ? ESCAPE '\\' LIMIT 6",
                               (pattern + "%",)).fetchall()

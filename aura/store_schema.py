@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable
 
 from aura.store_attempts import migration_7
+from aura.store_history import migration_8
 from aura.store_tasks import migration_6
 
 
@@ -120,9 +121,8 @@ def _migration_9(db: sqlite3.Connection) -> None:
     migration_9(db)
 
 
-# Append new migrations; never edit a released one. Number 9 is the controls table
-# (7 and 8 are other tables; they come before it in this list).
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2,
-                                                          _migration_3, _migration_4,
-                                                          _migration_5, migration_6,
-                                                          migration_7, _migration_9]
+# Append new migrations; never edit a released one. The n-th entry makes user_version n:
+# 6 tasks, 7 attempt groups, 8 the search index, 9 the controls of running sessions.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, migration_6,
+    migration_7, migration_8, _migration_9]

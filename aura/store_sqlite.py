@@ -34,6 +34,8 @@ from aura.store import (
 from aura.store_approvals import SQLiteApprovals
 from aura.store_attempts import AttemptTables
 from aura.store_controls import SQLiteControls
+from aura.store_history import HistoryTables
+from aura.store_ids import check_prefix
 from aura.store_schema import MIGRATIONS
 from aura.store_tasks import TaskTables
 from aura.store_workers import SQLiteWorkers
@@ -87,8 +89,9 @@ def _unknown_state(what: str, ident: str, value: str) -> StoreError:
 
 
 class SQLiteStore(SQLiteApprovals, SQLiteControls, TaskTables, SQLiteWorkers,
-                  AttemptTables):
-    # The task methods (create_task, tasks, claim_task, …) are in store_tasks.py.
+                  AttemptTables, HistoryTables):
+    # The task methods (create_task, tasks, claim_task, …) are in store_tasks.py; search
+    # and removal of sessions in store_history.py.
 
     def __init__(self, path: Path | str) -> None:
         # A "file:" URI (e.g. AURA_DB=file:/x/aura.db?mode=ro) is passed to SQLite as is.
@@ -178,7 +181,8 @@ class SQLiteStore(SQLiteApprovals, SQLiteControls, TaskTables, SQLiteWorkers,
 
     def get_session(self, session_id: str) -> Session:
         row = self._read("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        if row is None and session_id:
+        if row is None:
+            check_prefix(session_id, "session")
             # A unique prefix is enough; escape LIKE's wildcards in what the user typed.
             pattern = session_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             rows = self._read("SELECT * FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 6",

@@ -76,15 +76,18 @@ def outcomes(out: Collect) -> list[tuple[str, str | None]]:
 # the store --------------------------------------------------------------------------------
 
 def test_the_first_answer_wins_and_later_ones_are_told(store) -> None:
-    store.create_approval(Approval("a1", "s1", "e1", "9", ApprovalKind.COMMAND, "Run x", "t"))
-    first = store.answer_approval("a1", ApprovalState.ALLOWED, by="alice", at="t2",
+    store.create_approval(Approval("a1b2c3", "s1", "e1", "9", ApprovalKind.COMMAND, "Run x",
+                                   "t"))
+    first = store.answer_approval("a1b2c3", ApprovalState.ALLOWED, by="alice", at="t2",
                                   choice="allow", option="proceed_once")
     assert first.state is ApprovalState.ALLOWED and first.option == "proceed_once"
     with pytest.raises(ApprovalClosed, match="already answered: allowed by alice"):
-        store.answer_approval("a1", ApprovalState.DENIED, by="bob", at="t3")
-    assert store.get_approval("a").answered_by == "alice"  # a prefix finds it
-    with pytest.raises(NotFound, match="no approval request 'zz'"):
-        store.get_approval("zz")
+        store.answer_approval("a1b2c3", ApprovalState.DENIED, by="bob", at="t3")
+    assert store.get_approval("a1b2").answered_by == "alice"  # a prefix finds it
+    with pytest.raises(NotFound, match="'a1b' is too short for an approval id prefix"):
+        store.get_approval("a1b")
+    with pytest.raises(NotFound, match="no approval request 'zzzz'"):
+        store.get_approval("zzzz")
     with pytest.raises(NotFound):
         store.get_approval("")
 

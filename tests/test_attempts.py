@@ -90,13 +90,17 @@ def test_groups_are_stored_and_one_attempt_is_chosen(tmp_path: Path, kind: str) 
                                                       False)
     assert store.attempt_of("nope") is None
     assert attempts.find_group(store, "0a1b2").id == group.id
-    assert attempts.find_group(store, "333").id == group.id  # an attempt's session
+    assert attempts.find_group(store, "333-").id == group.id  # an attempt's session
+    with pytest.raises(NotFound, match="'333' is too short for a group id prefix"):
+        attempts.find_group(store, "333")
     with pytest.raises(UsageError, match="ambiguous"):
         attempts.find_group(store, "0a1b")
     with pytest.raises(NotFound, match="no group"):
         attempts.find_group(store, "ffff")
     assert attempts.find_attempt(store, group, "2").session == "222-session"
-    assert attempts.find_attempt(store, group, "11").session == "111-session"  # a prefix
+    assert attempts.find_attempt(store, group, "111-").session == "111-session"  # a prefix
+    with pytest.raises(NotFound, match=r"attempts 1\.\.3, not 11"):
+        attempts.find_attempt(store, group, "11")  # too short to be a session prefix
     assert attempts.find_attempt(store, group, "333-").session == "333-session"
     with pytest.raises(NotFound, match=r"attempts 1\.\.3, not 4"):
         attempts.find_attempt(store, group, "4")

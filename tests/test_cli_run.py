@@ -394,7 +394,9 @@ def test_ambiguous_prefix_and_help_paths_and_bare_commands() -> None:
     for _ in range(12):
         run_aura("run", "-e", "custom", "--base-command", "true", "-p", "x", "--json")
     ids = [s["id"] for s in json.loads(run_aura("session", "list", "--json").stdout)]
-    first = ids[0][0]
+    short = run_aura("session", "show", ids[0][0])
+    assert short.returncode == 1 and "too short for a session id prefix" in short.stderr
+    first = ids[0][:4]
     if sum(i.startswith(first) for i in ids) > 1:
         result = run_aura("session", "show", first)
         assert result.returncode == 1 and "matches several sessions" in result.stderr

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("io", ("aura.process", "aura.git", "aura.workspace", "aura.workspace_keep", "aura.rpc",
             "aura.rpc_codec", "aura.liveness", "aura.config", "aura.project")),
     ("store", ("aura.store", "aura.store_sqlite", "aura.store_schema", "aura.store_writer",
+               "aura.store_history", "aura.store_ids",
                "aura.store_approvals", "aura.store_controls", "aura.store_tasks",
                "aura.store_workers", "aura.store_attempts", "aura.recorder")),
     ("locations", ("aura.paths",)),

@@ -209,8 +209,8 @@ def test_task_add_refuses_bad_input_with_one_line_and_stores_nothing() -> None:
     listed = run_aura("task", "list", "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout) == []
     for verb in ("release", "hold", "rm", "start"):
-        missing = run_aura("task", verb, "zzz")
-        assert missing.returncode != 0 and "no session 'zzz'" in missing.stderr
+        missing = run_aura("task", verb, "zzzz")
+        assert missing.returncode != 0 and "no session 'zzzz'" in missing.stderr
 
 
 def test_config_max_parallel_is_checked(aura_home: Path) -> None:

@@ -40,22 +40,35 @@ def test_sessions_round_trip_with_options(store: Store) -> None:
 
 
 def test_unique_prefix_finds_a_session_and_ambiguous_or_unknown_does_not(store: Store) -> None:
-    store.create_session(make_session("abc-1"))
-    store.create_session(make_session("abd-2"))
-    assert store.get_session("abc").id == "abc-1"
-    with pytest.raises(NotFound, match="'ab' matches several sessions \\(abc-1, abd-2\\)"):
-        store.get_session("ab")
-    for wrong in ("zzz", ""):
-        with pytest.raises(NotFound, match="aura session list"):
-            store.get_session(wrong)
+    store.create_session(make_session("abcd-1"))
+    store.create_session(make_session("abce-2"))
+    assert store.get_session("abcd").id == "abcd-1"
+    with pytest.raises(NotFound, match="'abc' is too short"):
+        store.get_session("abc")
+    store.create_session(make_session("abcx-1"))
+    store.create_session(make_session("abcx-2"))
+    with pytest.raises(NotFound, match="'abcx' matches several sessions \\(abcx-1, abcx-2\\)"):
+        store.get_session("abcx")
+    with pytest.raises(NotFound, match="aura session list"):
+        store.get_session("zzzz")
+
+
+def test_a_prefix_shorter_than_four_characters_is_refused_unless_whole(store: Store) -> None:
+    store.create_session(make_session("abcdef"))
+    store.create_session(make_session("s1"))
+    assert store.get_session("s1").id == "s1"  # a whole id, however short
+    for short in ("abc", "a", ""):
+        with pytest.raises(NotFound, match="too short for a session id prefix: type at "
+                                           "least 4 characters"):
+            store.get_session(short)
 
 
 def test_prefix_lookup_treats_like_wildcards_literally(store: Store) -> None:
-    store.create_session(make_session("a_b"))
-    store.create_session(make_session("axb"))
-    assert store.get_session("a_").id == "a_b"
+    store.create_session(make_session("aaa_b"))
+    store.create_session(make_session("aaaxb"))
+    assert store.get_session("aaa_").id == "aaa_b"
     with pytest.raises(NotFound):
-        store.get_session("%")
+        store.get_session("%%%%")
 
 
 def test_list_sessions_is_newest_first_with_filters_and_limit(store: Store) -> None:

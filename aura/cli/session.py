@@ -11,6 +11,7 @@ import click
 
 from aura.cli.completion import complete_executor, complete_session
 from aura.cli.output import CONTEXT_SETTINGS, AuraGroup, open_user_store
+from aura.cli.session_view import EntryFilter
 from aura.errors import AuraError, UsageError
 
 # SQLite's LIMIT takes a signed 64-bit integer; a larger -n is a usage error, not a crash.
@@ -32,6 +33,10 @@ def session() -> None:
       aura session cancel 3f2a9c
       aura session steer 3f2a9c "use the existing helper instead"
       aura session interrupt 3f2a9c "stop; only fix the test"
+      aura session show 3f2a --kind tool_call,error --tail 20
+      aura session search "flaky test" --since 7d
+      aura session export 3f2a --format html -o run.html
+      aura session prune --older-than 30d --dry-run
     """
 
 
@@ -147,93 +152,110 @@ def _history(session_id: str | None, coordinator: str | None) -> dict[str, Any]:
     return session_history(store, session_id)
 
 
-def _show(session_id: str | None, as_json: bool, coordinator: str | None = None,
+def _show(session_id: str | None, as_json: bool, coordinator: str | None = None, *,
+          flt: EntryFilter | None = None, tail: int | None = None, page: bool = True,
           verbose: bool = False) -> None:
     data = _history(session_id, coordinator)
-    from aura.cli.render import (
-        Painter,
-        format_entry,
-        format_usage,
-        json_text,
-        terminal_text,
-        use_color,
-    )
+    from aura.cli.pager import paged
+    from aura.cli.render import Painter, json_text, terminal_text, use_color
+    from aura.cli.session_view import select, unshown_transitions, write_entries
     from aura.cli.wording import STATE_STYLES, Story, ago, duration, parse_ts
 
-    if as_json:
-        click.echo(json_text(data))
-        return
+    flt = flt or EntryFilter()
+    every = data["entries"]
+    data["entries"] = select(every, flt, tail)
+    with paged(page) as out:
+        if as_json:
+            click.echo(json_text(data), file=out)
+            return
+        paint = Painter(use_color(sys.stdout))
 
-    paint = Painter(use_color(sys.stdout))
+        def say(line: str) -> None:
+            # Model, native id, reasons: an agent may have set them, so they go to the
+            # terminal as terminal_text like the entries do.
+            click.echo(terminal_text(line), file=out)
 
-    def say(line: str) -> None:
-        # Model, native id, reasons: an agent may have set them, so they go to the
-        # terminal as terminal_text like the entries do.
-        click.echo(terminal_text(line))
+        click.echo(paint(f"session {data['id']}", "bold"), file=out)
+        say(f"  executor  {data['executor']}" +
+            (f"  model {data['model']}" if data["model"] else ""))
+        state = terminal_text(str(data["state"]))
+        click.echo(f"  state     {paint(state, *STATE_STYLES.get(state, ()))}", file=out)
+        say(f"  cwd       {data['cwd']}")
+        if data["native_session_id"]:
+            say(f"  native id {data['native_session_id']}")
+        say(f"  created   {ago(data['created_at'])} ({data['created_at']})   "
+            f"updated {ago(data['updated_at'])}")
+        for e in data["executions"]:
+            began, ended = parse_ts(e["started_at"]), parse_ts(e["ended_at"])
+            took = duration((ended - began).total_seconds()) if began and ended \
+                else "running"
+            say(f"  execution {e['id'][:8]} {e['stage']:<17} {e['state']:<10} "
+                f"exit {e['exit_code'] if e['exit_code'] is not None else '-':<4} "
+                f"{took:<9} started {ago(e['started_at'])}  on {e['host']}")
+        click.echo(paint("transitions", "bold"), file=out)
+        moves = Story()
+        for t in unshown_transitions(data["transitions"], data["entries"]):
+            words, styles = moves.move({"from": t["from"], "to": t["to"], "ts": t["at"],
+                                        "reason": t["reason"]})
+            reason = f"  ({t['reason']})" if verbose and t["reason"] else ""
+            click.echo(f"  {ago(t['at']):>9}  " + paint(terminal_text(words), *styles) +
+                       terminal_text(reason), file=out)
+        click.echo(paint("entries", "bold"), file=out)
+        write_entries(out, data["entries"], every, paint, verbose=verbose)
+        _usage_line(out, every, paint)
 
-    click.echo(paint(f"session {data['id']}", "bold"))
-    say(f"  executor  {data['executor']}" +
-        (f"  model {data['model']}" if data["model"] else ""))
-    state = terminal_text(str(data["state"]))
-    click.echo(f"  state     {paint(state, *STATE_STYLES.get(state, ()))}")
-    say(f"  cwd       {data['cwd']}")
-    if data["native_session_id"]:
-        say(f"  native id {data['native_session_id']}")
-    say(f"  created   {ago(data['created_at'])} ({data['created_at']})   "
-        f"updated {ago(data['updated_at'])}")
-    for e in data["executions"]:
-        began, ended = parse_ts(e["started_at"]), parse_ts(e["ended_at"])
-        took = duration((ended - began).total_seconds()) if began and ended else "running"
-        say(f"  execution {e['id'][:8]} {e['stage']:<17} {e['state']:<10} "
-            f"exit {e['exit_code'] if e['exit_code'] is not None else '-':<4} "
-            f"{took:<9} started {ago(e['started_at'])}  on {e['host']}")
-    click.echo(paint("transitions", "bold"))
-    moves = Story()
-    for t in data["transitions"]:
-        words, styles = moves.move({"from": t["from"], "to": t["to"], "ts": t["at"],
-                                    "reason": t["reason"]})
-        reason = f"  ({t['reason']})" if verbose and t["reason"] else ""
-        click.echo(f"  {ago(t['at']):>9}  " + paint(terminal_text(words), *styles) +
-                   terminal_text(reason))
-    click.echo(paint("entries", "bold"))
+
+def _usage_line(out: Any, entries: list[Any], paint: Any) -> None:
+    from aura.cli.render import format_usage
+
     usage: dict[str, float] = {}
-    story = Story()
-    for entry in data["entries"]:
-        try:
-            shown = format_entry(entry, paint, story, verbose)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            shown = (f"[unprintable {entry.get('kind')} entry: {type(exc).__name__}]", True)
-        if shown is not None:
-            click.echo(f"{paint(str(entry.get('seq', '')).rjust(5), 'dim')} {shown[0]}")
+    for entry in entries:
         figures = entry.get("usage")
         for key, value in (figures.items() if isinstance(figures, dict) else ()):
             if isinstance(value, (int, float)):
                 usage[key] = usage.get(key, 0) + value
     if usage:
-        click.echo(paint(f"usage: {format_usage(usage)}", "bold"))
+        click.echo(paint(f"usage: {format_usage(usage)}", "bold"), file=out)
 
 
 @session.command("show", context_settings=CONTEXT_SETTINGS)
 @click.argument("session_id", metavar="ID", shell_complete=complete_session)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object with every entry.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object with the entries shown (with -f: one entry a line).")
 @click.option("--coordinator", metavar="URL", help="Read it from this coordinator.")
 @click.option("--follow", "-f", is_flag=True,
               help="Print entries as they arrive until the run ends (or rests in review).")
+@click.option("--tail", "-n", type=click.IntRange(min=0), metavar="N",
+              help="Only the last N entries (with -f: start that far from the end).")
+@click.option("--kind", "kinds", metavar="KIND[,KIND…]",
+              help="Only entries of these kinds (tool_call,error,…).")
+@click.option("--grep", metavar="TEXT", help="Only entries holding TEXT (any case).")
+@click.option("--since", metavar="WHEN", help="Only entries since 10m, 2h, 7d or an ISO time.")
+@click.option("--no-pager", is_flag=True, help="Never page the output.")
 @click.option("--verbose", is_flag=True,
               help="Show every entry whole (the review prompt, tool output, thinking).")
 def session_show(session_id: str, as_json: bool, coordinator: str | None,
-                 follow: bool, verbose: bool) -> int:
-    """The whole history of a session: executions, transitions, every entry."""
+                 follow: bool, tail: int | None, kinds: str | None, grep: str | None,
+                 since: str | None, no_pager: bool, verbose: bool) -> int:
+    """The whole history of a session: executions, transitions, every entry (through a
+    pager on a terminal: $AURA_PAGER, $PAGER or `less -FRX`)."""
+    from aura.cli.session_view import parse_kinds
+    from aura.cli.timespec import moment
+
+    flt = EntryFilter(parse_kinds(kinds), grep or None,
+                      moment(since) if since is not None else None)
     if not follow:
-        _show(session_id, as_json, coordinator, verbose)
+        _show(session_id, as_json, coordinator, flt=flt, tail=tail, page=not no_pager,
+              verbose=verbose)
         return 0
     if coordinator is not None:
         raise AuraError("--follow reads this machine's store; for a remote run use "
                         "`aura run --on` (it streams) or `session show --coordinator`")
-    return _follow(session_id, as_json, verbose)
+    return _follow(session_id, as_json, flt, tail, verbose)
 
 
-def _follow(session_id: str, as_json: bool, verbose: bool = False) -> int:
+def _follow(session_id: str, as_json: bool, flt: EntryFilter, tail: int | None,
+            verbose: bool = False) -> int:
     """Entries as JSON lines or text as the store receives them; exit 0 when the run is
     done (or in review), 1 when it failed, 130 when it was cancelled."""
     from aura.cli.render import Painter, format_entry, json_text, use_color
@@ -245,6 +267,8 @@ def _follow(session_id: str, as_json: bool, verbose: bool = False) -> int:
 
     def emit(entries: list[Any]) -> None:
         for entry in entries:
+            if entry.get("delta") or not flt.keep(entry):
+                continue
             if as_json:
                 click.echo(json_text(entry, compact=True))
                 continue
@@ -254,9 +278,16 @@ def _follow(session_id: str, as_json: bool, verbose: bool = False) -> int:
 
     store = open_user_store()
     full = store.get_session(session_id).id
+    after = 0
+    if tail is not None:
+        from aura.cli.session_view import select
+
+        # Start so that the last ``tail`` entries the filter keeps come first.
+        shown = select(store.entries(full), flt, tail + 1)
+        after = int(shown[0].get("seq") or 0) if len(shown) > tail else 0
     click.echo(f"[aura] following {full[:8]} (Ctrl-C stops following, not the run)", err=True)
     try:
-        state = follow(store, full, emit)
+        state = follow(store, full, emit, after_seq=after)
     except KeyboardInterrupt:
         return 130
     said = str(state.value)
@@ -362,6 +393,16 @@ def session_interrupt(session_id: str, text: str | None, prompt: str | None,
               help="The newest session of this coordinator (runs made with --on).")
 def session_latest(as_json: bool, coordinator: str | None) -> None:
     """The newest session (same output as `session show`)."""
-    _show(None, as_json, coordinator)
+    _show(None, as_json, coordinator, page=False)
 
 
+
+
+def _add_log_commands() -> None:
+    from aura.cli.session_log import session_export, session_prune, session_rm, session_search
+
+    for command in (session_search, session_export, session_rm, session_prune):
+        session.add_command(command)
+
+
+_add_log_commands()

@@ -29,6 +29,7 @@ def workspace_command() -> None:
       aura workspace diff 3f2a9c
       aura workspace save 3f2a9c
       aura workspace remove 3f2a9c
+      aura workspace prune --dry-run
     """
 
 
@@ -157,3 +158,22 @@ def workspace_land(session_id: str, squash: bool, pr: bool) -> None:
     if done.not_chosen:
         click.echo(f"marked {len(done.not_chosen)} other attempt(s) not chosen; their "
                    "branches are kept", err=True)
+
+
+@workspace_command.command("prune", context_settings=CONTEXT_SETTINGS)
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+def workspace_prune(dry_run: bool) -> None:
+    """Remove the workspaces of finished sessions whose work is saved or merged, and
+    workspaces whose session is gone; the ones with unsaved work are named and kept."""
+    from aura.service.history import prune_workspaces
+
+    found = prune_workspaces(open_user_store(), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for p in found:
+        who = f"session {p.session[:8]}" if p.session else "no session"
+        if p.removed:
+            click.echo(f"{verb} {p.path} ({who}: {p.why})")
+        else:
+            click.echo(f"kept {p.path} ({who}: {p.why})", err=True)
+    if not found:
+        click.echo("no workspaces", err=True)

@@ -18,6 +18,7 @@ from aura.recorder import utc_now
 from aura.service.run_options import RunOptions
 from aura.store import Store
 from aura.store_attempts import Attempt, Group
+from aura.store_ids import MIN_PREFIX, check_prefix
 
 MAX_ATTEMPTS = 32  # executors × attempts: more is a typo, not a plan
 
@@ -93,7 +94,12 @@ def find_group(store: Store, ref: str) -> Group:
     ref = ref.strip()
     if not ref:
         raise UsageError("give a group id (printed by `aura run … --attempts N`)")
-    found = [g for g in store.groups() if g.id.startswith(ref)]
+    groups = store.groups()
+    whole = [g for g in groups if g.id == ref]
+    if whole:
+        return whole[0]
+    check_prefix(ref, "group")
+    found = [g for g in groups if g.id.startswith(ref)]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
@@ -123,7 +129,14 @@ def find_attempt(store: Store, group: Group, ref: str) -> Attempt:
         for attempt in attempts:
             if attempt.number == int(ref):
                 return attempt
-    found = [a for a in attempts if a.session.startswith(ref)] if ref else []
+    whole = [a for a in attempts if a.session == ref]
+    if whole:
+        return whole[0]
+    if not ref.isdigit():
+        check_prefix(ref, "session")
+    # A short number is an attempt's number only, never a session id prefix.
+    found = [a for a in attempts if a.session.startswith(ref)] \
+        if len(ref) >= MIN_PREFIX else []
     if len(found) == 1:
         return found[0]
     if ref.isdigit() and not found:
