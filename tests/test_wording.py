@@ -238,7 +238,7 @@ def test_a_review_run_folds_its_prompt_and_says_changes_were_requested(tmp_path:
     shown = run_aura("session", "show", sid[:8])
     assert "Diff:" not in shown.stdout and "[aura] reviewing the changes" in shown.stdout
     full = run_aura("session", "show", sid[:8], "--verbose")
-    assert "Diff:\ndiff --git" in full.stdout
+    assert "Diff:\n      diff --git" in full.stdout  # whole, in the entry's gutter
     stored = json.loads(run_aura("session", "show", sid, "--json").stdout)
     assert any("Diff:" in str(e.get("text")) for e in stored["entries"])
     assert json.loads(run_aura("session", "list", "--json").stdout)[0]["cost_usd"] is None
