@@ -138,6 +138,20 @@ def test_the_config_executor_is_the_default(aura_home: Path) -> None:
     assert _latest()["executor"] == "custom"
 
 
+def test_the_custom_command_is_set_once_in_the_config(aura_home: Path,
+                                                      tmp_path: Path) -> None:
+    agent = tmp_path / "agent.py"
+    agent.write_text("import os\nprint('told: ' + os.environ['AURA_PROMPT'])\n")
+    assert run_aura("config", "set", "executor", "custom").returncode == 0
+    assert run_aura("config", "set", "executors.custom.base_command",
+                    f"{sys.executable} {agent}").returncode == 0
+    done = run_aura("run", "--no-tui", "hi there")
+    assert done.returncode == 0, done.stderr
+    assert "told: hi there" in done.stdout
+    given = run_aura("run", "--no-tui", "--base-command", "echo flag wins", "x")
+    assert "flag wins" in given.stdout  # --base-command still wins over the config
+
+
 def test_aura_executor_wins_over_the_config(aura_home: Path) -> None:
     (aura_home / "config.toml").write_text('executor = "claude"\n')
     env = {"AURA_EXECUTOR": "custom"}

@@ -42,6 +42,15 @@ PROMPT_PLACEHOLDER = "{{prompt}}"
 _ENVELOPE = frozenset(ENVELOPE_KEYS)
 
 
+def base_command(request: RunRequest) -> str | None:
+    """--base-command, else ``[executors.custom] base_command`` from the config (set once
+    with `aura config set executors.custom.base_command CMD`)."""
+    if request.base_command is not None:
+        return request.base_command
+    configured = request.settings.get("base_command")
+    return configured if isinstance(configured, str) and configured.strip() else None
+
+
 def split_command(base_command: str) -> list[str]:
     """shlex-split a --base-command, as a usage error when it is empty or unbalanced."""
     try:
@@ -148,16 +157,17 @@ class CustomCommandExecutor(CommandExecutor):
     seed_transcript: ClassVar[bool] = False
 
     def for_request(self, request: RunRequest) -> Executor:
-        if request.base_command is None:
+        if base_command(request) is None:
             from aura.executors.endpoint import CustomEndpointExecutor
 
             return CustomEndpointExecutor()
         return self
 
     def build_command(self, request: RunRequest) -> Invocation:
-        if request.base_command is None:
+        command = base_command(request)
+        if command is None:
             raise UsageError("--executor custom needs --base-command CMD")
-        argv = split_command(request.base_command) + list(request.params)
+        argv = split_command(command) + list(request.params)
         argv = [arg.replace(PROMPT_PLACEHOLDER, request.prompt) for arg in argv]
         env = request.child_env()
         env["AURA_PROMPT"] = request.prompt
