@@ -224,6 +224,52 @@ def test_acp_deny_picks_the_reject_option(tmp_path: Path, executor: Any, name: s
         assert config["permission"]["edit"] == config["permission"]["bash"] == "ask"
 
 
+def test_opencode_allow_writes_and_its_echoed_write_is_answered(tmp_path: Path) -> None:
+    """opencode 1.18 writes an approved file itself, then sends fs/write_text_file with the
+    same content although aura offers no fs: that is answered as done (null, as recorded),
+    not with an error that makes opencode print a stack trace."""
+    approver = Approver(Choice.ALLOW)
+    outcome, out = run(OpencodeExecutor(), request_for(tmp_path, "opencode-acp-allow",
+                                                       approver))
+    assert outcome.exit_code == 0, (outcome, out.entries[-5:])
+    assert (tmp_path / "hello.txt").read_text() == "hi"
+    answers = [m for m in sent(tmp_path) if "method" not in m and "argv" not in m]
+    assert {"jsonrpc": "2.0", "id": 1, "result": None} in answers
+    assert not any("fs/write_text_file" in e.get("text", "") for e in out.entries)
+
+
+def test_opencode_shell_call_is_named_by_its_command(tmp_path: Path) -> None:
+    """opencode's first update of a shell call carries only its cwd (also as location) and
+    the tool's name as title: the entries still name the command, start and end alike."""
+    approver = Approver(Choice.ALLOW)
+    outcome, out = run(OpencodeExecutor(), request_for(tmp_path, "opencode-acp-allow",
+                                                       approver, turn=2))
+    assert outcome.exit_code == 0, (outcome, out.entries[-5:])
+    assert (tmp_path / "shell.txt").read_text() == "sh"
+    calls = [e for e in out.entries if e["kind"] == "tool_call"]
+    assert [(e["action"], e["target"], e["status"]) for e in calls] == [
+        ("command", "printf sh > shell.txt", "running"),
+        ("command", "printf sh > shell.txt", "ok")]
+
+
+def test_acp_echoed_write_is_answered_only_when_it_changes_nothing(tmp_path: Path) -> None:
+    from aura.executors.acp.client import already_written
+
+    (tmp_path / "a.txt").write_text("hi")
+    (tmp_path.parent / "outside.txt").write_text("hi")
+    assert already_written({"path": str(tmp_path / "a.txt"), "content": "hi"}, str(tmp_path))
+    assert not already_written({"path": str(tmp_path / "a.txt"), "content": "h"},
+                               str(tmp_path))
+    assert not already_written({"path": str(tmp_path / "a.txt"), "content": "hi!"},
+                               str(tmp_path))
+    assert not already_written({"path": str(tmp_path / "new.txt"), "content": ""},
+                               str(tmp_path))
+    assert not already_written({"path": str(tmp_path.parent / "outside.txt"),
+                                "content": "hi"}, str(tmp_path))
+    assert not already_written({"path": "a.txt", "content": "hi"}, str(tmp_path))
+    assert not already_written(["nope"], str(tmp_path))
+
+
 def test_acp_session_wide_allow_picks_the_session_option(tmp_path: Path) -> None:
     approver = Approver(Choice.ALLOW_SESSION)
     outcome, _ = run(GeminiExecutor(), request_for(tmp_path, "gemini-acp-cancel",

@@ -128,6 +128,10 @@ def check_rpc(want: dict[str, Any], got: dict[str, Any]) -> bool:
         return False
     if got.get("id") != want["id"] or "result" not in got:
         fail(f"expected the answer to agent request {want['id']}, got {got}")
+    if not isinstance(want["result"], dict):  # e.g. opencode's fs/write_text_file: null
+        if got["result"] != want["result"]:
+            fail(f"expected result {want['result']}, got {got}")
+        return False
     if "selectedOption" in want["result"]:  # droid's own JSON-RPC
         chosen = got["result"].get("selectedOption") if isinstance(got["result"], dict) \
             else None

@@ -18,7 +18,10 @@ one the reject option is chosen, with a ``system`` entry saying how to allow it;
 other request (fs/*, terminal/*, …) gets a JSON-RPC "method not found" error, because aura
 advertises no client capabilities. Advertising fs would oblige aura to implement it
 exactly: gemini fails to create new files when a client advertises fs/write_text_file and
-answers a read of a missing file with an error.
+answers a read of a missing file with an error. One exception: opencode 1.18 writes an
+approved file itself and then sends ``fs/write_text_file`` with the same content anyway;
+when the file in the agent's directory already holds exactly that content there is nothing
+to do, and aura answers success (an error makes opencode print a stack trace).
 
 Resuming: with a stored native id and an agent that advertises ``loadSession``, aura sends
 ``session/load``; the agent replays the old conversation as updates, which aura already has
@@ -36,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 from collections.abc import Callable
 from functools import partial
@@ -102,6 +106,25 @@ class Connection(LineChannel):
         except AcpError as exc:
             code = exc.code if exc.code is not None else INTERNAL_ERROR
             raise RpcError(code, str(exc)) from None
+
+
+def already_written(params: Any, cwd: str) -> bool:
+    """Whether an ``fs/write_text_file`` asks for what the file in ``cwd`` already holds."""
+    if not isinstance(params, dict) or not cwd:
+        return False
+    path, content = params.get("path"), params.get("content")
+    if not isinstance(path, str) or not isinstance(content, str) or not os.path.isabs(path):
+        return False
+    root = os.path.realpath(cwd)
+    real = os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
+        return False
+    want = content.encode()
+    try:
+        with open(real, "rb") as handle:
+            return handle.read(len(want) + 1) == want
+    except OSError:
+        return False
 
 
 def startup_timeout(request: RunRequest, name: str) -> float:
@@ -186,6 +209,8 @@ class _Turn:
     def _on_request(self, method: str, params: Any) -> Any:
         if method == "session/request_permission" and isinstance(params, dict):
             return self._permission(params)
+        if method == "fs/write_text_file" and already_written(params, self.request.cwd):
+            return None
         self.emit([{"kind": EntryKind.SYSTEM.value,
                     "text": f"agent asked for {method}, which aura does not offer "
                             "(answered with an error)"}])
