@@ -271,11 +271,31 @@ def test_acp_echoed_write_is_answered_only_when_it_changes_nothing(tmp_path: Pat
 
 
 def test_acp_session_wide_allow_picks_the_session_option(tmp_path: Path) -> None:
+    """In a folder gemini trusts (recorded with --skip-trust: aura's --trust) its
+    "Allow for this session" is picked (the replay expects the recorded proceed_always)."""
     approver = Approver(Choice.ALLOW_SESSION)
-    outcome, _ = run(GeminiExecutor(), request_for(tmp_path, "gemini-acp-cancel",
-                                                   approver, turn=2))
+    outcome, _ = run(GeminiExecutor(), request_for(tmp_path, "gemini-acp-cancel", approver,
+                                                   turn=2, approvals=Approvals(trust=True)))
     assert outcome.exit_code == 0
     assert (tmp_path / "bye.txt").read_text() == "bye"
+
+
+def test_gemini_session_wide_edit_in_an_untrusted_folder_is_allowed_once(
+        tmp_path: Path) -> None:
+    """gemini 0.61 fails an edit allowed with proceed_always in a folder it does not trust
+    ("Cannot enable privileged approval modes in an untrusted folder."): without --trust
+    aura answers proceed_once (the replay expects the recorded proceed_once) and says that
+    it remembers the session-wide answer itself."""
+    approver = Approver(Choice.ALLOW_SESSION)
+    outcome, out = run(GeminiExecutor(), request_for(tmp_path, "gemini-acp-allow", approver))
+    assert outcome.exit_code == 0, (outcome, out.entries[-5:])
+    assert (tmp_path / "hello.txt").read_text() == "hi"
+    answers = [m for m in sent(tmp_path) if "result" in m]
+    assert answers[0]["result"]["outcome"]["optionId"] == "proceed_once"
+    assert any("allowed once" in e.get("text", "") for e in out.entries)
+    assert GeminiExecutor().session_option_works(
+        request_for(tmp_path, "x", approver), "execute")  # shell: an allowlist, works
+    assert QwenExecutor().session_option_works(request_for(tmp_path, "x", approver), "edit")
 
 
 def test_acp_session_wide_allow_never_picks_always_by_kind(tmp_path: Path) -> None:

@@ -249,6 +249,8 @@ class _Turn:
         assert self.request.approver is not None
         self._asked += 1
         ask = approval.to_request(params, self.request.cwd, f"permission-{self._asked}")
+        if not self.executor.session_option_works(self.request, str(call.get("kind") or "")):
+            ask = approval.without_session_option(ask)
         task = asyncio.create_task(self.request.approver.ask(ask))
         self.asking.add(task)
         try:
@@ -416,6 +418,11 @@ class AcpExecutor(Executor):
 
     def allow_hint(self, kind: str) -> str:
         return "rerun with --yolo to allow it"
+
+    def session_option_works(self, request: RunRequest, kind: str) -> bool:
+        """Whether the agent's own "allow for this session" option works for a tool of
+        ``kind`` in this run (else aura allows once and remembers the answer itself)."""
+        return True
 
     def acp_env(self, request: RunRequest) -> dict[str, str]:
         """The agent's environment (agents configured through it override this)."""
