@@ -498,3 +498,29 @@ def test_droid_protocol_setting_is_checked(tmp_path: Path) -> None:
     bad = dataclasses.replace(request_for(tmp_path, "x", None), settings={"protocol": "x"})
     with pytest.raises(ConfigError, match="protocol"):
         DroidExecutor().validate(bad)
+
+
+def test_a_seeded_transcript_tells_the_agent_what_was_denied_and_why() -> None:
+    """A follow-up that starts a fresh agent session (droid's stream-jsonrpc mode, gemini
+    0.61, whose session/load fails) carries the person's deny message: droid itself only
+    ever told the model "Tool execution cancelled by user" (entries as recorded)."""
+    from aura.executors.base import transcript_prompt
+
+    history: list[Entry] = [
+        {"kind": "user_message", "text": "create hello.txt"},
+        {"kind": "tool_call", "id": "c1", "tool": "Create", "action": "file_write",
+         "status": "running", "target": "hello.txt"},
+        {"kind": "approval", "id": "a1", "status": "pending", "text": "Create /w/hello.txt",
+         "data": {"state": "pending", "title": "Create /w/hello.txt"}},
+        {"kind": "approval", "id": "a1", "status": "denied", "text": "Create /w/hello.txt",
+         "data": {"state": "denied", "title": "Create /w/hello.txt",
+                  "by": "alice@box (aura deny)", "message": "no", "choice": "deny"}},
+        {"kind": "tool_call", "id": "c1", "tool": "Create", "action": "file_write",
+         "status": "error", "target": "hello.txt",
+         "output": "Error: Tool execution cancelled by user"},
+        {"kind": "approval", "id": "a2", "status": "denied", "text": "Run `ls`", "data": "?"},
+    ]
+    prompt = transcript_prompt(history, "now run the shell command")
+    assert "(the user denied: Create /w/hello.txt; their message: no)" in prompt
+    assert prompt.count("the user denied") == 2 and "(the user denied: Run `ls`)" in prompt
+    assert prompt.endswith("New request:\nnow run the shell command")
