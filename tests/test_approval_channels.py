@@ -225,9 +225,9 @@ def test_acp_deny_picks_the_reject_option(tmp_path: Path, executor: Any, name: s
 
 
 def test_opencode_allow_writes_and_its_echoed_write_is_answered(tmp_path: Path) -> None:
-    """opencode 1.18 writes an approved file itself, then sends fs/write_text_file with the
-    same content although aura offers no fs: that is answered as done (null, as recorded),
-    not with an error that makes opencode print a stack trace."""
+    """opencode 1.18 sends fs/write_text_file for an allowed write although aura offers no
+    fs: aura writes that file and answers null (as recorded), not with an error that makes
+    opencode print a stack trace."""
     approver = Approver(Choice.ALLOW)
     outcome, out = run(OpencodeExecutor(), request_for(tmp_path, "opencode-acp-allow",
                                                        approver))
@@ -252,22 +252,26 @@ def test_opencode_shell_call_is_named_by_its_command(tmp_path: Path) -> None:
         ("command", "printf sh > shell.txt", "ok")]
 
 
-def test_acp_echoed_write_is_answered_only_when_it_changes_nothing(tmp_path: Path) -> None:
-    from aura.executors.acp.client import already_written
+def test_acp_write_request_is_carried_out_only_for_an_allowed_file(tmp_path: Path) -> None:
+    """(Checked by hand on opencode 1.18.33: its fs/write_text_file comes before the file
+    exists.) Only a path a person allowed, inside the agent's directory, is written."""
+    from aura.executors.acp.client import write_allowed
 
-    (tmp_path / "a.txt").write_text("hi")
-    (tmp_path.parent / "outside.txt").write_text("hi")
-    assert already_written({"path": str(tmp_path / "a.txt"), "content": "hi"}, str(tmp_path))
-    assert not already_written({"path": str(tmp_path / "a.txt"), "content": "h"},
-                               str(tmp_path))
-    assert not already_written({"path": str(tmp_path / "a.txt"), "content": "hi!"},
-                               str(tmp_path))
-    assert not already_written({"path": str(tmp_path / "new.txt"), "content": ""},
-                               str(tmp_path))
-    assert not already_written({"path": str(tmp_path.parent / "outside.txt"),
-                                "content": "hi"}, str(tmp_path))
-    assert not already_written({"path": "a.txt", "content": "hi"}, str(tmp_path))
-    assert not already_written(["nope"], str(tmp_path))
+    work = tmp_path / "w"
+    work.mkdir()
+    allowed = {str(work / "a.txt"), str(tmp_path / "outside.txt")}
+    assert write_allowed({"path": str(work / "a.txt"), "content": "hi\n"}, str(work), allowed)
+    assert (work / "a.txt").read_text() == "hi\n"
+    assert not write_allowed({"path": str(work / "b.txt"), "content": "x"}, str(work), allowed)
+    assert not (work / "b.txt").exists()
+    assert not write_allowed({"path": str(tmp_path / "outside.txt"), "content": "x"},
+                             str(work), allowed)
+    assert not (tmp_path / "outside.txt").exists()
+    assert not write_allowed({"path": "a.txt", "content": "x"}, str(work), allowed)
+    assert not write_allowed({"path": str(work / "a.txt"), "content": 3}, str(work), allowed)
+    assert not write_allowed(["nope"], str(work), allowed)
+    assert not write_allowed({"path": str(work / "a.txt"), "content": "x"}, str(work), set())
+    assert (work / "a.txt").read_text() == "hi\n"
 
 
 def test_acp_session_wide_allow_picks_the_session_option(tmp_path: Path) -> None:

@@ -18,10 +18,11 @@ one the reject option is chosen, with a ``system`` entry saying how to allow it;
 other request (fs/*, terminal/*, …) gets a JSON-RPC "method not found" error, because aura
 advertises no client capabilities. Advertising fs would oblige aura to implement it
 exactly: gemini fails to create new files when a client advertises fs/write_text_file and
-answers a read of a missing file with an error. One exception: opencode 1.18 writes an
-approved file itself and then sends ``fs/write_text_file`` with the same content anyway;
-when the file in the agent's directory already holds exactly that content there is nothing
-to do, and aura answers success (an error makes opencode print a stack trace).
+answers a read of a missing file with an error. One exception: opencode 1.18 sends
+``fs/write_text_file`` for a write the person has just allowed although aura offers no fs
+(it writes the file itself whatever the answer, and prints a stack trace on an error):
+aura writes exactly that file, inside the agent's directory, with the content asked, and
+answers success; a write of any other path still gets the error.
 
 Resuming: with a stored native id and an agent that advertises ``loadSession``, aura sends
 ``session/load``; the agent replays the old conversation as updates, which aura already has
@@ -108,23 +109,23 @@ class Connection(LineChannel):
             raise RpcError(code, str(exc)) from None
 
 
-def already_written(params: Any, cwd: str) -> bool:
-    """Whether an ``fs/write_text_file`` asks for what the file in ``cwd`` already holds."""
-    if not isinstance(params, dict) or not cwd:
+def write_allowed(params: Any, cwd: str, allowed: set[str]) -> bool:
+    """Carry out an ``fs/write_text_file`` of a file a person allowed the agent to write in
+    this turn (inside ``cwd``); False (the request gets an error) for anything else."""
+    if not isinstance(params, dict) or not cwd or not allowed:
         return False
     path, content = params.get("path"), params.get("content")
     if not isinstance(path, str) or not isinstance(content, str) or not os.path.isabs(path):
         return False
-    root = os.path.realpath(cwd)
-    real = os.path.realpath(path)
-    if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
+    root, real = os.path.realpath(cwd), os.path.realpath(path)
+    if real not in allowed or os.path.commonpath([root, real]) != root:
         return False
-    want = content.encode()
     try:
-        with open(real, "rb") as handle:
-            return handle.read(len(want) + 1) == want
+        with open(real, "w", encoding="utf-8", newline="") as handle:
+            handle.write(content)
     except OSError:
         return False
+    return True
 
 
 def startup_timeout(request: RunRequest, name: str) -> float:
@@ -166,6 +167,7 @@ class _Turn:
         self._batch: list[Entry] | None = None
         self.asking: set[asyncio.Task[Decision]] = set()  # the approver's pending answers
         self._asked = 0
+        self.allowed_writes: set[str] = set()  # real paths of edits a person allowed
         self.new_session: dict[str, Any] = {}  # the session/new result (models, options)
 
     def emit(self, entries: list[Entry]) -> None:
@@ -209,7 +211,8 @@ class _Turn:
     def _on_request(self, method: str, params: Any) -> Any:
         if method == "session/request_permission" and isinstance(params, dict):
             return self._permission(params)
-        if method == "fs/write_text_file" and already_written(params, self.request.cwd):
+        if method == "fs/write_text_file" and write_allowed(params, self.request.cwd,
+                                                           self.allowed_writes):
             return None
         self.emit([{"kind": EntryKind.SYSTEM.value,
                     "text": f"agent asked for {method}, which aura does not offer "
@@ -263,6 +266,9 @@ class _Turn:
             return approval.CANCELLED
         decision = task.result()
         option, note = approval.chosen(ask, decision)
+        if option is not None and decision.allowed and call.get("kind") == "edit":
+            self.allowed_writes.update(os.path.realpath(path) for path in
+                                       ask.detail.get("paths", ()) if os.path.isabs(path))
         entries = self.translator.flush_text()
         if note:
             entries.append({"kind": EntryKind.SYSTEM.value, "text": note})
