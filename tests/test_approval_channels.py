@@ -528,3 +528,21 @@ def test_a_seeded_transcript_tells_the_agent_what_was_denied_and_why() -> None:
     assert "(the user denied: Create /w/hello.txt; their message: no)" in prompt
     assert prompt.count("the user denied") == 2 and "(the user denied: Run `ls`)" in prompt
     assert prompt.endswith("New request:\nnow run the shell command")
+
+
+def test_qwen_024_allow_write_and_shell_in_one_turn(tmp_path: Path) -> None:
+    """Recorded from qwen 0.24.4 driven by aura (`--approval-mode default`): its shell
+    call starts as ``rawInput: {}`` titled "Shell" and sends craft/drainMidTurnQueue, which
+    aura answers with an error; the entries still name the command."""
+    approver = Approver(Choice.ALLOW)
+    outcome, out = run(QwenExecutor(), request_for(tmp_path, "qwen24-acp-allow", approver))
+    assert outcome.exit_code == 0, (outcome, out.entries[-5:])
+    assert (tmp_path / "hello.txt").read_text() == "hi\n"
+    assert (tmp_path / "ran.txt").exists()
+    assert [a.kind for a in approver.asked] == [ApprovalKind.FILE_CHANGE, ApprovalKind.COMMAND]
+    assert approver.asked[1].title == "Run `touch ran.txt`"
+    calls = [(e["action"], e["target"], e["status"]) for e in out.entries
+             if e["kind"] == "tool_call"]
+    assert calls == [("file_write", "hello.txt", "running"), ("file_write", "hello.txt", "ok"),
+                     ("command", "touch ran.txt", "running"), ("command", "touch ran.txt", "ok")]
+    assert sent(tmp_path)[0]["argv"][-2:] == ["--approval-mode", "default"]

@@ -247,23 +247,22 @@ class UpdateTranslator:
             elif action == "other" and _MCP.search(hint):
                 action = "mcp"  # gemini titles MCP tools "tool (server MCP Server)"
             tool.action = action
-        if tool.action == "command" and isinstance(raw, dict) and not raw.get("command") \
-                and title == tool.tool and not name:
-            title = ""  # opencode titles a pending shell call by its tool's name ("bash")
         target = self._target(update, raw, title, tool.action)
         if target:
             tool.target = target
 
     def _target(self, update: dict[str, Any], raw: Any, title: str, action: str) -> str:
         if isinstance(raw, dict) and action == "command":
-            # The command, never the directory it runs in: opencode's first update of a
-            # shell call carries only ``cwd`` (also as its location).
+            # The command, never the directory it runs in nor the tool's label: the first
+            # update of a shell call carries only ``cwd`` (opencode: also as its location,
+            # titled "bash") or nothing (qwen 0.24: ``{}``, titled "Shell"); the command
+            # comes with the permission request or the next update.
             command = raw.get("command")
             if command:
                 return " ".join(map(str, command)) if isinstance(command, list) \
                     else str(command)
             description = raw.get("description")
-            return description if isinstance(description, str) and description else title
+            return description if isinstance(description, str) else ""
         if isinstance(raw, dict):
             for key in _PATH_KEYS:
                 if isinstance(raw.get(key), str) and raw[key]:
