@@ -224,12 +224,82 @@ def test_acp_deny_picks_the_reject_option(tmp_path: Path, executor: Any, name: s
         assert config["permission"]["edit"] == config["permission"]["bash"] == "ask"
 
 
+def test_opencode_allow_writes_and_its_echoed_write_is_answered(tmp_path: Path) -> None:
+    """opencode 1.18 sends fs/write_text_file for an allowed write although aura offers no
+    fs: aura writes that file and answers null (as recorded), not with an error that makes
+    opencode print a stack trace."""
+    approver = Approver(Choice.ALLOW)
+    outcome, out = run(OpencodeExecutor(), request_for(tmp_path, "opencode-acp-allow",
+                                                       approver))
+    assert outcome.exit_code == 0, (outcome, out.entries[-5:])
+    assert (tmp_path / "hello.txt").read_text() == "hi"
+    answers = [m for m in sent(tmp_path) if "method" not in m and "argv" not in m]
+    assert {"jsonrpc": "2.0", "id": 1, "result": None} in answers
+    assert not any("fs/write_text_file" in e.get("text", "") for e in out.entries)
+
+
+def test_opencode_shell_call_is_named_by_its_command(tmp_path: Path) -> None:
+    """opencode's first update of a shell call carries only its cwd (also as location) and
+    the tool's name as title: the entries still name the command, start and end alike."""
+    approver = Approver(Choice.ALLOW)
+    outcome, out = run(OpencodeExecutor(), request_for(tmp_path, "opencode-acp-allow",
+                                                       approver, turn=2))
+    assert outcome.exit_code == 0, (outcome, out.entries[-5:])
+    assert (tmp_path / "shell.txt").read_text() == "sh"
+    calls = [e for e in out.entries if e["kind"] == "tool_call"]
+    assert [(e["action"], e["target"], e["status"]) for e in calls] == [
+        ("command", "printf sh > shell.txt", "running"),
+        ("command", "printf sh > shell.txt", "ok")]
+
+
+def test_acp_write_request_is_carried_out_only_for_an_allowed_file(tmp_path: Path) -> None:
+    """(Checked by hand on opencode 1.18.33: its fs/write_text_file comes before the file
+    exists.) Only a path a person allowed, inside the agent's directory, is written."""
+    from aura.executors.acp.client import write_allowed
+
+    work = tmp_path / "w"
+    work.mkdir()
+    allowed = {str(work / "a.txt"), str(tmp_path / "outside.txt")}
+    assert write_allowed({"path": str(work / "a.txt"), "content": "hi\n"}, str(work), allowed)
+    assert (work / "a.txt").read_text() == "hi\n"
+    assert not write_allowed({"path": str(work / "b.txt"), "content": "x"}, str(work), allowed)
+    assert not (work / "b.txt").exists()
+    assert not write_allowed({"path": str(tmp_path / "outside.txt"), "content": "x"},
+                             str(work), allowed)
+    assert not (tmp_path / "outside.txt").exists()
+    assert not write_allowed({"path": "a.txt", "content": "x"}, str(work), allowed)
+    assert not write_allowed({"path": str(work / "a.txt"), "content": 3}, str(work), allowed)
+    assert not write_allowed(["nope"], str(work), allowed)
+    assert not write_allowed({"path": str(work / "a.txt"), "content": "x"}, str(work), set())
+    assert (work / "a.txt").read_text() == "hi\n"
+
+
 def test_acp_session_wide_allow_picks_the_session_option(tmp_path: Path) -> None:
+    """In a folder gemini trusts (recorded with --skip-trust: aura's --trust) its
+    "Allow for this session" is picked (the replay expects the recorded proceed_always)."""
     approver = Approver(Choice.ALLOW_SESSION)
-    outcome, _ = run(GeminiExecutor(), request_for(tmp_path, "gemini-acp-cancel",
-                                                   approver, turn=2))
+    outcome, _ = run(GeminiExecutor(), request_for(tmp_path, "gemini-acp-cancel", approver,
+                                                   turn=2, approvals=Approvals(trust=True)))
     assert outcome.exit_code == 0
     assert (tmp_path / "bye.txt").read_text() == "bye"
+
+
+def test_gemini_session_wide_edit_in_an_untrusted_folder_is_allowed_once(
+        tmp_path: Path) -> None:
+    """gemini 0.61 fails an edit allowed with proceed_always in a folder it does not trust
+    ("Cannot enable privileged approval modes in an untrusted folder."): without --trust
+    aura answers proceed_once (the replay expects the recorded proceed_once) and says that
+    it remembers the session-wide answer itself."""
+    approver = Approver(Choice.ALLOW_SESSION)
+    outcome, out = run(GeminiExecutor(), request_for(tmp_path, "gemini-acp-allow", approver))
+    assert outcome.exit_code == 0, (outcome, out.entries[-5:])
+    assert (tmp_path / "hello.txt").read_text() == "hi"
+    answers = [m for m in sent(tmp_path) if "result" in m]
+    assert answers[0]["result"]["outcome"]["optionId"] == "proceed_once"
+    assert any("allowed once" in e.get("text", "") for e in out.entries)
+    assert GeminiExecutor().session_option_works(
+        request_for(tmp_path, "x", approver), "execute")  # shell: an allowlist, works
+    assert QwenExecutor().session_option_works(request_for(tmp_path, "x", approver), "edit")
 
 
 def test_acp_session_wide_allow_never_picks_always_by_kind(tmp_path: Path) -> None:
@@ -432,3 +502,47 @@ def test_droid_protocol_setting_is_checked(tmp_path: Path) -> None:
     bad = dataclasses.replace(request_for(tmp_path, "x", None), settings={"protocol": "x"})
     with pytest.raises(ConfigError, match="protocol"):
         DroidExecutor().validate(bad)
+
+
+def test_a_seeded_transcript_tells_the_agent_what_was_denied_and_why() -> None:
+    """A follow-up that starts a fresh agent session (droid's stream-jsonrpc mode, gemini
+    0.61, whose session/load fails) carries the person's deny message: droid itself only
+    ever told the model "Tool execution cancelled by user" (entries as recorded)."""
+    from aura.executors.base import transcript_prompt
+
+    history: list[Entry] = [
+        {"kind": "user_message", "text": "create hello.txt"},
+        {"kind": "tool_call", "id": "c1", "tool": "Create", "action": "file_write",
+         "status": "running", "target": "hello.txt"},
+        {"kind": "approval", "id": "a1", "status": "pending", "text": "Create /w/hello.txt",
+         "data": {"state": "pending", "title": "Create /w/hello.txt"}},
+        {"kind": "approval", "id": "a1", "status": "denied", "text": "Create /w/hello.txt",
+         "data": {"state": "denied", "title": "Create /w/hello.txt",
+                  "by": "alice@box (aura deny)", "message": "no", "choice": "deny"}},
+        {"kind": "tool_call", "id": "c1", "tool": "Create", "action": "file_write",
+         "status": "error", "target": "hello.txt",
+         "output": "Error: Tool execution cancelled by user"},
+        {"kind": "approval", "id": "a2", "status": "denied", "text": "Run `ls`", "data": "?"},
+    ]
+    prompt = transcript_prompt(history, "now run the shell command")
+    assert "(the user denied: Create /w/hello.txt; their message: no)" in prompt
+    assert prompt.count("the user denied") == 2 and "(the user denied: Run `ls`)" in prompt
+    assert prompt.endswith("New request:\nnow run the shell command")
+
+
+def test_qwen_024_allow_write_and_shell_in_one_turn(tmp_path: Path) -> None:
+    """Recorded from qwen 0.24.4 driven by aura (`--approval-mode default`): its shell
+    call starts as ``rawInput: {}`` titled "Shell" and sends craft/drainMidTurnQueue, which
+    aura answers with an error; the entries still name the command."""
+    approver = Approver(Choice.ALLOW)
+    outcome, out = run(QwenExecutor(), request_for(tmp_path, "qwen24-acp-allow", approver))
+    assert outcome.exit_code == 0, (outcome, out.entries[-5:])
+    assert (tmp_path / "hello.txt").read_text() == "hi\n"
+    assert (tmp_path / "ran.txt").exists()
+    assert [a.kind for a in approver.asked] == [ApprovalKind.FILE_CHANGE, ApprovalKind.COMMAND]
+    assert approver.asked[1].title == "Run `touch ran.txt`"
+    calls = [(e["action"], e["target"], e["status"]) for e in out.entries
+             if e["kind"] == "tool_call"]
+    assert calls == [("file_write", "hello.txt", "running"), ("file_write", "hello.txt", "ok"),
+                     ("command", "touch ran.txt", "running"), ("command", "touch ran.txt", "ok")]
+    assert sent(tmp_path)[0]["argv"][-2:] == ["--approval-mode", "default"]

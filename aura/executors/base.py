@@ -507,6 +507,18 @@ def _fresh_session_entry(why: str) -> Entry:
                     "of this session"}
 
 
+def _denied_turn(item: Entry) -> str:
+    """A refused approval in a seeded transcript, with the person's message: the agent
+    that starts afresh learns what was refused and why (most agents are told only
+    "cancelled by user" in their own session, if anything)."""
+    raw = item.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    title = str(item.get("text") or data.get("title") or "a request")
+    message = data.get("message")
+    said = f"; their message: {message}" if isinstance(message, str) and message else ""
+    return f"(the user denied: {title}{said})"
+
+
 def transcript_prompt(history: tuple[Entry, ...] | list[Entry], prompt: str,
                       limit: int = 12_000) -> str:
     """A fresh agent session seeded with the conversation so far, for agents that cannot
@@ -523,6 +535,8 @@ def transcript_prompt(history: tuple[Entry, ...] | list[Entry], prompt: str,
         elif kind == EntryKind.TOOL_CALL.value and item.get("status") not in (None, "running"):
             turns.append(f"(tool {item.get('action', 'other')} {item.get('target', '')}: "
                          f"{item.get('status')})")
+        elif kind == EntryKind.APPROVAL.value and item.get("status") == "denied":
+            turns.append(_denied_turn(item))
     kept: list[str] = []
     size = 0
     for turn in reversed(turns):

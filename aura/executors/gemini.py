@@ -61,6 +61,14 @@ class GeminiExecutor(AcpExecutor):
     def approves(self, approvals: Approvals, kind: str) -> bool:
         return approvals.yolo or (approvals.auto_approve is True and kind in EDIT_KINDS)
 
+    def session_option_works(self, request: RunRequest, kind: str) -> bool:
+        # "Allow for this session" on an edit switches gemini to auto-edit, which it
+        # refuses in a folder it does not trust: the edit then fails ("Cannot enable
+        # privileged approval modes in an untrusted folder."). Without --trust/--yolo
+        # aura allows the edit once and remembers the session-wide answer itself.
+        trusted = request.approvals.yolo or request.approvals.trust
+        return trusted or kind not in EDIT_KINDS
+
     def allow_hint(self, kind: str) -> str:
         if kind in EDIT_KINDS:
             return "rerun with --auto-approve true (file edits) or --yolo (everything) " \

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from aura.executors.base import RunRequest
 from aura.executors.gemini import GeminiExecutor
 
 
@@ -31,3 +32,8 @@ class QwenExecutor(GeminiExecutor):
     login_hint: ClassVar[str] = ("configure qwen's authentication (`qwen auth`), or use an "
                                  "OpenAI-compatible key: OPENAI_API_KEY with "
                                  "--param --auth-type --param openai")
+
+    def session_option_works(self, request: RunRequest, kind: str) -> bool:
+        # qwen's "Allow All Edits" works in a folder it does not trust (seen with 0.15.10),
+        # unlike gemini's "Allow for this session".
+        return True

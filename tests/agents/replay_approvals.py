@@ -126,8 +126,16 @@ def check_rpc(want: dict[str, Any], got: dict[str, Any]) -> bool:
         if "id" in want:
             ids[want["id"]] = got.get("id")
         return False
+    if "error" in want:  # an agent request the client does not know (qwen 0.24's craft/…)
+        if got.get("id") != want["id"] or "error" not in got:
+            fail(f"expected an error answer to agent request {want['id']}, got {got}")
+        return False
     if got.get("id") != want["id"] or "result" not in got:
         fail(f"expected the answer to agent request {want['id']}, got {got}")
+    if not isinstance(want["result"], dict):  # e.g. opencode's fs/write_text_file: null
+        if got["result"] != want["result"]:
+            fail(f"expected result {want['result']}, got {got}")
+        return False
     if "selectedOption" in want["result"]:  # droid's own JSON-RPC
         chosen = got["result"].get("selectedOption") if isinstance(got["result"], dict) \
             else None

@@ -10,6 +10,7 @@ by its ACP kind alone.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aura.approvals import (
@@ -18,6 +19,7 @@ from aura.approvals import (
     ApprovalRequest,
     Choice,
     Decision,
+    OptionKind,
     classify,
     pick,
 )
@@ -100,6 +102,14 @@ def to_request(params: dict[str, Any], cwd: str, fallback_id: str) -> ApprovalRe
     native = call.get("toolCallId")
     return ApprovalRequest(str(native) if native else fallback_id, kind, title[:500],
                            detail, options_of(params.get("options")))
+
+
+def without_session_option(request: ApprovalRequest) -> ApprovalRequest:
+    """``request`` with its session-wide options read as beyond the session: never chosen
+    for "allow for this session", which is then allowed once and remembered by aura."""
+    return dataclasses.replace(request, options=tuple(
+        dataclasses.replace(option, kind=OptionKind.ALLOW_ALWAYS)
+        if option.kind is OptionKind.ALLOW_SESSION else option for option in request.options))
 
 
 def chosen(request: ApprovalRequest, decision: Decision) -> tuple[ApprovalOption | None, str]:

@@ -18,7 +18,11 @@ one the reject option is chosen, with a ``system`` entry saying how to allow it;
 other request (fs/*, terminal/*, …) gets a JSON-RPC "method not found" error, because aura
 advertises no client capabilities. Advertising fs would oblige aura to implement it
 exactly: gemini fails to create new files when a client advertises fs/write_text_file and
-answers a read of a missing file with an error.
+answers a read of a missing file with an error. One exception: opencode 1.18 sends
+``fs/write_text_file`` for a write the person has just allowed although aura offers no fs
+(it writes the file itself whatever the answer, and prints a stack trace on an error):
+aura writes exactly that file, inside the agent's directory, with the content asked, and
+answers success; a write of any other path still gets the error.
 
 Resuming: with a stored native id and an agent that advertises ``loadSession``, aura sends
 ``session/load``; the agent replays the old conversation as updates, which aura already has
@@ -36,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 from collections.abc import Callable
 from functools import partial
@@ -104,6 +109,25 @@ class Connection(LineChannel):
             raise RpcError(code, str(exc)) from None
 
 
+def write_allowed(params: Any, cwd: str, allowed: set[str]) -> bool:
+    """Carry out an ``fs/write_text_file`` of a file a person allowed the agent to write in
+    this turn (inside ``cwd``); False (the request gets an error) for anything else."""
+    if not isinstance(params, dict) or not cwd or not allowed:
+        return False
+    path, content = params.get("path"), params.get("content")
+    if not isinstance(path, str) or not isinstance(content, str) or not os.path.isabs(path):
+        return False
+    root, real = os.path.realpath(cwd), os.path.realpath(path)
+    if real not in allowed or os.path.commonpath([root, real]) != root:
+        return False
+    try:
+        with open(real, "w", encoding="utf-8", newline="") as handle:
+            handle.write(content)
+    except OSError:
+        return False
+    return True
+
+
 def startup_timeout(request: RunRequest, name: str) -> float:
     """Seconds to wait for the answer to initialize: long enough for a first
     ``npx -y`` download, short enough that a program that is no ACP agent does not hang
@@ -143,6 +167,7 @@ class _Turn:
         self._batch: list[Entry] | None = None
         self.asking: set[asyncio.Task[Decision]] = set()  # the approver's pending answers
         self._asked = 0
+        self.allowed_writes: set[str] = set()  # real paths of edits a person allowed
         self.new_session: dict[str, Any] = {}  # the session/new result (models, options)
 
     def emit(self, entries: list[Entry]) -> None:
@@ -186,6 +211,9 @@ class _Turn:
     def _on_request(self, method: str, params: Any) -> Any:
         if method == "session/request_permission" and isinstance(params, dict):
             return self._permission(params)
+        if method == "fs/write_text_file" and write_allowed(params, self.request.cwd,
+                                                           self.allowed_writes):
+            return None
         self.emit([{"kind": EntryKind.SYSTEM.value,
                     "text": f"agent asked for {method}, which aura does not offer "
                             "(answered with an error)"}])
@@ -224,6 +252,8 @@ class _Turn:
         assert self.request.approver is not None
         self._asked += 1
         ask = approval.to_request(params, self.request.cwd, f"permission-{self._asked}")
+        if not self.executor.session_option_works(self.request, str(call.get("kind") or "")):
+            ask = approval.without_session_option(ask)
         task = asyncio.create_task(self.request.approver.ask(ask))
         self.asking.add(task)
         try:
@@ -236,6 +266,9 @@ class _Turn:
             return approval.CANCELLED
         decision = task.result()
         option, note = approval.chosen(ask, decision)
+        if option is not None and decision.allowed and call.get("kind") == "edit":
+            self.allowed_writes.update(os.path.realpath(path) for path in
+                                       ask.detail.get("paths", ()) if os.path.isabs(path))
         entries = self.translator.flush_text()
         if note:
             entries.append({"kind": EntryKind.SYSTEM.value, "text": note})
@@ -394,6 +427,11 @@ class AcpExecutor(Executor):
 
     def allow_hint(self, kind: str) -> str:
         return "rerun with --yolo to allow it"
+
+    def session_option_works(self, request: RunRequest, kind: str) -> bool:
+        """Whether the agent's own "allow for this session" option works for a tool of
+        ``kind`` in this run (else aura allows once and remembers the answer itself)."""
+        return True
 
     def acp_env(self, request: RunRequest) -> dict[str, str]:
         """The agent's environment (agents configured through it override this)."""

@@ -252,11 +252,18 @@ class UpdateTranslator:
             tool.target = target
 
     def _target(self, update: dict[str, Any], raw: Any, title: str, action: str) -> str:
-        if isinstance(raw, dict):
-            if action == "command" and raw.get("command"):
-                command = raw["command"]
+        if isinstance(raw, dict) and action == "command":
+            # The command, never the directory it runs in nor the tool's label: the first
+            # update of a shell call carries only ``cwd`` (opencode: also as its location,
+            # titled "bash") or nothing (qwen 0.24: ``{}``, titled "Shell"); the command
+            # comes with the permission request or the next update.
+            command = raw.get("command")
+            if command:
                 return " ".join(map(str, command)) if isinstance(command, list) \
                     else str(command)
+            description = raw.get("description")
+            return description if isinstance(description, str) else ""
+        if isinstance(raw, dict):
             for key in _PATH_KEYS:
                 if isinstance(raw.get(key), str) and raw[key]:
                     return self.relative(raw[key])
