@@ -178,7 +178,8 @@ def test_bash_completes_commands_options_executors_and_sessions(
     assert bash_complete(install, [p, "completion", "e"]) == ["elvish"]
     assert bash_complete(install, [p, "help", "sess"]) == ["session"]
     assert bash_complete(install, [p, "help", "session", ""]) == \
-        ["cancel", "export", "latest", "list", "prune", "rm", "search", "show"]
+        ["cancel", "export", "interrupt", "latest", "list", "prune", "rm", "search", "show",
+         "steer"]
 
 
 def test_bash_registers_the_name_aura_was_started_as(install: Install) -> None:

@@ -44,16 +44,18 @@ prompt
   /name runs a command (below) · //text sends /text as a prompt
   an unknown /word is said; Enter again sends it as a prompt
 commands
-  /executor NAME   run the next new session with this executor
-  /model NAME      use this model from the next turn on
-  /session ID      open a session (a unique id prefix is enough); sends follow it up
-  /new             the next send starts a new session
-  /review [on|off] run the review stage after each turn (toggles without an argument)
-  /cancel          cancel the running execution
-  /quit            leave (the running execution is cancelled first)
-  /diff            show the diff of the session's workspace (F3)
-  /mouse           mouse capture on/off: wheel scrolling, or text selection (F9)
-  /help            this text (also ?)"""
+  /executor NAME    run the next new session with this executor
+  /model NAME       use this model from the next turn on
+  /session ID       open a session (a unique id prefix is enough); sends follow it up
+  /new              the next send starts a new session
+  /review [on|off]  run the review stage after each turn (toggles without an argument)
+  /cancel           cancel the running execution
+  /interrupt [TEXT] end the turn the agent's way, keep its session; TEXT runs next
+  /quit             leave (the running execution is cancelled first)
+  /diff             show the diff of the session's workspace (F3)
+  /compare [GROUP]  a best-of-N group's attempts ranked (the open session's group)
+  /mouse            mouse capture on/off: wheel scrolling, or text selection (F9)
+  /help             this text (also ?)"""
 
 
 def session(sid: str, executor: str = "codex", model: str | None = None) -> Session:
@@ -71,8 +73,9 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
 def test_help_and_footer_come_from_the_table() -> None:
     assert help_text() == HELP
     assert footer_items() == [("/executor", "NAME"), ("/model", "NAME"), ("/session", "ID"),
-                              ("/new", ""), ("/review", ""), ("/cancel", ""), ("/quit", ""),
-                              ("/diff", ""), ("/mouse", ""), ("/help", "")]
+                              ("/new", ""), ("/review", ""), ("/cancel", ""),
+                              ("/interrupt", ""), ("/quit", ""), ("/diff", ""),
+                              ("/compare", ""), ("/mouse", ""), ("/help", "")]
     assert list(COMMANDS) == [name[1:] for name, _ in footer_items()]
 
 
@@ -168,7 +171,7 @@ def test_slash_commands_on_a_real_tui(store: SQLiteStore) -> None:
             tui = Tui(RunOptions(prompt="", executor="codex"), store)
             tui.command("/help")
             shown = "\n".join("".join(f[1] for f in line) for line in tui.overlay.lines)
-            assert tui.overlay.visible and "/session ID      open a session" in shown
+            assert tui.overlay.visible and "/session ID       open a session" in shown
             assert not list(CommandCompleter().get_completions(Document("/fr"),
                                                                CompleteEvent()))
             assert [c.text for c in CommandCompleter().get_completions(

@@ -138,14 +138,14 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("review", "[on|off]", "run the review stage after each turn (toggles without "
             "an argument)", lambda target, arg: target.state.set_review(arg)),
     Command("cancel", "", "cancel the running execution", _cancel),
-    Command("interrupt", "[TEXT]", "end the running turn the agent's own way, keeping its "
-            "session; TEXT runs next (typing while a turn runs steers it)", _interrupt),
+    Command("interrupt", "[TEXT]", "end the turn the agent's way, keep its session; TEXT "
+            "runs next", _interrupt),
     Command("quit", "", "leave (the running execution is cancelled first)",
             lambda target, arg: target.quit()),
     Command("diff", "", "show the diff of the session's workspace (F3)",
             lambda target, arg: target.show_diff()),
-    Command("compare", "[GROUP]", "the attempts of a best-of-N group ranked, as `aura "
-            "compare` shows them (the open session's group by default)",
+    Command("compare", "[GROUP]", "a best-of-N group's attempts ranked (the open "
+            "session's group)",
             lambda target, arg: target.show_compare(arg.strip())),
     Command("mouse", "", "mouse capture on/off: wheel scrolling, or text selection (F9)",
             lambda target, arg: target.toggle_mouse()),
