@@ -163,6 +163,32 @@ def test_ctrl_c_interrupts_the_remote_agent(cluster: Cluster) -> None:
     assert '"state": "cancelled"' in session
 
 
+def test_session_show_follows_a_remote_run_through_the_coordinator(
+        cluster: Cluster, tmp_path: Path) -> None:
+    client = cluster.aura_bg("run", "--on", "w1", "--coordinator", cluster.url,
+                             "--executor", "custom", "--base-command",
+                             agent_command("lines_agent.py", "40", "1", "0.05"),
+                             "--prompt", "watched", "--no-tui")
+    client.wait_log(r"line 12\b")  # so that 5 back from the end is past line 1
+    newest = wait_for(lambda: json.loads(cluster.aura(
+        "session", "list", "--coordinator", cluster.url, "--json").stdout), 10, "listed")
+    sid = newest[0]["id"]
+    # Another machine (its own home) follows it to the end, from a few entries back.
+    other = {"AURA_HOME": str(tmp_path / "laptop")}
+    watched = cluster.aura("session", "show", sid[:8], "-f", "--coordinator", cluster.url,
+                           "--json", "--tail", "5", **other)
+    assert watched.returncode == 0, watched.stderr
+    texts = [e.get("text") for e in json_lines(watched.stdout)]
+    assert "line 40" in texts and "line 1" not in texts  # the tail, then live to the end
+    assert client.popen.wait(30) == 0
+    assert f"[aura] session {sid[:8]} done" in watched.stderr
+    # A resting session is handed over as stored, with its state.
+    again = cluster.aura("session", "show", sid[:8], "-f", "--coordinator", cluster.url,
+                         "--kind", "assistant_message", **other)
+    assert again.returncode == 0, again.stderr
+    assert "is not running (done)" in again.stderr and "line 40" in again.stdout
+
+
 def test_errors_reach_the_client(cluster: Cluster) -> None:
     unknown = cluster.run_on("nosuch", "true")
     assert unknown.returncode == 1

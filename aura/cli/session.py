@@ -248,19 +248,16 @@ def session_show(session_id: str, as_json: bool, coordinator: str | None,
         _show(session_id, as_json, coordinator, flt=flt, tail=tail, page=not no_pager,
               verbose=verbose)
         return 0
-    if coordinator is not None:
-        raise AuraError("--follow reads this machine's store; for a remote run use "
-                        "`aura run --on` (it streams) or `session show --coordinator`")
-    return _follow(session_id, as_json, flt, tail, verbose)
+    return _follow(session_id, as_json, flt, tail, verbose, coordinator)
 
 
 def _follow(session_id: str, as_json: bool, flt: EntryFilter, tail: int | None,
-            verbose: bool = False) -> int:
-    """Entries as JSON lines or text as the store receives them; exit 0 when the run is
-    done (or in review), 1 when it failed, 130 when it was cancelled."""
+            verbose: bool = False, coordinator: str | None = None) -> int:
+    """Entries as JSON lines or text as the store (or the coordinator) receives them;
+    exit 0 when the run is done (or in review), 1 when it failed, 130 when it was
+    cancelled."""
     from aura.cli.render import Painter, format_entry, json_text, use_color
     from aura.cli.wording import Story
-    from aura.service.control import follow
 
     paint = Painter(use_color(sys.stdout))
     story = Story()
@@ -276,6 +273,27 @@ def _follow(session_id: str, as_json: bool, flt: EntryFilter, tail: int | None,
             if shown is not None:
                 click.echo(shown[0])
 
+    try:
+        if coordinator is not None:
+            said = _follow_remote(coordinator, session_id, emit, tail)
+            full = session_id
+        else:
+            full, said = _follow_local(session_id, emit, flt, tail)
+    except KeyboardInterrupt:
+        return 130
+    code = {"done": 0, "review": 0, "cancelled": 130}.get(said, 1)
+    if said == "review":
+        from aura.cli.wording import VERDICTS
+
+        said = f"review: {VERDICTS.get(story.verdict or '', 'no verdict given')}"
+    click.echo(f"[aura] session {full[:8]} {said}", err=True)
+    return code
+
+
+def _follow_local(session_id: str, emit: Any, flt: EntryFilter, tail: int | None
+                  ) -> tuple[str, str]:
+    from aura.service.control import follow
+
     store = open_user_store()
     full = store.get_session(session_id).id
     after = 0
@@ -286,17 +304,20 @@ def _follow(session_id: str, as_json: bool, flt: EntryFilter, tail: int | None,
         shown = select(store.entries(full), flt, tail + 1)
         after = int(shown[0].get("seq") or 0) if len(shown) > tail else 0
     click.echo(f"[aura] following {full[:8]} (Ctrl-C stops following, not the run)", err=True)
-    try:
-        state = follow(store, full, emit, after_seq=after)
-    except KeyboardInterrupt:
-        return 130
-    said = str(state.value)
-    if said == "review":
-        from aura.cli.wording import VERDICTS
+    return full, str(follow(store, full, emit, after_seq=after).value)
 
-        said = f"review: {VERDICTS.get(story.verdict or '', 'no verdict given')}"
-    click.echo(f"[aura] session {full[:8]} {said}", err=True)
-    return {"done": 0, "review": 0, "cancelled": 130}.get(state.value, 1)
+
+def _follow_remote(coordinator: str, session_id: str, emit: Any, tail: int | None) -> str:
+    """Through the coordinator: the session's entries as it stores them, until its
+    running execution ends (``tail``: start that many entries before the end)."""
+    from aura.remote.client import follow_remote
+
+    click.echo(f"[aura] following {session_id} through {coordinator} (Ctrl-C stops "
+               "following, not the run)", err=True)
+    return follow_remote(coordinator, session_id, tail=tail,
+                         on_records=lambda records: emit([e for _q, e, _t in records
+                                                          if isinstance(e, dict)]),
+                         on_notice=lambda line: click.echo(line, err=True))
 
 
 @session.command("cancel", context_settings=CONTEXT_SETTINGS)

@@ -208,6 +208,46 @@ def fetch_session(given_url: str | None, session_id: str | None) -> dict[str, An
     return asyncio.run(main())
 
 
+def follow_remote(given_url: str | None, session_id: str, *,
+                  on_records: Callable[[Records], None], on_notice: Callable[[str], None],
+                  tail: int | None = None, decode: bool = True) -> str:
+    """`aura session show ID -f --coordinator URL`: hand the session's entries to
+    ``on_records`` as the coordinator stores them (from ``tail`` entries before the end, or
+    from the start), until its running execution ends; returns the session's state then.
+    A session with nothing running is handed over as stored, and its state returned."""
+    import asyncio
+
+    url = coordinator_url(given_url)
+    token = read_token(None)
+
+    async def main() -> str:
+        peer = await connect_client(url, token, ca_setting(None))
+        try:
+            data: dict[str, Any] = await peer.request("session.get", {"session": session_id})
+        finally:
+            await peer.close()
+        last = int(data.get("last_seq") or 0)
+        after = max(0, last - tail) if tail is not None else 0
+        running = [e for e in data.get("executions") or () if e.get("state") == "running"]
+        if not running:
+            on_notice(f"[aura] session {str(data['id'])[:8]} is not running "
+                      f"({data.get('state')}); its entries as stored")
+        remote = RemoteRun(url, token, ca_setting(None), on_records=on_records,
+                           on_notice=on_notice, decode=decode)
+        if not running:
+            remote.session, remote.last = str(data["id"]), after
+            remote.peer = await remote._connect()
+            try:
+                await remote._catch_up_stored()
+            finally:
+                await remote.peer.close()
+            return str(data.get("state"))
+        summary = await remote.attach(str(data["id"]), str(running[-1]["id"]), after)
+        return summary.state
+
+    return asyncio.run(main())
+
+
 def fetch_sessions(given_url: str | None, limit: int, executor: str | None
                    ) -> list[dict[str, Any]]:
     """`aura session list --json`'s array, read from the coordinator."""
@@ -382,19 +422,23 @@ class RemoteRun:
                                                    "after_seq": self.last,
                                                    "execution": self.execution})
 
+    async def _catch_up_stored(self) -> None:
+        """Page every stored entry after ``last`` to ``on_records`` (no following)."""
+        while True:
+            page = await self.peer.request("session.entries", {
+                "session": self.session, "after_seq": self.last, "limit": 5000},
+                timeout=120)
+            self.on_entries(page)
+            if not page.get("entries") or not page.get("more"):
+                return
+
     async def _catch_up(self) -> None:
         """Dropped from the live feed: page what is stored after the last seq handed on,
         then follow again (which may find this client behind once more)."""
         from aura.errors import ConnectionLost
 
         try:
-            while True:
-                page = await self.peer.request("session.entries", {
-                    "session": self.session, "after_seq": self.last, "limit": 5000},
-                    timeout=120)
-                self.on_entries(page)
-                if not page.get("entries") or not page.get("more"):
-                    break
+            await self._catch_up_stored()
             await self._follow()
         except (ConnectionLost, TimeoutError):
             pass  # the loop reconnects, which follows from self.last again
