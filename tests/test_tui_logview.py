@@ -152,9 +152,11 @@ def test_a_streamed_message_and_paged_in_entries_show_whole() -> None:
     view.complete_history = False
     view.add(2, {"kind": "assistant_message", "text": "Hel", "delta": True})
     view.add(3, {"kind": "assistant_message", "text": "lo\nthere", "delta": True})
-    view.add(4, {"kind": "assistant_message", "text": "Hello\nthere", "streamed": True})
+    view.add(4, {"kind": "assistant_message", "text": "Hello\nthere", "streamed": True,
+                 "model": "m1"})
     view.rows(40, 6)
     view.select(0)
+    assert (view.selected_entry() or {}).get("model") == "m1"  # the whole message's entry
     assert [text_of(line) for line in full_lines(view.selected_entry() or {})] == [
         "Hello", "there"]
     view.select(-1)  # the page before the buffer is read in from the store

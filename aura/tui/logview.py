@@ -229,9 +229,10 @@ class LogView(UIControl):
             if kind not in self.streamed_kinds:
                 self.lines.extend(entry_lines(entry, seq))
                 self.entries[seq] = entry
-            elif 0 <= (self.stream_at or -1) - self.trimmed < len(self.lines):
+            elif self.stream_at is not None and \
+                    0 <= self.stream_at - self.trimmed < len(self.lines):
                 # The pieces' block (its lines carry the last piece's seq), now whole.
-                self.entries[self.lines[(self.stream_at or 0) - self.trimmed][0]] = entry
+                self.entries[self.lines[self.stream_at - self.trimmed][0]] = entry
             self.streamed_kinds.discard(kind)
             self.stream_at = None
             return
