@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -270,10 +271,30 @@ def test_without_a_terminal_run_streams_plain_text(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("git_env")
+def selected_line(term: terminal.Tmux) -> str:
+    """The first screen line drawn in reverse video (SGR 7): the Logs pane's selection."""
+    for line in term._tmux("capture-pane", "-e", "-p").stdout.splitlines():
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
+        if plain.startswith("│") and re.search(r"\x1b\[(?:[0-9]+;)*7(?:;[0-9]+)*m", line):
+            return plain  # inside a pane (the focused pane's title is reversed too)
+    return ""
+
+
+def select_entry(term: terminal.Tmux, key: str, text: str) -> None:
+    """Press ``key`` until the selected entry's line shows ``text``."""
+    for _ in range(20):
+        if text in selected_line(term):
+            return
+        term.send(key)
+        time.sleep(0.2)
+    raise AssertionError(f"no selected line shows {text!r}: {selected_line(term)!r}")
+
+
 def test_narrow_terminal_wraps_wide_text_and_keeps_every_keystroke(tmp_path: Path) -> None:
     # 80 columns: full-width Logs (F2 swaps in the side panes), CJK wrapped by display width,
     # code blocks, the help and diff overlays, the focus drawn, Home/End and // in the
-    # prompt, the log following a new turn, typing in the Logs pane, completion.
+    # prompt, the log following a new turn, the selected entry in the Logs pane shown whole
+    # and folded again, typing in the Logs pane, completion.
     repo = make_repo(tmp_path / "repo")
     term = terminal.Tmux(tmp_path, width=80, height=30)
     try:
@@ -317,6 +338,21 @@ def test_narrow_terminal_wraps_wide_text_and_keeps_every_keystroke(tmp_path: Pat
         term.wait_for("done (exit 0)")
         term.send("Tab")
         term.wait_for("▶ Logs ◀")
+        # The selected entry is drawn in reverse; ↑ moves it up to the turn's thinking,
+        # Enter shows it whole, Enter folds it; ↓ to the tool call, Enter, Esc folds it.
+        select_entry(term, "Up", "▸ thinking: Let me think")
+        term.send("Enter")
+        screen = term.wait_for("thinking (Enter or Esc folds")
+        assert re.search(r"│Let me think about this +│", screen), screen
+        assert re.search(r"│second line of thought +│", screen), screen
+        term.send("Enter")
+        term.wait_for(lambda s: "Enter or Esc folds" not in s and "▶ Logs ◀" in s)
+        select_entry(term, "Down", "file_write")
+        term.send("Enter")
+        screen = term.wait_for("tool call (Enter or Esc folds")
+        assert "tool: Write" in screen and re.search(r"│  hello\.txt +│", screen), screen
+        term.send("Escape")
+        term.wait_for(lambda s: "Enter or Esc folds" not in s and "▶ Logs ◀" in s)
         term.type("/qu")  # typed in the Logs pane: goes to the prompt
         term.wait_for(lambda s: "› /qu" in s and "▶ Prompt ◀" in s)
         term.send("Tab")  # completes the command

@@ -1,9 +1,10 @@
 """The Logs pane's buffer without a terminal: wrapping, one line per tool call, the bounded
-buffer, paging older entries back in, scrolling and following the tail."""
+buffer, paging older entries back in, scrolling and following the tail, the selected
+entry and its whole text."""
 
 from __future__ import annotations
 
-from aura.tui.logview import LogView, coalesce, entry_lines, wrap
+from aura.tui.logview import LogView, coalesce, entry_lines, full_lines, wrap
 
 
 def text_of(row: list) -> str:
@@ -106,3 +107,59 @@ def test_fenced_code_in_assistant_messages_has_the_code_style() -> None:
     lines = entry_lines(say("before\n```py\nx = 1\n```\nafter"), 1)
     assert [line[1][0][0] for line in lines] == [
         "class:assistant", "class:code", "class:code", "class:code", "class:assistant"]
+
+
+def selected_rows(view: LogView) -> list[str]:
+    return [text_of(row) for row in view.rows(40, 6)
+            if row and row[0][0].startswith("class:log.selected")]
+
+
+def test_the_selected_entry_moves_scrolls_into_view_and_shows_whole() -> None:
+    view = LogView()
+    view.show_selection = lambda: True
+    view.add(1, {"kind": "thinking", "text": "first step\nsecond step\nthird step"})
+    call = {"kind": "tool_call", "id": "c1", "action": "command", "target": "make test"}
+    view.add(2, {**call, "status": "running", "data": {"command": "make test -j2"}})
+    view.add(3, {**call, "status": "error", "output": "compiling\nFAILED: test_x"})
+    for seq in range(4, 14):
+        view.add(seq, say(f"line {seq}"))
+    assert selected_rows(view) == ["line 13"]  # nothing chosen: the last entry on screen
+    view.select(-1)
+    assert selected_rows(view) == ["line 12"] and view.follow is True
+    for _ in range(9):
+        view.select(-1)  # past the top of the view: it scrolls up to keep it shown
+    assert view.current() == 3  # the tool call, under its end's seq
+    assert selected_rows(view) == ["→ command    make test  error"]
+    assert view.follow is False
+    assert [text_of(line) for line in full_lines(view.selected_entry() or {})] == [
+        "→ command    make test  error", "target:", "  make test", "input:", "  {",
+        '    "command": "make test -j2"', "  }", "output:", "  compiling", "  FAILED: test_x"]
+    view.select(-5)  # stops at the first entry
+    assert view.current() == 1 and view.top == 0
+    assert selected_rows(view)[0].startswith("▸ thinking: first step")
+    assert [text_of(line) for line in full_lines(view.selected_entry() or {})] == [
+        "first step", "second step", "third step"]
+    for _ in range(20):
+        view.select(1)  # down to the last entry: the view follows the tail again
+    assert view.current() == 13 and view.follow is True
+    assert text_of(view.rows(40, 6)[-1]) == "line 13"
+    view.show_selection = lambda: False  # without the focus nothing is marked
+    assert selected_rows(view) == []
+
+
+def test_a_streamed_message_and_paged_in_entries_show_whole() -> None:
+    view = LogView(load_before=lambda seq: [(1, {"kind": "thinking", "text": "old\nidea"})])
+    view.complete_history = False
+    view.add(2, {"kind": "assistant_message", "text": "Hel", "delta": True})
+    view.add(3, {"kind": "assistant_message", "text": "lo\nthere", "delta": True})
+    view.add(4, {"kind": "assistant_message", "text": "Hello\nthere", "streamed": True,
+                 "model": "m1"})
+    view.rows(40, 6)
+    view.select(0)
+    assert (view.selected_entry() or {}).get("model") == "m1"  # the whole message's entry
+    assert [text_of(line) for line in full_lines(view.selected_entry() or {})] == [
+        "Hello", "there"]
+    view.select(-1)  # the page before the buffer is read in from the store
+    assert view.current() == 1
+    assert [text_of(line) for line in full_lines(view.selected_entry() or {})] == [
+        "old", "idea"]

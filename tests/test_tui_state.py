@@ -35,6 +35,8 @@ keys
   F2 the side panes instead of the logs (terminals under 100 columns)
   F3 the diff of the session's workspace · F9 mouse capture on/off
   keys typed in the Logs, Queue or Model pane go to the prompt
+  Logs pane: ↑/↓ select an entry, Enter shows it whole (thinking, a tool
+    call's input and output), Enter or Esc folds it again
   Queue pane: ↑/↓ and Enter open a session (one that runs elsewhere is
     followed live)
   Model pane: ↑/↓ choose a model, ←/→ choose an executor, Enter apply

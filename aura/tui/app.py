@@ -51,7 +51,7 @@ from aura.store import Store
 from aura.tui.approval_bar import ApprovalBar
 from aura.tui.commands import CommandCompleter, help_text, is_command, run_command
 from aura.tui.keys import build_keys
-from aura.tui.logview import LogView
+from aura.tui.logview import LogView, full_lines
 from aura.tui.overlay import Overlay, diff_lines
 from aura.tui.panes import STYLE, footer_text, model_text, queue_text
 from aura.tui.state import TuiState
@@ -97,6 +97,7 @@ class Tui:
         self.controls: set[asyncio.Task[Any]] = set()  # steer/interrupt sends in flight
         self.unknown: str | None = None  # an unknown /word said once; Enter again sends it
         self.logs_window = Window(self.logs, wrap_lines=False)
+        self.logs.show_selection = lambda: self._has_focus(self.logs_window)
         self.queue_window = Window(FormattedTextControl(
             lambda: queue_text(self.state, self._has_focus(self.queue_window)),
             focusable=True), wrap_lines=False)
@@ -454,6 +455,16 @@ class Tui:
     def show_help(self) -> None:
         self.overlay.show("Help (Esc closes, ↑/↓ scroll)",
                           [[("", line)] for line in help_text().splitlines()])
+        self.dirty = True
+
+    def show_entry(self) -> None:
+        """The Logs pane's selected entry whole (thinking, a tool call's output), in the
+        overlay."""
+        entry = self.logs.selected_entry()
+        if entry is None:
+            return
+        kind = str(entry.get("kind") or "entry").replace("_", " ")
+        self.overlay.show(f"{kind} (Enter or Esc folds, ↑/↓ scroll)", full_lines(entry))
         self.dirty = True
 
     def show_diff(self) -> None:

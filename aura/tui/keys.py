@@ -48,6 +48,8 @@ class KeyTarget(Protocol):
 
     def show_diff(self) -> None: ...
 
+    def show_entry(self) -> None: ...
+
     def toggle_side(self) -> None: ...
 
     def toggle_mouse(self) -> None: ...
@@ -158,8 +160,11 @@ def _log_keys(kb: KeyBindings, target: KeyTarget) -> None:
 
     bind("pageup", lambda: logs.scroll(-max(1, logs.height - 2)))
     bind("pagedown", lambda: logs.scroll(max(1, logs.height - 2)))
-    bind("up", lambda: logs.scroll(-1), in_logs)
-    bind("down", lambda: logs.scroll(1), in_logs)
+    bind("up", lambda: logs.select(-1), in_logs)
+    bind("down", lambda: logs.select(1), in_logs)
+    overlay = target.overlay
+    # Enter unfolds the selected entry in the overlay; Enter again (or Esc) folds it.
+    bind("enter", lambda: overlay.close() if overlay.visible else target.show_entry(), in_logs)
     bind("home", logs.home, outside_prompt)
     bind("end", logs.end, outside_prompt)
 

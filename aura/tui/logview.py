@@ -5,12 +5,17 @@ Staying responsive under a flood (10,000 lines/s and more): the buffer keeps at 
 ``LIVE_LINES`` lines; older entries are paged back in when the user scrolls past the top
 (the store has every entry); only the visible lines are wrapped and styled at draw time.
 
+With the focus, the pane has a selected entry (↑/↓ move it, the view follows it); its
+whole text (``full_lines``: thinking unfolded, a tool call's input and output) opens in the
+overlay.
+
 Every fragment an entry becomes passes through ``render.terminal_text``: an agent's escape
 sequences (clipboard writes, titles, clear screen) are dropped, never handed to the screen.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -168,11 +173,18 @@ class LogView(UIControl):
         self.stream_kind: str | None = None
         self.stream_text: list[str] = []
         self.streamed_kinds: set[str] = set()  # kinds shown piecewise since the last turn
+        # The entry behind each seq on screen (a tool call's start and end merged, a
+        # streamed message whole), for its full text; trimmed with the lines.
+        self.entries: dict[int, Entry] = {}
+        self.selected: int | None = None  # seq of the selected entry; None: the last shown
+        self.show_selection: Callable[[], bool] = lambda: False  # the pane has the focus
 
     # content -------------------------------------------------------------------------
 
     def clear(self) -> None:
         self.lines.clear()
+        self.entries.clear()
+        self.selected = None
         self.tool_index.clear()
         self.trimmed = 0
         self.follow = True
@@ -191,12 +203,18 @@ class LogView(UIControl):
                 at = self.tool_index.get(call_id)
                 if at is not None and at - self.trimmed >= 0 and at - self.trimmed < len(
                         self.lines):
+                    old = self.lines[at - self.trimmed][0]
+                    self.entries[seq] = {**self.entries.pop(old, {}), **entry}
+                    if self.selected == old:
+                        self.selected = seq
                     self.lines[at - self.trimmed] = (seq, safe_fragments(tool_fragments(entry)))
                     return
                 self.tool_index[call_id] = self.trimmed + len(self.lines)
             self.lines.append((seq, safe_fragments(tool_fragments(entry))))
+            self.entries[seq] = entry
         else:
             self.lines.extend(entry_lines(entry, seq))
+            self.entries[seq] = entry
         if not (entry.get("delta") or entry.get("streamed")):
             self.stream_at = None
             if entry.get("kind") == "user_message":
@@ -210,6 +228,11 @@ class LogView(UIControl):
             # The whole message: already on screen if its pieces were.
             if kind not in self.streamed_kinds:
                 self.lines.extend(entry_lines(entry, seq))
+                self.entries[seq] = entry
+            elif self.stream_at is not None and \
+                    0 <= self.stream_at - self.trimmed < len(self.lines):
+                # The pieces' block (its lines carry the last piece's seq), now whole.
+                self.entries[self.lines[self.stream_at - self.trimmed][0]] = entry
             self.streamed_kinds.discard(kind)
             self.stream_at = None
             return
@@ -220,7 +243,9 @@ class LogView(UIControl):
             self.streamed_kinds.add(kind)
         self.stream_text.append(str(entry.get("text") or ""))
         del self.lines[self.stream_at - self.trimmed:]
-        self.lines.extend(entry_lines({"kind": kind, "text": "".join(self.stream_text)}, seq))
+        whole: Entry = {"kind": kind, "text": "".join(self.stream_text)}
+        self.lines.extend(entry_lines(whole, seq))
+        self.entries[seq] = whole
 
     def add_note(self, text: str, style: str = "class:notice") -> None:
         for part in text.split("\n"):
@@ -236,6 +261,8 @@ class LogView(UIControl):
         self.complete_history = False
         if not self.follow:
             self.top = max(0, self.top - cut)
+        first = self.lines[0][0] if self.lines else 0
+        self.entries = {k: v for k, v in self.entries.items() if k >= first}
         if len(self.tool_index) > 4 * self.max_lines:
             self.tool_index = {k: v for k, v in self.tool_index.items() if v >= self.trimmed}
 
@@ -255,6 +282,7 @@ class LogView(UIControl):
             return False
         lines = coalesce(older)
         self.lines[:0] = lines
+        self.entries.update(coalesced_entries(older))
         self.trimmed -= len(lines)  # keep absolute numbers of later lines stable
         self.top += len(lines)
         return True
@@ -301,22 +329,88 @@ class LogView(UIControl):
     def end(self) -> None:
         self.follow = True
 
+    # the selected entry ------------------------------------------------------------------
+
+    def _shown(self) -> tuple[int, int]:
+        """The first and last line (indexes into ``lines``) on screen, wholly or in part."""
+        first = self._bottom_top() if self.follow else self.top
+        rows, index = 0, first
+        while index < len(self.lines) and rows < self.height:
+            rows += len(wrap(self.lines[index][1], self.width))
+            index += 1
+        return first, max(first, index - 1)
+
+    def current(self) -> int | None:
+        """The seq of the selected entry: the one chosen while it is on screen, else the
+        last on screen (after PgUp/PgDn the selection starts again from the view)."""
+        if not self.lines:
+            return None
+        first, last = self._shown()
+        if self.selected is not None and self.selected in self.entries:
+            start, end = self._span(self.selected)
+            if self.lines[start][0] == self.selected and start <= last and end >= first:
+                return self.selected
+        return self.lines[last][0]
+
+    def _span(self, seq: int) -> tuple[int, int]:
+        """The first and last line of the entry ``seq``."""
+        at = [i for i, (line_seq, _) in enumerate(self.lines) if line_seq == seq]
+        return (at[0], at[-1]) if at else (0, 0)
+
+    def select(self, step: int) -> None:
+        """Move the selection ``step`` entries (negative: up), paging older ones in at the
+        top, and scroll so that the selected entry is on screen."""
+        seq = self.current()
+        if seq is None:
+            return
+        seqs = list(dict.fromkeys(line_seq for line_seq, _ in self.lines))
+        index = seqs.index(seq) + step if seq in seqs else len(seqs) - 1
+        if index < 0 and self.page_in():
+            seqs = list(dict.fromkeys(line_seq for line_seq, _ in self.lines))
+            index = seqs.index(seq) + step
+        self.selected = seqs[max(0, min(index, len(seqs) - 1))]
+        self._reveal(*self._span(self.selected))
+
+    def _reveal(self, start: int, end: int) -> None:
+        first, last = self._shown()
+        if start < first:
+            self.follow, self.top = False, start
+        elif end > last and not self.follow:
+            bottom = self._bottom_top()
+            self.top = min(bottom, first + (end - last))
+            while self.top < bottom and self._shown()[1] < end:
+                self.top += 1
+            self.follow = self.top >= bottom
+
+    def selected_entry(self) -> Entry | None:
+        seq = self.current()
+        return self.entries.get(seq) if seq is not None else None
+
     # drawing -----------------------------------------------------------------------------
 
     def rows(self, width: int, height: int) -> list[StyleAndTextTuples]:
         self.width, self.height = width, height
+        mark = self.current() if self.show_selection() else None
         out: list[StyleAndTextTuples] = []
         if self.follow:
             index = len(self.lines)
             while index > 0 and len(out) < height:
                 index -= 1
-                out[:0] = wrap(self.lines[index][1], width)
+                out[:0] = self._wrapped(index, mark)
             return out[-height:] if len(out) > height else out
         index = self.top
         while index < len(self.lines) and len(out) < height:
-            out.extend(wrap(self.lines[index][1], width))
+            out.extend(self._wrapped(index, mark))
             index += 1
         return out[:height]
+
+    def _wrapped(self, index: int, mark: int | None) -> list[StyleAndTextTuples]:
+        seq, fragments = self.lines[index]
+        rows = wrap(fragments, self.width)
+        if seq != mark:
+            return rows
+        return [[("class:log.selected " + style, text) for style, text, *_ in row]
+                for row in rows]
 
     def create_content(self, width: int, height: int) -> UIContent:
         rows = self.rows(width, height)
@@ -334,6 +428,52 @@ class LogView(UIControl):
             self.scroll(3)
             return None
         return NotImplemented
+
+
+def coalesced_entries(entries: list[tuple[int, Entry]]) -> dict[int, Entry]:
+    """The entry behind each seq ``coalesce`` shows: a tool call's entries merged."""
+    out: dict[int, Entry] = {}
+    calls: dict[str, Entry] = {}
+    for seq, entry in entries:
+        if entry.get("delta"):
+            continue
+        call_id = entry.get("id") if entry.get("kind") == "tool_call" else None
+        if call_id:
+            entry = calls[str(call_id)] = {**calls.get(str(call_id), {}), **entry}
+        out[seq] = entry
+    return out
+
+
+def full_lines(entry: Entry) -> list[StyleAndTextTuples]:
+    """The whole of one entry, for the overlay: thinking unfolded, a tool call's target,
+    input and whole output, any message every line of it."""
+    kind = entry.get("kind")
+    text = str(entry.get("text") or "")
+    if kind == "tool_call":
+        out: list[StyleAndTextTuples] = [tool_fragments(entry)]
+        if entry.get("tool"):
+            out.append([("class:dim", "tool: "), ("", str(entry["tool"]))])
+        out += _section("target", str(entry.get("target") or ""))
+        data = entry.get("data")
+        if data:
+            out += _section("input", data if isinstance(data, str) else
+                            json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        out += _section("output", str(entry.get("output") or ""))
+        return out
+    style = {"thinking": "class:thinking", "user_message": "class:user",
+             "error": "class:error", "raw": "class:raw"}.get(str(kind), "")
+    if not text:
+        shown = {k: v for k, v in entry.items() if k not in ("session", "execution")}
+        text = json.dumps(shown, indent=2, ensure_ascii=False, default=str)
+    return [[(style, part.expandtabs(4))] for part in text.split("\n")]
+
+
+def _section(name: str, text: str) -> list[StyleAndTextTuples]:
+    if not text:
+        return []
+    out: list[StyleAndTextTuples] = [[("class:dim", f"{name}:")]]
+    out += [[("", "  " + part.expandtabs(4))] for part in text.split("\n")]
+    return out
 
 
 def coalesce(entries: list[tuple[int, Entry]]) -> list[Line]:

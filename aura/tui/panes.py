@@ -49,6 +49,7 @@ STYLE = Style.from_dict({
     "queue.failed": "#ff5f5f",
     "queue.cancelled": "#d7875f",
     "model.selected": "reverse",
+    "log.selected": "reverse",
     "footer": "bg:#262626 #bcbcbc",
     "footer.key": "bg:#262626 #ffffff bold",
     "footer.status": "bg:#262626 #87d7ff",
