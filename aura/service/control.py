@@ -133,15 +133,11 @@ def interrupt(store: Store, session_id: str, *, text: str = "", by: str | None =
 
 
 def sender(surface: str) -> str:
-    """"alice@box (aura session steer)": who sends from this process."""
-    import getpass
-    import socket
+    """"alice@box (aura session steer)": who sends from this process (named as the
+    answerer of an approval is)."""
+    from aura.service.approvals import who
 
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "?"
-    return f"{user}@{socket.gethostname()} ({surface})"
+    return who(surface)
 
 
 def _send(store: Store, session_id: str, kind: str, text: str, by: str, wait: float

@@ -421,13 +421,7 @@ class LogView(UIControl):
         return True
 
     def mouse_handler(self, mouse_event: MouseEvent) -> Any:
-        if mouse_event.event_type == MouseEventType.SCROLL_UP:
-            self.scroll(-3)
-            return None
-        if mouse_event.event_type == MouseEventType.SCROLL_DOWN:
-            self.scroll(3)
-            return None
-        return NotImplemented
+        return wheel(mouse_event, self.scroll)
 
 
 def coalesced_entries(entries: list[tuple[int, Entry]]) -> dict[int, Entry]:
@@ -492,3 +486,13 @@ def coalesce(entries: list[tuple[int, Entry]]) -> list[Line]:
         lines.extend(entry_lines(entry, seq))
     return lines
 
+
+def wheel(mouse_event: MouseEvent, scroll: Callable[[int], None]) -> Any:
+    """The mouse wheel scrolls three rows; other mouse events are not handled here."""
+    if mouse_event.event_type == MouseEventType.SCROLL_UP:
+        scroll(-3)
+        return None
+    if mouse_event.event_type == MouseEventType.SCROLL_DOWN:
+        scroll(3)
+        return None
+    return NotImplemented

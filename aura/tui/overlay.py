@@ -9,10 +9,10 @@ from typing import Any
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.layout.controls import UIContent, UIControl
-from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
+from prompt_toolkit.mouse_events import MouseEvent
 
 from aura.cli.render import terminal_text
-from aura.tui.logview import wrap
+from aura.tui.logview import wheel, wrap
 
 
 class Overlay(UIControl):
@@ -65,13 +65,7 @@ class Overlay(UIControl):
         return False
 
     def mouse_handler(self, mouse_event: MouseEvent) -> Any:
-        if mouse_event.event_type == MouseEventType.SCROLL_UP:
-            self.scroll(-3)
-            return None
-        if mouse_event.event_type == MouseEventType.SCROLL_DOWN:
-            self.scroll(3)
-            return None
-        return NotImplemented
+        return wheel(mouse_event, self.scroll)
 
 
 def diff_lines(text: str) -> list[StyleAndTextTuples]:
