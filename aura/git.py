@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -173,8 +174,11 @@ def snapshot_tree(repo: str | Path) -> str:
         tmp_index = Path(tmp) / "index"
         if index.exists():
             # Starting from the real index keeps its stat cache: `add -A` then only
-            # re-reads files that changed.
-            tmp_index.write_bytes(index.read_bytes())
+            # re-reads files that changed. The copy keeps the index's mtime too: git
+            # re-reads an entry whose file is not older than the index ("racily clean"),
+            # and a fresh mtime would hide a same-size edit made within the same clock
+            # tick as the index was written.
+            shutil.copy2(index, tmp_index)
         env = {"GIT_INDEX_FILE": str(tmp_index)}
         proc = run_git(["add", "-A", "--", "."], repo, env=env, check=False)
         if proc.returncode != 0:

@@ -175,7 +175,8 @@ def test_bad_group_and_attempt_references_are_one_line(tmp_path: Path) -> None:
     repo, group, _rows = best_of_three(tmp_path)
     for args, text in ((("compare", "nope"), "no group 'nope'"),
                        (("compare", group, "--diff", "1", "9"), "attempts 1..3, not 9"),
-                       (("compare", group, "--diff", "zz", "1"), "names no attempt")):
+                       (("compare", group, "--diff", "zzzz", "1"), "names no attempt"),
+                       (("compare", group, "--diff", "zz", "1"), "too short")):
         result = run_aura(*args, cwd=repo)
         assert result.returncode != 0 and text in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,22 @@ def test_not_a_repo(tmp_path: Path) -> None:
     with pytest.raises(AuraError, match="not inside a git repository"):
         workspace.prepare(SID, "task", [str(plain)])
     assert os.listdir(tmp_path / "aura-home") == []
+
+
+def test_a_same_size_edit_in_the_index_clock_tick_is_in_the_snapshot(tmp_path: Path) -> None:
+    # Git trusts a file whose size and mtime match its index entry, unless the file is not
+    # older than the index itself ("racily clean"). Here the edit keeps the size and the
+    # entry's mtime, and the index was written in that same tick: only the racy check can
+    # find it, so the snapshot's copy of the index must keep the index's mtime.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    # ctime cannot be set back, mtime can: the index is trusted on mtime and size only.
+    subprocess.run(["sh", "-c", "git init -q . && git config core.trustctime false && "
+                    "echo x > a.txt && git add a.txt && git commit -qm first"],
+                   cwd=repo, check=True)
+    entry_ns = (repo / "a.txt").stat().st_mtime_ns
+    (repo / "a.txt").write_text("y\n")
+    os.utime(repo / "a.txt", ns=(entry_ns, entry_ns))
+    os.utime(repo / ".git" / "index", ns=(entry_ns, entry_ns))
+    tree = git.snapshot_tree(repo)
+    assert run(repo, "cat-file", "-p", f"{tree}:a.txt") == "y"

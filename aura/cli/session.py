@@ -163,7 +163,7 @@ def _show(session_id: str | None, as_json: bool, coordinator: str | None = None,
 
     flt = flt or EntryFilter()
     every = data["entries"]
-    data["entries"] = select(every, flt, tail)
+    data["entries"] = select(every, flt, tail, deltas=as_json)
     with paged(page) as out:
         if as_json:
             click.echo(json_text(data), file=out)
@@ -264,8 +264,8 @@ def _follow(session_id: str, as_json: bool, flt: EntryFilter, tail: int | None,
 
     def emit(entries: list[Any]) -> None:
         for entry in entries:
-            if entry.get("delta") or not flt.keep(entry):
-                continue
+            if not flt.keep(entry) or (entry.get("delta") and not as_json):
+                continue  # streamed pieces: JSON keeps them; the text shows the whole
             if as_json:
                 click.echo(json_text(entry, compact=True))
                 continue

@@ -59,10 +59,12 @@ def parse_kinds(text: str | None) -> frozenset[str] | None:
     return kinds
 
 
-def select(entries: Sequence[Entry], flt: EntryFilter, tail: int | None) -> list[Entry]:
-    """The entries the filter keeps, the last ``tail`` of them when given (streamed pieces
-    are left out: the whole message follows them)."""
-    kept = [e for e in entries if not e.get("delta") and flt.keep(e)]
+def select(entries: Sequence[Entry], flt: EntryFilter, tail: int | None, *,
+           deltas: bool = False) -> list[Entry]:
+    """The entries the filter keeps, the last ``tail`` of them when given. Streamed pieces
+    are left out of the text (the whole message follows them), kept with ``deltas`` (the
+    JSON holds every stored entry)."""
+    kept = [e for e in entries if (deltas or not e.get("delta")) and flt.keep(e)]
     return kept[max(0, len(kept) - tail):] if tail is not None else kept
 
 
