@@ -80,7 +80,7 @@ def test_run_streams_cancels_follows_up_and_quits(tmux: terminal.Tmux, tmp_path:
     assert "● running" in screen and "/executor" in screen  # footer: state and commands
 
     tmux.send("Escape")
-    screen = tmux.wait_for("coding_initial → cancelled")
+    screen = tmux.wait_for("● cancelled: interrupted by the user")
     tmux.wait_for("○ idle")
 
     tmux.type("second question")

@@ -163,3 +163,17 @@ def test_a_streamed_message_and_paged_in_entries_show_whole() -> None:
     assert view.current() == 1
     assert [text_of(line) for line in full_lines(view.selected_entry() or {})] == [
         "old", "idea"]
+
+
+def test_state_entries_read_as_words_not_machine_names() -> None:
+    def said(**entry: object) -> str:
+        ((_seq, fragments),) = entry_lines({"kind": "state", **entry}, 1)
+        return "".join(text for _style, text, *_ in fragments)
+
+    assert said(**{"from": "queued", "to": "coding_initial"}) == "● running"
+    assert said(**{"from": "coding_initial", "to": "failed", "exit_code": 3}) == \
+        "● failed (exit 3)"
+    assert said(**{"to": "cancelled", "reason": "interrupted by the user"}) == \
+        "● cancelled: interrupted by the user"
+    assert said(to="review") == "● waiting for review"
+    assert said(to="done") == "● done"

@@ -121,6 +121,21 @@ class Story:
         return _MOVES.get(dst, dst.replace("_", " ")), STATE_STYLES.get(dst, ("yellow",))
 
 
+def state_words(entry: Mapping[str, Any]) -> str:
+    """A state entry's words on its own, without the turn around it (no duration): the
+    TUI's log, whose entries may come in any order (older pages are read back)."""
+    dst = str(entry.get("to") or "")
+    reason = str(entry.get("reason") or "")
+    if dst == "failed":
+        code = entry.get("exit_code")
+        return "failed" + (f" (exit {code})" if isinstance(code, int) and code else "")
+    if dst == "cancelled":
+        return "cancelled" + (f": {reason}" if reason else "")
+    if dst == "review":
+        return "reviewing the changes" if reason == "reviewing" else "waiting for review"
+    return _MOVES.get(dst, dst.replace("_", " "))
+
+
 def verdict_words(data: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     """A review entry's outcome: "review: approved", "review: changes requested"…"""
     if data.get("skipped"):

@@ -25,6 +25,7 @@ from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
 from prompt_toolkit.utils import get_cwidth
 
 from aura.cli.render import format_usage, terminal_text
+from aura.cli.wording import state_words
 from aura.contracts import Entry
 
 LIVE_LINES = 5000  # lines kept in memory; the rest is paged from the store
@@ -69,10 +70,8 @@ def _entry_lines(entry: Entry, seq: int) -> list[Line]:
     if kind == "error":
         return [(seq, [("class:error", f" ✗ {part[:LINE_CHARS]} ")]) for part in
                 (text or "error").split("\n")]
-    if kind == "state":
-        reason = entry.get("reason")
-        line = f"● {entry.get('from') or '∅'} → {entry.get('to')}"
-        return [(seq, [("class:state", line + (f"  ({reason})" if reason else ""))])]
+    if kind == "state":  # in words, as the plain run says it (the machine names: --json)
+        return [(seq, [("class:state", f"● {state_words(entry)}")])]
     if kind == "usage":
         return [(seq, [("class:dim", f"usage: {format_usage(entry.get('usage') or {})}")])]
     if kind == "raw":
