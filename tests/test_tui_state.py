@@ -241,3 +241,13 @@ def test_queue_rows_count_cost_and_say_why_a_task_waits(
     assert Tally().cost() == "-" and age("not a time") == "?" and elapsed(3725) == "1:02:05"
     state.count_usage({"kind": "usage", "usage": {"output_tokens": 7}})
     assert state.turn_usage.cost() == "$?" and state.turn_usage.output_tokens == 7
+
+
+def test_the_narrow_footer_fits_80_columns_and_points_at_the_help() -> None:
+    from aura.tui.panes import footer_text
+
+    state = TuiState(RunOptions(prompt=""), "codex")
+    lines = "".join(text for _style, text, *_ in footer_text(state, False, True, narrow=True)
+                    ).split("\n")
+    assert all(len(line) <= 80 for line in lines[:2]), lines
+    assert lines[1].startswith(" /executor /model") and lines[1].endswith("? lists all")

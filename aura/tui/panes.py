@@ -110,14 +110,28 @@ def model_text(state: TuiState, focused: bool) -> StyleAndTextTuples:
     return out
 
 
+NARROW_ROOM = 62  # columns of slash commands in the narrow footer (80 - the '… ? lists all')
+
+
 def footer_text(state: TuiState, running: bool, following: bool,
                 narrow: bool = False) -> StyleAndTextTuples:
     out: StyleAndTextTuples = []
     for key, what in NARROW_KEYS if narrow else FOOTER_KEYS:
         out += [("class:footer.key", f" {key}"), ("class:footer", f" {what} ")]
     out.append(("class:footer", "\n"))
-    for name, arg in footer_items():
-        out += [("class:footer.key", f" {name}"), ("class:footer", f" {arg}" if arg else "")]
+    if narrow:  # under 100 columns: the names that fit, the rest in the help (?)
+        shown, room = [], NARROW_ROOM
+        for name, _arg in footer_items():
+            if room < len(name) + 1:
+                shown.append(" … ? lists all")
+                break
+            shown.append(f" {name}")
+            room -= len(name) + 1
+        out += [("class:footer.key", "".join(shown))]
+    else:
+        for name, arg in footer_items():
+            out += [("class:footer.key", f" {name}"),
+                    ("class:footer", f" {arg}" if arg else "")]
     out.append(("class:footer", "\n"))
     where = f"session {state.session_id[:8]}" if state.session_id else "new session"
     follow = "" if following else "  scrolled (End follows)"
