@@ -297,3 +297,18 @@ def test_workspace_prune_takes_orphans_only_when_their_work_is_saved(tmp_path: P
     assert "stray (no session: no git worktree in it" in result.stderr
     assert dirty.is_dir() and (dirty / "new.txt").exists()
     assert git(repo, "rev-parse", "--verify", "aura/clean")  # its branch stays
+
+
+def test_preparing_the_workspace_belongs_to_the_first_turn() -> None:
+    from aura.cli.session_view import turns_of
+
+    entries = [{"seq": 1, "kind": "state", "execution": "prep"},
+               {"seq": 2, "kind": "system", "execution": "prep"},
+               {"seq": 3, "kind": "user_message", "execution": "code"},
+               {"seq": 4, "kind": "usage", "execution": "code",
+                "usage": {"input_tokens": 10, "output_tokens": 2}},
+               {"seq": 5, "kind": "system", "execution": "check"},
+               {"seq": 6, "kind": "user_message", "execution": "again"}]
+    turns = turns_of(entries)
+    assert [turns[seq].number for seq in range(1, 7)] == [1, 1, 1, 1, 1, 2]
+    assert turns[1].usage == {"input_tokens": 10, "output_tokens": 2}

@@ -79,17 +79,16 @@ class Turn:
 
 
 def turns_of(entries: Iterable[Entry]) -> dict[int, Turn]:
-    """The turn each entry belongs to (by seq): a turn starts where an execution starts
-    and at each user_message after the first of that execution; its usage is the sum of
-    what its entries carry."""
+    """The turn each entry belongs to (by seq): a turn starts at each user_message (what
+    comes before the first one, such as preparing the workspace, belongs to the first
+    turn; a stage without a prompt of its own, such as the checks, to the turn before);
+    its usage is the sum of what its entries carry."""
     out: dict[int, Turn] = {}
     turn: Turn | None = None
-    execution: Any = object()
     for entry in entries:
         asks = entry.get("kind") == "user_message"
-        if turn is None or entry.get("execution") != execution or (asks and turn.asked):
+        if turn is None or (asks and turn.asked):
             turn = Turn((turn.number + 1) if turn else 1, str(entry.get("ts") or ""), {})
-        execution = entry.get("execution")
         turn.asked = turn.asked or asks
         figures = entry.get("usage")
         for key, value in (figures.items() if isinstance(figures, dict) else ()):
