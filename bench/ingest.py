@@ -46,9 +46,11 @@ def make_lines(path: Path, count: int) -> None:
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, float]:
     """Wall seconds, peak RSS (KiB) of the biggest process of the tree, and the CPU
-    seconds it used (user + system: steadier than wall time on a busy machine)."""
+    seconds it used (user + system: steadier than wall time on a busy machine). Run in
+    the temporary directory: inside a git checkout a run would prepare a worktree of it."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=tempfile.gettempdir())
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:

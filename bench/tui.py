@@ -63,12 +63,15 @@ def end_to_end(lines: int, home: str, agent: Path) -> list[dict]:
             "--prompt", "flood"]
     env = dict(os.environ, AURA_HOME=home)
     start = time.perf_counter()
-    subprocess.run([*base, "--json"], env=env, stdout=subprocess.DEVNULL, check=True)
+    # Outside any git checkout (in the checkout a run would prepare a worktree of it).
+    subprocess.run([*base, "--json"], env=env, stdout=subprocess.DEVNULL, check=True,
+                   cwd=home)
     plain = time.perf_counter() - start
 
     name = f"aura-bench-{uuid.uuid4().hex[:8]}"
     tmux = ["tmux", "-L", name, "-f", "/dev/null"]
-    command = shlex.join(["env", f"AURA_HOME={home}", *base]) + "; sleep 30"
+    command = f"cd {shlex.quote(home)} && " + shlex.join(["env", f"AURA_HOME={home}", *base]) \
+        + "; sleep 30"
     start = time.perf_counter()
     subprocess.run([*tmux, "new-session", "-d", "-x", "200", "-y", "50", command], check=True)
     try:
