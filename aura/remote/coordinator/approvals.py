@@ -26,6 +26,7 @@ from typing import Any
 from aura.approvals import ApprovalState, Choice
 from aura.errors import ApprovalClosed, ConnectionLost, NotFound, RpcError
 from aura.recorder import utc_now
+from aura.remote.answers import answer_params
 from aura.rpc import INVALID_PARAMS, NOT_FOUND, UNAVAILABLE, need
 from aura.rpc_codec import NOT_OWNER
 from aura.store import Store
@@ -169,15 +170,7 @@ class RemoteApprovals:
     async def m_approvals_answer(self, conn: Any, params: dict[str, Any]) -> dict[str, Any]:
         """Forward an answer to the worker that runs the request; its answer is ours."""
         approval_id = need(params, "approval")
-        try:
-            choice = Choice(str(params.get("choice")))
-        except ValueError:
-            raise RpcError(INVALID_PARAMS, "invalid params: choice is allow, allow_session "
-                           "or deny") from None
-        message, by = params.get("message"), params.get("by")
-        if (message is not None and not isinstance(message, str)) or \
-                (by is not None and not isinstance(by, str)):
-            raise RpcError(INVALID_PARAMS, "invalid params: message and by are strings")
+        choice, message, by = answer_params(params)
         try:
             approval = self.store.get_approval(approval_id.strip())
         except NotFound as exc:

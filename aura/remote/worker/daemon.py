@@ -131,19 +131,14 @@ class Worker:
         """An answer a person gave through the coordinator: it goes through the spool like
         a local `aura approve`, so the first answer wins whichever way it came (a later
         one is refused with ApprovalClosed, exit code 3 in the error's data)."""
-        from aura.approvals import Choice
+        from aura.remote.answers import MALFORMED_TEXTS, answer_params
         from aura.service.approvals import answer
 
         approval_id, session_id, execution_id = (need(params, k) for k in (
             "approval", "session", "execution"))
-        try:
-            choice = Choice(str(params.get("choice")))
-        except ValueError:
-            raise RpcError(INVALID_PARAMS, "invalid params: choice is allow, "
-                           "allow_session or deny") from None
-        message, by = params.get("message"), params.get("by")
-        if (message is not None and not isinstance(message, str)) or not isinstance(by, str):
-            raise RpcError(INVALID_PARAMS, "invalid params: message and by are strings")
+        choice, message, by = answer_params(params)
+        if by is None:  # the coordinator always says who answered
+            raise RpcError(INVALID_PARAMS, MALFORMED_TEXTS)
         try:
             approval = self.spool.get_approval(approval_id)
         except NotFound:
