@@ -253,11 +253,13 @@ def session_values(limit: int = SESSION_LIMIT) -> list[tuple[str, str]]:
     """(id, description) of the newest sessions, newest first."""
     rows = _query("SELECT id, executor, state, prompt FROM sessions "
                   "ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
-    out = []
-    for session_id, executor, state, prompt in rows:
-        words = " ".join(str(prompt or "").split())
-        out.append((session_id, f"{executor} {state} {words[:40]}".rstrip()))
-    return out
+    return [(session_id, _described(f"{executor} {state}", prompt))
+            for session_id, executor, state, prompt in rows]
+
+
+def _described(head: str, prompt: object) -> str:
+    """A completion's description: ``head`` and the prompt's first 40 characters."""
+    return f"{head} {' '.join(str(prompt or '').split())[:40]}".rstrip()
 
 
 def complete_session(_ctx: click.Context, _param: click.Parameter, incomplete: str
@@ -272,8 +274,7 @@ def complete_group(_ctx: click.Context, _param: click.Parameter, incomplete: str
     rows = _query("SELECT g.id, COUNT(a.session), g.prompt FROM attempt_groups g LEFT JOIN "
                   "attempts a ON a.grp = g.id GROUP BY g.id ORDER BY g.created_at DESC "
                   "LIMIT ?", (SESSION_LIMIT,))
-    return _items([(gid, f"{n} attempts {' '.join(str(p).split())[:40]}")
-                   for gid, n, p in rows], incomplete)
+    return _items([(gid, _described(f"{n} attempts", p)) for gid, n, p in rows], incomplete)
 
 
 def workspace_values(limit: int = SESSION_LIMIT) -> list[tuple[str, str]]:
@@ -282,11 +283,8 @@ def workspace_values(limit: int = SESSION_LIMIT) -> list[tuple[str, str]]:
                   "FROM sessions WHERE json_extract(options, '$.workspace') IS NOT NULL "
                   "AND NOT coalesce(json_extract(options, '$.workspace.removed'), 0) "
                   "ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
-    out = []
-    for session_id, branch, prompt in rows:
-        words = " ".join(str(prompt or "").split())
-        out.append((session_id, f"{branch or 'in place'} {words[:40]}".rstrip()))
-    return out
+    return [(session_id, _described(branch or "in place", prompt))
+            for session_id, branch, prompt in rows]
 
 
 def complete_workspace(_ctx: click.Context, _param: click.Parameter, incomplete: str
